@@ -1,0 +1,9 @@
+using BenchmarkDotNet.Running;
+
+namespace Csr.Bench;
+
+public static class Program
+{
+    /// <summary>dotnet run -c Release --project bench/Csr.Bench -- --filter '*'</summary>
+    public static void Main(string[] args) => BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+}
