@@ -1,5 +1,5 @@
 // Fused beam step, device part: one pass over each row of logits [G*B, V] computes the row's logsumexp
-// (online) and its top-K raw logits ordered by (value desc, index asc). The host merges the rows of each
+// max and log(sum exp(x - max)) (online) and its top-K raw logits ordered by (value desc, index asc). The host merges the rows of each
 // group with the Hamming penalty and beam scores (src/Csr.Kernels/BeamStep/BeamStep.Fused.cs, which is
 // the CPU version of the same algorithm). One block per row; each thread keeps a sorted local top-K of
 // its strided elements, then K rounds of a block-wide argmax over the threads' list heads.
@@ -14,7 +14,7 @@ __device__ __forceinline__ bool beam_before(float va, int ia, float vb, int ib) 
 }
 
 template <typename T>
-__device__ void beam_rows(const T* __restrict__ x, int rows, int v, int k, float* __restrict__ lse,
+__device__ void beam_rows(const T* __restrict__ x, int rows, int v, int k, float* __restrict__ rmax, float* __restrict__ logsum,
                           float* __restrict__ topv, int* __restrict__ topi) {
   int r = blockIdx.x;
   if (r >= rows) return;
@@ -34,7 +34,7 @@ __device__ void beam_rows(const T* __restrict__ x, int rows, int v, int k, float
     }
   }
   st = lse_block_reduce(st);
-  if (threadIdx.x == 0) lse[r] = st.m + __logf(st.s);
+  if (threadIdx.x == 0) { rmax[r] = st.m; logsum[r] = __logf(st.s); }
 
   __shared__ float hv[BEAM_THREADS];
   __shared__ int hi[BEAM_THREADS];
@@ -57,9 +57,9 @@ __device__ void beam_rows(const T* __restrict__ x, int rows, int v, int k, float
   }
 }
 
-extern "C" __global__ void beam_rows_f32(const float* x, int rows, int v, int k, float* lse, float* topv, int* topi) {
-  beam_rows<float>(x, rows, v, k, lse, topv, topi);
+extern "C" __global__ void beam_rows_f32(const float* x, int rows, int v, int k, float* rmax, float* logsum, float* topv, int* topi) {
+  beam_rows<float>(x, rows, v, k, rmax, logsum, topv, topi);
 }
-extern "C" __global__ void beam_rows_bf16(const unsigned short* x, int rows, int v, int k, float* lse, float* topv, int* topi) {
-  beam_rows<unsigned short>(x, rows, v, k, lse, topv, topi);
+extern "C" __global__ void beam_rows_bf16(const unsigned short* x, int rows, int v, int k, float* rmax, float* logsum, float* topv, int* topi) {
+  beam_rows<unsigned short>(x, rows, v, k, rmax, logsum, topv, topi);
 }
