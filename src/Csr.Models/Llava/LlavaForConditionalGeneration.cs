@@ -1,4 +1,5 @@
 using Csr.Models.Clip;
+using Csr.Models.IO;
 using Csr.Models.Llama;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -47,6 +48,34 @@ public sealed class LlavaForConditionalGeneration : nn.Module, ICausalLm
             multi_modal_projector.to(dtype);
         }
     }
+
+    /// <summary>Reads <c>config.json</c> and the safetensors checkpoint (single or sharded; older, newer or
+    /// original LLaVA naming via <see cref="LlavaKeyMap"/>) of an HF llava directory, strictly
+    /// (missing / unexpected / mis-shaped keys are errors naming key and file), in <paramref name="dtype"/>.</summary>
+    public static LlavaForConditionalGeneration FromPretrained(string dir, ScalarType dtype = ScalarType.Float32)
+    {
+        var config = LlavaConfig.FromFile(dir);
+        var m = new LlavaForConditionalGeneration(config, dtype);
+        try
+        {
+            CheckpointLoader.LoadInto(m, dir, new CheckpointLoadOptions
+            {
+                KeyMap = LlavaKeyMap.Map, DType = dtype, AllowUnexpected = IsIgnorableCheckpointKey,
+            });
+        }
+        catch
+        {
+            m.Dispose();
+            throw;
+        }
+        m.eval();
+        return m;
+    }
+
+    /// <summary>Writes <c>config.json</c> and the weights (older llava-hf names; sharded above
+    /// <paramref name="maxShardBytes"/>) to <paramref name="dir"/>. Returns the paths written.</summary>
+    public IReadOnlyList<string> SavePretrained(string dir, long maxShardBytes = CheckpointWriter.DefaultMaxShardBytes, ScalarType? dtype = null) =>
+        CheckpointWriter.Save(this, dir, maxShardBytes, dtype, new Dictionary<string, string> { ["config.json"] = Config.ToJson() });
 
     /// <summary>Checkpoint keys that are buffers, not parameters, and may be skipped on load
     /// (<c>vision_tower.vision_model.embeddings.position_ids</c> of older conversions).</summary>
