@@ -28,6 +28,22 @@ public sealed record LlavaConfig
     public int? PadTokenId { get; init; }
     public bool TieWordEmbeddings { get; init; }
 
+    /// <summary>A tiny LLaVA for tests and the demo world: the given Llama config and a small CLIP ViT.</summary>
+    public static LlavaConfig Tiny(LlamaConfig text, int imageTokenIndex, int imageSize = 32, int patchSize = 8,
+        int visionHidden = 32, int visionLayers = 2, int visionHeads = 4, int? padTokenId = null)
+    {
+        var vision = new ClipVisionConfig
+        {
+            HiddenSize = visionHidden, IntermediateSize = 2 * visionHidden, NumHiddenLayers = visionLayers,
+            NumAttentionHeads = visionHeads, ImageSize = imageSize, PatchSize = patchSize, ProjectionDim = visionHidden,
+        };
+        return new LlavaConfig
+        {
+            TextConfig = text, VisionConfig = vision, ImageTokenIndex = imageTokenIndex,
+            ImageSeqLength = vision.NumPatches, PadTokenId = padTokenId ?? text.PadTokenId,
+        }.Validate();
+    }
+
     /// <summary>HF's LLaVA default vision tower: CLIP ViT-L/14 at 336 px.</summary>
     public static ClipVisionConfig DefaultVision => new()
     {

@@ -86,16 +86,26 @@ public sealed class LlavaForConditionalGeneration : nn.Module, ICausalLm
     {
         using var scope = NewDisposeScope();
         var layers = Config.VisionFeatureLayers;
+        // a frozen tower (the usual case: LLaVA fine-tuning trains the projector, not the ViT) keeps no graph
+        bool towerNeedsGrad = pixelValues.requires_grad || vision_tower.parameters().Any(p => p.requires_grad);
+        var towerGrad = towerNeedsGrad ? null : no_grad();
         Tensor selected;
-        if (layers.Length == 1)
-            selected = vision_tower.HiddenState(pixelValues, layers[0]); // [B, N+1, Hv]
-        else
+        try
         {
-            var all = vision_tower.HiddenStates(pixelValues);
-            selected = cat(layers.Select(l => all[l < 0 ? all.Length + l : l]).ToArray(), -1); // [B, N+1, Hv*k]
+            if (layers.Length == 1)
+                selected = vision_tower.HiddenState(pixelValues, layers[0]); // [B, N+1, Hv]
+            else
+            {
+                var all = vision_tower.HiddenStates(pixelValues);
+                selected = cat(layers.Select(l => all[l < 0 ? all.Length + l : l]).ToArray(), -1); // [B, N+1, Hv*k]
+            }
+            if (Config.VisionFeatureSelectStrategy == "default")
+                selected = selected.narrow(1, 1, selected.shape[1] - 1); // drop the class token
         }
-        if (Config.VisionFeatureSelectStrategy == "default")
-            selected = selected.narrow(1, 1, selected.shape[1] - 1); // drop the class token
+        finally
+        {
+            towerGrad?.Dispose();
+        }
         var w = multi_modal_projector.linear_1.weight!;
         return multi_modal_projector.forward(selected.to(w.dtype)).MoveToOuterDisposeScope();
     }
