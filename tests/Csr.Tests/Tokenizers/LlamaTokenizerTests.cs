@@ -134,4 +134,34 @@ public class LlamaTokenizerTests
         Assert.Throws<ArgumentException>(() => SentencePieceModelWriter.Serialize(pieces.Where(p => p.Piece != "<0x41>").ToList()));
         Assert.Throws<ArgumentException>(() => SentencePieceModelWriter.Serialize(pieces, bosId: 5));
     }
+
+    [Fact]
+    public void Corrupted_tokenizer_models_only_ever_give_invalid_data_errors()
+    {
+        var (_, _, dir) = Build(["hello", "world"]);
+        using var _d = dir;
+        var bytes = File.ReadAllBytes(dir[LlamaTokenizer.ModelFileName]);
+        var rng = new Random(99);
+        int rejected = 0, loaded = 0;
+        for (int trial = 0; trial < 120; trial++)
+        {
+            var b = (byte[])bytes.Clone();
+            if (trial % 2 == 0) b = b[..rng.Next(b.Length)];
+            else for (int k = 0; k < 3; k++) b[rng.Next(b.Length)] = (byte)rng.Next(256);
+            File.WriteAllBytes(dir[LlamaTokenizer.ModelFileName], b);
+            try
+            {
+                var tok = LlamaTokenizer.FromDirectory(dir.Path);
+                tok.Decode(tok.Encode("hello world", addBos: true));
+                loaded++;
+            }
+            catch (InvalidDataException ex)
+            {
+                Assert.Contains(dir.Path, ex.Message);
+                rejected++;
+            }
+        }
+        Assert.Equal(120, rejected + loaded);
+        Assert.True(rejected >= 30, $"only {rejected} corruptions detected");
+    }
 }
