@@ -1,3 +1,4 @@
+using Csr.Models.IO;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -34,6 +35,28 @@ public sealed class ClipModel : nn.Module<Tensor, Tensor>
         logit_scale = nn.Parameter(tensor(config.LogitScaleInitValue, ScalarType.Float32));
         RegisterComponents();
     }
+
+    /// <summary>Reads <c>config.json</c> and the safetensors weights (single or sharded) of an HF CLIP directory
+    /// (openai/clip-vit-large-patch14-336 layout), strictly; old <c>position_ids</c> buffers are skipped.</summary>
+    public static ClipModel FromPretrained(string dir, ScalarType dtype = ScalarType.Float32)
+    {
+        var m = new ClipModel(ClipConfig.FromFile(dir));
+        try
+        {
+            CheckpointLoader.LoadInto(m, dir, new CheckpointLoadOptions { DType = dtype, AllowUnexpected = IsIgnorableCheckpointKey });
+        }
+        catch
+        {
+            m.Dispose();
+            throw;
+        }
+        m.eval();
+        return m;
+    }
+
+    /// <summary>Writes <c>config.json</c> and the weights in HF's CLIPModel layout. Returns the paths written.</summary>
+    public IReadOnlyList<string> SavePretrained(string dir, long maxShardBytes = CheckpointWriter.DefaultMaxShardBytes, ScalarType? dtype = null) =>
+        CheckpointWriter.Save(this, dir, maxShardBytes, dtype, new Dictionary<string, string> { ["config.json"] = Config.ToJson() });
 
     /// <summary>Checkpoint keys that are not parameters here and may be skipped when loading:
     /// the <c>position_ids</c> buffers older transformers versions saved.</summary>
