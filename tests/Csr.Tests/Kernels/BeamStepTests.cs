@@ -112,6 +112,9 @@ public class BeamStepTests
         Assert.Equal(vals.data<float>().ToArray(), r.Scores.reshape(-1).data<float>().ToArray());
         // distinct random scores: the indices agree too
         KernelCheck.Require(KernelCheck.Equal(idx.remainder(V), r.Tokens.reshape(-1), "tokens vs torch.topk"));
+        using var hf = BeamStep.StepTopk(logits, beam, null, 1, 0);
+        KernelCheck.Require(KernelCheck.Equal(hf.Tokens, r.Tokens, "StepTopk vs reference"));
+        KernelCheck.Require(KernelCheck.Equal(hf.Parents, r.Parents, "StepTopk parents vs reference"));
     }
 
     [Fact]
