@@ -1,3 +1,5 @@
+using Csr.Kernels;
+
 namespace Csr.Train.Dpo;
 
 /// <summary>DPO options; defaults follow the official scripts/run_train.sh (TRL semantics).</summary>

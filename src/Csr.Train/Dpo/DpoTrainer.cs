@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using Csr.Kernels;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -100,20 +101,20 @@ public sealed class DpoTrainer
                 int b = ex.Count;
                 var pc = lp.slice(0, 0, b, 1);
                 var pr = lp.slice(0, b, 2 * b, 1);
-                var rc = tensor(ex.Select(e => refs[e.CacheKey].Chosen).ToArray(), dtype: lp.dtype);
-                var rr = tensor(ex.Select(e => refs[e.CacheKey].Rejected).ToArray(), dtype: lp.dtype);
+                var rc = tensor(ex.Select(e => refs[e.CacheKey].Chosen).ToArray()).to_type(lp.dtype);
+                var rr = tensor(ex.Select(e => refs[e.CacheKey].Rejected).ToArray()).to_type(lp.dtype);
                 using var o = DpoLoss.Compute(pc, pr, rc, rr, _o.Beta, _o.Loss);
                 double loss = o.Loss.item<float>();
                 if (!double.IsFinite(loss))
                     throw new DpoDivergedException($"DPO step {step + 1}: loss is {loss}; stopped. Last good checkpoint: {lastCkpt ?? "(none)"}");
                 (o.Loss * ((double)b / (batches.Sum(x => x.Length)))).backward();
                 acc[0] += loss * b;
-                acc[1] += o.ChosenRewards.sum().item<float>();
-                acc[2] += o.RejectedRewards.sum().item<float>();
-                acc[3] += o.ChosenRewards.gt(o.RejectedRewards).to_type(ScalarType.Float32).sum().item<float>();
-                acc[4] += (o.ChosenRewards - o.RejectedRewards).sum().item<float>();
-                acc[5] += pc.detach().sum().item<float>();
-                acc[6] += pr.detach().sum().item<float>();
+                acc[1] += o.Metrics["rewards/chosen"] * b;
+                acc[2] += o.Metrics["rewards/rejected"] * b;
+                acc[3] += o.Metrics["rewards/accuracies"] * b;
+                acc[4] += o.Metrics["rewards/margins"] * b;
+                acc[5] += o.Metrics["logps/chosen"] * b;
+                acc[6] += o.Metrics["logps/rejected"] * b;
                 n += b;
             }
             double gradNorm = _o.MaxGradNorm > 0
