@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Builds every kernels/cuda/*.cu into build/ptx/<name>.ptx for sm_90 (PTX, JIT-compiled by the driver).
+#   bash eng/build-ptx.sh            # find nvcc, install Debian's toolkit if absent (root on Debian only)
+#   CUDA_ARCH=sm_80 bash eng/build-ptx.sh
+# Uses CMake (top-level CMakeLists.txt) when cmake is present, otherwise nvcc directly. Exit code != 0
+# when any kernel fails to compile, so CI fails on a kernel that does not build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+arch="${CUDA_ARCH:-sm_90}"
+out="build/ptx"
+
+find_nvcc() {
+  if [ -n "${NVCC:-}" ] && [ -x "$NVCC" ]; then echo "$NVCC"; return 0; fi
+  if command -v nvcc >/dev/null 2>&1; then command -v nvcc; return 0; fi
+  for c in /usr/local/cuda/bin/nvcc /usr/lib/nvidia-cuda-toolkit/bin/nvcc /opt/cuda/bin/nvcc; do
+    if [ -x "$c" ]; then echo "$c"; return 0; fi
+  done
+  return 1
+}
+
+install_debian_toolkit() {
+  # Debian 12 ships nvcc 11.8 in non-free (package nvidia-cuda-toolkit); see shared ENVIRONMENT.md.
+  [ "$(id -u)" = "0" ] || { echo "build-ptx: nvcc not found and not root: cannot install nvidia-cuda-toolkit" >&2; return 1; }
+  [ -f /etc/debian_version ] || { echo "build-ptx: nvcc not found and this is not Debian" >&2; return 1; }
+  local src=/etc/apt/sources.list.d/csr-cuda.sources
+  if [ ! -f "$src" ]; then
+    cat > "$src" <<'SRC'
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm
+Components: contrib non-free
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+  fi
+  echo "build-ptx: installing Debian nvidia-cuda-toolkit (about 1.6 GB, a few minutes)" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nvidia-cuda-toolkit clang-14 >/dev/null
+}
+
+nvcc_path="$(find_nvcc || true)"
+if [ -z "$nvcc_path" ]; then
+  install_debian_toolkit
+  nvcc_path="$(find_nvcc)" || { echo "build-ptx: nvcc still not found after install" >&2; exit 1; }
+fi
+
+# nvcc 11.8 rejects g++ 12; clang-14 works as host compiler. Newer nvcc (12+) works with the default.
+ccbin=()
+ver="$("$nvcc_path" --version | sed -nE 's/.*release ([0-9]+)\..*/\1/p')"
+if [ "${ver:-0}" -lt 12 ] && command -v clang-14 >/dev/null 2>&1; then ccbin=(-ccbin clang-14); fi
+echo "build-ptx: $nvcc_path (CUDA ${ver:-?}) ${ccbin[*]:-} -> $out ($arch)"
+
+mkdir -p "$out"
+if command -v cmake >/dev/null 2>&1 && [ -z "${BUILD_PTX_DIRECT:-}" ]; then
+  host=()
+  [ ${#ccbin[@]} -gt 0 ] && host=(-DCMAKE_CUDA_HOST_COMPILER=clang-14)
+  cmake -S . -B build/cmake -DCMAKE_CUDA_COMPILER="$nvcc_path" "${host[@]}" \
+        -DCSR_CUDA_ARCH="${arch#sm_}" -DCSR_PTX_DIR="$PWD/$out" >/dev/null
+  cmake --build build/cmake
+else
+  fail=0
+  for cu in kernels/cuda/*.cu; do
+    name="$(basename "$cu" .cu)"
+    if "$nvcc_path" "${ccbin[@]}" -ptx -arch="$arch" -O3 -lineinfo "$cu" -o "$out/$name.ptx"; then
+      echo "build-ptx: $out/$name.ptx"
+    else
+      echo "build-ptx: FAILED $cu" >&2; fail=1
+    fi
+  done
+  exit $fail
+fi
+ls -1 "$out"/*.ptx

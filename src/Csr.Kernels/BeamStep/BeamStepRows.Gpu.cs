@@ -1,0 +1,111 @@
+using Csr.Native.Cuda;
+using ILGPU;
+using ILGPU.Algorithms;
+using ILGPU.Runtime;
+using static TorchSharp.torch;
+
+namespace Csr.Kernels;
+
+public sealed unsafe partial class BeamStepRows
+{
+    /// <summary>Largest K the ILGPU and CUDA row kernels keep (per-thread local arrays).</summary>
+    public const int MaxGpuK = 64;
+
+    /// <summary>
+    /// ILGPU row kernel, one thread per row: online max / sum-exp and an insertion-sorted local top-K
+    /// (value desc, index asc). Writes max, log(sum exp(x - max)), and the K candidates.
+    /// </summary>
+    internal static void RowsKernel(Index1D r, ArrayView<float> x, int v, int k,
+        ArrayView<float> max, ArrayView<float> logSum, ArrayView<float> topV, ArrayView<int> topI)
+    {
+        var lv = LocalMemory.Allocate<float>(MaxGpuK);
+        var li = LocalMemory.Allocate<int>(MaxGpuK);
+        long row = (long)(int)r * v;
+        int count = 0;
+        float m = float.NegativeInfinity, s = 0f;
+        for (int i = 0; i < v; i++)
+        {
+            float xi = x[row + i];
+            if (xi > m)
+            {
+                s = m == float.NegativeInfinity ? 0f : s * XMath.Exp(m - xi);
+                m = xi;
+            }
+            s += XMath.Exp(xi - m);
+            if (count < k || xi > lv[k - 1])
+            {
+                int p = count < k ? count : k - 1;
+                while (p > 0 && lv[p - 1] < xi) { lv[p] = lv[p - 1]; li[p] = li[p - 1]; p--; }
+                lv[p] = xi;
+                li[p] = i;
+                if (count < k) count++;
+            }
+        }
+        max[r] = m;
+        logSum[r] = XMath.Log(s);
+        for (int j = 0; j < k; j++)
+        {
+            topV[(long)(int)r * k + j] = lv[j];
+            topI[(long)(int)r * k + j] = li[j];
+        }
+    }
+
+    internal static BeamStepRows FromIlgpu(Tensor logits, int groups, int k)
+    {
+        if (k > MaxGpuK)
+        {
+            KernelLog.Once($"BeamStep: K = {k} exceeds the ILGPU kernel's {MaxGpuK}; using the fused CPU path.");
+            return FromCpu(logits, groups, k);
+        }
+        var x = logits.detach().contiguous();
+        int rows = (int)x.shape[0], v = (int)x.shape[1];
+        using var xf = x.dtype == ScalarType.Float32 ? x.alias() : x.to(ScalarType.Float32).contiguous();
+        var kernel = IlgpuRuntime.Kernel("beam.rows", acc =>
+            acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, int, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>>(RowsKernel));
+        var acc = IlgpuRuntime.Accelerator;
+        using var dx = IlgpuRuntime.Upload(TensorMemory.Ptr<float>(xf, "logits"), xf.numel());
+        using var dmax = acc.Allocate1D<float>(rows);
+        using var dls = acc.Allocate1D<float>(rows);
+        using var dtv = acc.Allocate1D<float>((long)rows * k);
+        using var dti = acc.Allocate1D<int>((long)rows * k);
+        kernel(rows, dx.View, v, k, dmax.View, dls.View, dtv.View, dti.View);
+        acc.Synchronize();
+        var max = dmax.GetAsArray1D();
+        var logSum = dls.GetAsArray1D();
+        var topV = dtv.GetAsArray1D();
+        var topI = dti.GetAsArray1D();
+        return new BeamStepRows(x, groups, k, max, logSum, topV, topI);
+    }
+
+    /// <summary>CUDA C row kernel (kernels/cuda/beam_step.cu); falls back to the fused CPU pass with one log line.</summary>
+    internal static BeamStepRows FromCuda(Tensor logits, int groups, int k)
+    {
+        bool bf16 = logits.dtype == ScalarType.BFloat16;
+        if (k > MaxGpuK)
+        {
+            KernelLog.Once($"BeamStep: K = {k} exceeds the CUDA kernel's {MaxGpuK}; using the fused CPU path.");
+            return FromCpu(logits, groups, k);
+        }
+        var fk = CudaPath.Resolve("BeamStep", "beam_step", bf16 ? "beam_rows_bf16" : "beam_rows_f32");
+        if (fk is null) return FromCpu(logits, groups, k);
+        var (rt, fn) = fk.Value;
+        var x = logits.detach().contiguous();
+        int rows = (int)x.shape[0], v = (int)x.shape[1];
+        rt.Bind();
+        using var dx = CudaDeviceMemory.FromHost(TensorMemory.Ptr<byte>(x, "logits"), x.numel() * x.element_size());
+        using var dmax = CudaDeviceMemory.Allocate(rows * 4L);
+        using var dls = CudaDeviceMemory.Allocate(rows * 4L);
+        using var dtv = CudaDeviceMemory.Allocate((long)rows * k * 4);
+        using var dti = CudaDeviceMemory.Allocate((long)rows * k * 4);
+        rt.Launch(fn, (rows, 1, 1), (256, 1, 1), 0, dx, rows, v, k, dmax, dls, dtv, dti);
+        var max = new float[rows];
+        var logSum = new float[rows];
+        var topV = new float[(long)rows * k];
+        var topI = new int[(long)rows * k];
+        fixed (float* p = max) dmax.CopyToHost(p, rows * 4L);
+        fixed (float* p = logSum) dls.CopyToHost(p, rows * 4L);
+        fixed (float* p = topV) dtv.CopyToHost(p, (long)rows * k * 4);
+        fixed (int* p = topI) dti.CopyToHost(p, (long)rows * k * 4);
+        return new BeamStepRows(x, groups, k, max, logSum, topV, topI);
+    }
+}

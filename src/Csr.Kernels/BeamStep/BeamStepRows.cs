@@ -1,0 +1,181 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using static TorchSharp.torch;
+
+namespace Csr.Kernels;
+
+/// <summary>
+/// The result of the one pass over beam-step logits <c>[G*B, V]</c>: per row the max m, log(sum exp(x - m))
+/// and the top-K raw logits (value descending, index ascending). <see cref="SelectGroup"/> resolves a
+/// group's 2B best candidates after the Hamming penalty and beam scores exactly from these: a row's best
+/// 2B non-penalised tokens are among its top 2B + P raw logits (P = distinct penalised tokens), and the P
+/// penalised tokens are read directly. Scores use the reference's float32 order of operations:
+/// <c>(((x - m) - logsum) - penalty * count) + beamScore</c>.
+/// </summary>
+public sealed unsafe partial class BeamStepRows : IDisposable
+{
+    private readonly Tensor _x;        // [G*B, V] contiguous, float32 or bf16
+    private readonly float[] _max;     // [G*B]
+    private readonly float[] _logSum;  // [G*B]
+    private readonly float[] _topV;    // [G*B, K]
+    private readonly int[] _topI;      // [G*B, K]
+
+    /// <summary>Groups G, beams per group B, vocabulary V, candidates kept per row K.</summary>
+    public int Groups { get; }
+    public int Beams { get; }
+    public int Vocab { get; }
+    public int K { get; }
+
+    internal BeamStepRows(Tensor x, int groups, int k, float[] max, float[] logSum, float[] topV, int[] topI)
+    {
+        _x = x;
+        Groups = groups;
+        Beams = (int)(x.shape[0] / groups);
+        Vocab = (int)x.shape[1];
+        K = k;
+        _max = max;
+        _logSum = logSum;
+        _topV = topV;
+        _topI = topI;
+    }
+
+    /// <summary>Chunk of the fused row pass (floats; fits L1 with the bf16 scratch).</summary>
+    internal const int Chunk = 2048;
+
+    /// <summary>Fused CPU pass: rows in parallel, each chunk scanned once for top-K (vector threshold test) and once from L1 for the exp-sum.</summary>
+    internal static BeamStepRows FromCpu(Tensor logits, int groups, int k)
+    {
+        var x = logits.detach().contiguous();
+        int rows = (int)x.shape[0], v = (int)x.shape[1];
+        var max = new float[rows];
+        var logSum = new float[rows];
+        var topV = new float[(long)rows * k];
+        var topI = new int[(long)rows * k];
+        bool bf16 = x.dtype == ScalarType.BFloat16;
+        nint xp = bf16 ? (nint)TensorMemory.Ptr<ushort>(x, "logits") : (nint)TensorMemory.Ptr<float>(x, "logits");
+        Parallel.For(0, rows, r =>
+        {
+            float* scratch = stackalloc float[Chunk];
+            fixed (float* tv = &topV[(long)r * k])
+            fixed (int* ti = &topI[(long)r * k])
+            {
+                int count = 0;
+                float m = float.NegativeInfinity, s = 0f;
+                for (int c = 0; c < v; c += Chunk)
+                {
+                    int len = Math.Min(Chunk, v - c);
+                    float* chunk;
+                    if (bf16) { Bf16.ToFloat((ushort*)xp + (long)r * v + c, scratch, len); chunk = scratch; }
+                    else chunk = (float*)xp + (long)r * v + c;
+                    ScanTopK(chunk, len, c, tv, ti, ref count, k);
+                    RowMath.Accumulate(chunk, len, ref m, ref s);
+                }
+                max[r] = m;
+                logSum[r] = MathF.Log(s);
+            }
+        });
+        return new BeamStepRows(x, groups, k, max, logSum, topV, topI);
+    }
+
+    /// <summary>Keeps the k largest (value desc, index asc) of x[0..n) + offset in tv/ti (sorted; count filled).</summary>
+    internal static void ScanTopK(float* x, int n, int offset, float* tv, int* ti, ref int count, int k)
+    {
+        int w = Vector<float>.Count, i = 0;
+        for (; i + w <= n; i += w)
+        {
+            if (count == k && !Vector.GreaterThanAny(Unsafe.ReadUnaligned<Vector<float>>(x + i), new Vector<float>(tv[k - 1]))) continue;
+            for (int j = i; j < i + w; j++) Insert(x[j], offset + j, tv, ti, ref count, k);
+        }
+        for (; i < n; i++) Insert(x[i], offset + i, tv, ti, ref count, k);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Insert(float xv, int idx, float* tv, int* ti, ref int count, int k)
+    {
+        if (count == k && !(xv > tv[k - 1])) return;   // indices grow: an equal value never displaces
+        int p = count < k ? count : k - 1;
+        while (p > 0 && tv[p - 1] < xv) { tv[p] = tv[p - 1]; ti[p] = ti[p - 1]; p--; }
+        tv[p] = xv;
+        ti[p] = idx;
+        if (count < k) count++;
+    }
+
+    private float Logit(long row, int token) => _x.dtype == ScalarType.BFloat16
+        ? Bf16.ToFloat(TensorMemory.Ptr<ushort>(_x, "logits")[row * Vocab + token])
+        : TensorMemory.Ptr<float>(_x, "logits")[row * Vocab + token];
+
+    /// <summary>
+    /// Group <paramref name="g"/>'s 2B best candidates, best first. <paramref name="beamScores"/>: the group's B
+    /// beam scores; <paramref name="previousTokens"/>: tokens chosen at this step by the beams of groups &lt; g
+    /// (HF current_tokens[:g*B]); each occurrence lowers that token's score by <paramref name="penalty"/>.
+    /// </summary>
+    public (long[] Tokens, long[] Parents, float[] Scores) SelectGroup(int g, ReadOnlySpan<float> beamScores, ReadOnlySpan<long> previousTokens, double penalty)
+    {
+        if ((uint)g >= (uint)Groups) throw new ArgumentOutOfRangeException(nameof(g), g, $"group must be in [0, {Groups}).");
+        if (beamScores.Length != Beams) throw new ArgumentException($"beamScores: expected {Beams} scores for group {g}, got {beamScores.Length}.", nameof(beamScores));
+        var counts = new Dictionary<int, int>();
+        if (penalty != 0)
+            foreach (var t in previousTokens)
+            {
+                if (t < 0 || t >= Vocab) throw new ArgumentException($"previousTokens: token {t} outside the vocabulary of {Vocab}.", nameof(previousTokens));
+                counts[(int)t] = counts.GetValueOrDefault((int)t) + 1;
+            }
+        if (counts.Count > K - 2 * Beams && K < Vocab)
+            throw new ArgumentException($"previousTokens: {counts.Count} distinct penalised tokens exceed what this pass kept (K = {K}); call Prepare with the right group count.", nameof(previousTokens));
+        int want = 2 * Beams;
+        float pen = (float)penalty;
+        var cand = new List<(float Score, long Flat)>(Beams * (want + counts.Count));
+        for (int b = 0; b < Beams; b++)
+        {
+            long row = (long)g * Beams + b;
+            float m = _max[row], ls = _logSum[row], beam = beamScores[b];
+            int taken = 0;
+            for (int j = 0; j < K && taken < want; j++)
+            {
+                int tok = _topI[row * K + j];
+                if (counts.ContainsKey(tok)) continue;
+                cand.Add((((_topV[row * K + j] - m) - ls) + beam, (long)b * Vocab + tok));
+                taken++;
+            }
+            foreach (var (tok, c) in counts)
+                cand.Add(((((Logit(row, tok) - m) - ls) - pen * c) + beam, (long)b * Vocab + tok));
+        }
+        cand.Sort((p, q) => p.Score != q.Score ? q.Score.CompareTo(p.Score) : p.Flat.CompareTo(q.Flat));
+        var tokens = new long[want];
+        var parents = new long[want];
+        var scores = new float[want];
+        for (int i = 0; i < want; i++)
+        {
+            tokens[i] = cand[i].Flat % Vocab;
+            parents[i] = cand[i].Flat / Vocab;
+            scores[i] = cand[i].Score;
+        }
+        return (tokens, parents, scores);
+    }
+
+    /// <summary>All groups, group g penalised by <paramref name="groupTokens"/>[0 : g*B] (null = no penalty).</summary>
+    public BeamStepResult SelectAll(Tensor beamScores, Tensor? groupTokens, double penalty)
+    {
+        float[] bs;
+        using (var t = beamScores.to(ScalarType.Float32).contiguous()) bs = t.data<float>().ToArray();
+        long[] gt = Array.Empty<long>();
+        if (groupTokens is not null)
+            using (var t = groupTokens.to(ScalarType.Int64).contiguous()) gt = t.data<long>().ToArray();
+        int want = 2 * Beams;
+        var tok = new long[Groups * want];
+        var par = new long[Groups * want];
+        var sc = new float[Groups * want];
+        for (int g = 0; g < Groups; g++)
+        {
+            var prev = groupTokens is null ? ReadOnlySpan<long>.Empty : gt.AsSpan(0, g * Beams);
+            var (t, p, s) = SelectGroup(g, bs.AsSpan(g * Beams, Beams), prev, penalty);
+            t.CopyTo(tok, g * want);
+            p.CopyTo(par, g * want);
+            s.CopyTo(sc, g * want);
+        }
+        long[] shape = { Groups, want };
+        return new BeamStepResult(tensor(tok, shape), tensor(par, shape), tensor(sc, shape));
+    }
+
+    public void Dispose() => _x.Dispose();
+}

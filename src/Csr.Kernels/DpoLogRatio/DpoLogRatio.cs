@@ -1,0 +1,75 @@
+using static TorchSharp.torch;
+
+namespace Csr.Kernels;
+
+/// <summary>
+/// Per-sequence summed log-probabilities of label tokens, the quantity DPO compares between policy and
+/// reference: <c>logp[n] = sum_t mask[n,t] * log_softmax(logits[n,t,:])[labels[n,t]]</c>.
+/// <para>
+/// Shapes: logits <c>[N, T, V]</c> (float32 or bfloat16), labels <c>[N, T]</c> (int64; positions with a
+/// negative label, e.g. -100, count as masked), mask <c>[N, T]</c> (any dtype; non-zero = counted). The
+/// caller aligns logits and labels (for a causal LM: logits[:, :-1] with labels[:, 1:]). Output: <c>[N]</c>
+/// float32, always computed in float32 (bf16 logits are widened element by element).
+/// </para>
+/// <para>
+/// The fused paths never form the <c>[N, T, V]</c> log-softmax: each row's logsumexp is computed online over
+/// vocabulary chunks, only the row's logsumexp is kept (<c>[N, T]</c> floats), and the backward recomputes
+/// <c>dlogits = mask * g * (onehot(label) - softmax)</c> from the logits.
+/// </para>
+/// </summary>
+public static partial class DpoLogRatio
+{
+    /// <summary>Vocabulary chunk of the online logsumexp (elements); V need not be a multiple.</summary>
+    public const int VocabChunk = 2048;
+
+    /// <summary>Summed label log-probs per sequence, <c>[N]</c>, through the chosen path (differentiable for Reference and Fused).</summary>
+    public static Tensor SequenceLogProbs(Tensor logits, Tensor labels, Tensor mask, KernelPath path = KernelPath.Fused) => path switch
+    {
+        KernelPath.Reference => SequenceLogProbsReference(logits, labels, mask),
+        KernelPath.Fused => SequenceLogProbsFused(logits, labels, mask),
+        KernelPath.Ilgpu => SequenceLogProbsIlgpu(logits, labels, mask),
+        KernelPath.Cuda => SequenceLogProbsCuda(logits, labels, mask),
+        _ => throw new ArgumentOutOfRangeException(nameof(path), path, "unknown kernel path"),
+    };
+
+    /// <summary>
+    /// DPO loss from concatenated policy logits (first half of N = chosen, second half = rejected, as TRL's
+    /// concatenated forward) and the reference model's per-sequence log-probs for the same rows <c>[N]</c>.
+    /// </summary>
+    public static DpoLossResult Loss(Tensor policyLogits, Tensor labels, Tensor mask, Tensor referenceLogps,
+        double beta, DpoLossType type = DpoLossType.Sigmoid, double labelSmoothing = 0, KernelPath path = KernelPath.Fused)
+    {
+        long n = policyLogits.shape[0];
+        if (n % 2 != 0) throw new ArgumentException($"policyLogits: expected an even batch (chosen then rejected), got N = {n}.", nameof(policyLogits));
+        if (referenceLogps.dim() != 1 || referenceLogps.shape[0] != n)
+            throw new ArgumentException($"referenceLogps: expected [{n}], got [{string.Join(", ", referenceLogps.shape)}].", nameof(referenceLogps));
+        using var scope = NewDisposeScope();
+        var logps = SequenceLogProbs(policyLogits, labels, mask, path); // [N]
+        var half = n / 2;
+        var result = DpoLoss.Compute(logps.narrow(0, 0, half), logps.narrow(0, half, half),
+            referenceLogps.narrow(0, 0, half), referenceLogps.narrow(0, half, half), beta, type, labelSmoothing);
+        return result.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Validates shapes and dtypes; returns (N, T, V).</summary>
+    internal static (long N, long T, long V) CheckShapes(Tensor logits, Tensor labels, Tensor mask)
+    {
+        if (logits.dim() != 3)
+            throw new ArgumentException($"logits: expected [N, T, V], got [{string.Join(", ", logits.shape)}].", nameof(logits));
+        if (logits.dtype != ScalarType.Float32 && logits.dtype != ScalarType.BFloat16)
+            throw new ArgumentException($"logits: expected float32 or bfloat16, got {logits.dtype}.", nameof(logits));
+        long n = logits.shape[0], t = logits.shape[1], v = logits.shape[2];
+        if (labels.dim() != 2 || labels.shape[0] != n || labels.shape[1] != t)
+            throw new ArgumentException($"labels: expected [{n}, {t}] to match logits, got [{string.Join(", ", labels.shape)}].", nameof(labels));
+        if (mask.dim() != 2 || mask.shape[0] != n || mask.shape[1] != t)
+            throw new ArgumentException($"mask: expected [{n}, {t}] to match logits, got [{string.Join(", ", mask.shape)}].", nameof(mask));
+        if (labels.dtype is not (ScalarType.Int64 or ScalarType.Int32))
+            throw new ArgumentException($"labels: expected int64 or int32 token ids, got {labels.dtype}.", nameof(labels));
+        if (v > int.MaxValue) throw new ArgumentException($"logits: vocabulary {v} too large.", nameof(logits));
+        return (n, t, v);
+    }
+
+    /// <summary>Float mask <c>[N, T]</c> of counted positions: mask != 0 and label &gt;= 0.</summary>
+    internal static Tensor ValidMask(Tensor labels, Tensor mask) =>
+        mask.ne(0).logical_and(labels.ge(0)).to(ScalarType.Float32);
+}
