@@ -5,5 +5,9 @@ namespace Csr.Bench;
 public static class Program
 {
     /// <summary>dotnet run -c Release --project bench/Csr.Bench -- --filter '*'</summary>
-    public static void Main(string[] args) => BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    public static void Main(string[] args)
+    {
+        if (args.Contains("--kernels-memory")) { Kernels.PeakMemory.Report(); return; }
+        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    }
 }

@@ -91,4 +91,17 @@ public class ReportWriterTests
         Assert.False(g.BeatsAblation);
         Assert.False(g.PopeKept);
     }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void PlotDrawsTitleTextWithOrWithoutASystemFont(bool pixelFont)
+    {
+        using var bmp = SKBitmap.Decode(ReportPlot.RenderPng(MadeUp(), pixelFont: pixelFont));
+        int dark = 0;
+        for (int y = 10; y < 32; y++)
+            for (int x = 60; x < 300; x++)
+                if (bmp.GetPixel(x, y).Red < 100) dark++;
+        Assert.True(dark > 40, $"only {dark} dark pixels where the title should be");
+    }
 }
