@@ -8,6 +8,8 @@ public static class Program
     public static void Main(string[] args)
     {
         if (args.Contains("--kernels-memory")) { Kernels.PeakMemory.Report(); return; }
+        if (args.Contains("--kernels-profile")) { Kernels.QuickProfile.Run(); return; }
+        if (args.Contains("--kernels-gpu-check")) { Environment.ExitCode = Kernels.GpuCheck.Run(); return; }
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
     }
 }
