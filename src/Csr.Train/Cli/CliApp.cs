@@ -13,12 +13,18 @@ public static class CliApp
             return parser.ParseArguments(args, VerbRegistry.Types)
                 .MapResult(o => VerbRegistry.Execute(o), _ => 1);
         }
-        catch (CsrUserException ex)
+        catch (Exception ex) when (IsUserError(ex))
         {
             Console.Error.WriteLine($"error: {ex.Message}");
+            if (Environment.GetEnvironmentVariable("CSR_DEBUG") == "1") Console.Error.WriteLine(ex);
             return 2;
         }
     }
+
+    /// <summary>Errors caused by input (files, keys, shapes, options): reported in one line, no stack trace.</summary>
+    public static bool IsUserError(Exception ex) =>
+        ex is CsrUserException or InvalidDataException or FileNotFoundException or DirectoryNotFoundException
+            or ArgumentException or FormatException or System.Text.Json.JsonException;
 }
 
 /// <summary>An error caused by the user's input (file, key, shape, option): printed without a stack trace.</summary>

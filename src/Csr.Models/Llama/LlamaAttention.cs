@@ -1,0 +1,80 @@
+using Csr.Models.Lora;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Csr.Models.Llama;
+
+/// <summary>HF LlamaAttention: q/k/v/o projections, rotary on q and k, grouped-query attention, KV cache.</summary>
+public sealed class LlamaAttention : nn.Module
+{
+    public LoraLinear q_proj; // [nh*hd, H]
+    public LoraLinear k_proj; // [nkv*hd, H]
+    public LoraLinear v_proj; // [nkv*hd, H]
+    public LoraLinear o_proj; // [H, nh*hd]
+
+    private readonly int _heads, _kvHeads, _headDim, _layerIdx;
+
+    public AttentionImplementation Implementation { get; set; } = AttentionImplementation.Sdpa;
+
+    public LlamaAttention(LlamaConfig c, int layerIdx, ScalarType dtype = ScalarType.Float32) : base(nameof(LlamaAttention))
+    {
+        _heads = c.NumAttentionHeads;
+        _kvHeads = c.KvHeads;
+        _headDim = c.HeadDim;
+        _layerIdx = layerIdx;
+        q_proj = new LoraLinear(c.HiddenSize, _heads * _headDim, c.AttentionBias, dtype);
+        k_proj = new LoraLinear(c.HiddenSize, _kvHeads * _headDim, c.AttentionBias, dtype);
+        v_proj = new LoraLinear(c.HiddenSize, _kvHeads * _headDim, c.AttentionBias, dtype);
+        o_proj = new LoraLinear(_heads * _headDim, c.HiddenSize, c.AttentionBias, dtype);
+        RegisterComponents();
+    }
+
+    /// <param name="x">[B, T, H]</param>
+    /// <param name="cos">[B, T, hd]</param>
+    /// <param name="sin">[B, T, hd]</param>
+    /// <param name="allowed">[B, 1, T, past+T] boolean, or null for "all keys allowed"</param>
+    /// <param name="isCausal">true when <paramref name="allowed"/> is null but the plain causal mask applies (no padding, no past)</param>
+    /// <param name="cache">appended to when given</param>
+    public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor? allowed, bool isCausal, KvCache? cache)
+    {
+        using var scope = torch.NewDisposeScope();
+        long b = x.shape[0], t = x.shape[1];
+        var q = q_proj.forward(x).view(b, t, _heads, _headDim).transpose(1, 2);     // [B, nh, T, hd]
+        var k = k_proj.forward(x).view(b, t, _kvHeads, _headDim).transpose(1, 2);   // [B, nkv, T, hd]
+        var v = v_proj.forward(x).view(b, t, _kvHeads, _headDim).transpose(1, 2);   // [B, nkv, T, hd]
+        q = LlamaRotaryEmbedding.Apply(q, cos, sin);
+        k = LlamaRotaryEmbedding.Apply(k, cos, sin);
+        if (cache is not null) (k, v) = cache.Append(_layerIdx, k, v);             // [B, nkv, S, hd]
+        k = RepeatKv(k, _heads / _kvHeads);                                          // [B, nh, S, hd]
+        v = RepeatKv(v, _heads / _kvHeads);
+        var o = Implementation == AttentionImplementation.Eager
+            ? Eager(q, k, v, allowed, isCausal)
+            : nn.functional.scaled_dot_product_attention(q, k, v, allowed, 0.0, isCausal); // [B, nh, T, hd]
+        o = o.transpose(1, 2).reshape(b, t, _heads * _headDim);                       // [B, T, nh*hd]
+        return o_proj.forward(o).MoveToOuterDisposeScope();                          // [B, T, H]
+    }
+
+    /// <summary>HF repeat_kv: kv head j serves query heads j*nRep .. j*nRep+nRep-1.</summary>
+    public static Tensor RepeatKv(Tensor kv, int nRep)
+    {
+        if (nRep == 1) return kv;
+        long b = kv.shape[0], h = kv.shape[1], s = kv.shape[2], d = kv.shape[3];
+        return kv.unsqueeze(2).expand(b, h, nRep, s, d).reshape(b, h * nRep, s, d);
+    }
+
+    /// <summary>softmax(Q K^T / sqrt(d), masked) V with the softmax in fp32 (HF eager).</summary>
+    public static Tensor Eager(Tensor q, Tensor k, Tensor v, Tensor? allowed, bool isCausal)
+    {
+        using var scope = torch.NewDisposeScope();
+        double scale = 1.0 / Math.Sqrt(q.shape[^1]);
+        var scores = q.matmul(k.transpose(-2, -1)).to_type(ScalarType.Float32) * scale; // [B, nh, T, S]
+        if (allowed is null && isCausal)
+        {
+            long t = q.shape[2], s = k.shape[2];
+            allowed = torch.ones(t, s, dtype: ScalarType.Bool, device: q.device).tril(s - t);
+        }
+        if (allowed is not null) scores = scores.masked_fill(allowed.logical_not(), float.NegativeInfinity);
+        var p = scores.softmax(-1).to_type(q.dtype);
+        return p.matmul(v).MoveToOuterDisposeScope();
+    }
+}

@@ -1,0 +1,31 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Csr.Models.Llama;
+
+/// <summary>HF LlamaRMSNorm: <c>weight * (x / sqrt(mean(x^2) + eps))</c>, computed in fp32, cast back.</summary>
+public sealed class LlamaRMSNorm : nn.Module<Tensor, Tensor>
+{
+    public Parameter weight; // [H]
+    private readonly double _eps;
+
+    public LlamaRMSNorm(int hidden, double eps, ScalarType dtype = ScalarType.Float32) : base(nameof(LlamaRMSNorm))
+    {
+        weight = new Parameter(torch.ones(hidden, dtype: dtype));
+        _eps = eps;
+        RegisterComponents();
+    }
+
+    public double Eps => _eps;
+
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = torch.NewDisposeScope();
+        var dtype = x.dtype;
+        var h = x.to_type(ScalarType.Float32);                        // [.., H]
+        var variance = h.pow(2).mean(new long[] { -1 }, keepdim: true); // [.., 1]
+        h = h * torch.rsqrt(variance + _eps);
+        return (weight * h.to_type(dtype)).MoveToOuterDisposeScope();
+    }
+}

@@ -1,0 +1,96 @@
+namespace Csr.Train.Pipeline;
+
+/// <summary>
+/// The calibrated reward of a scored tree and the choice of the best and worst paths.
+/// Official rule (utils.Rank_Node.calculate_ranks + construct.dfs): among the children of each node,
+/// rank by LM score descending -> rank = (i+1)/n, by CLIP score descending -> clip_rank = (i+1)/n
+/// (stable: ties keep child order); node value = (1-alpha)*rank + alpha*clip_rank; a path runs from
+/// the root to a final node, its value is the running sum divided by the number of nodes including the
+/// root; chosen = smallest (first on ties in depth-first order), rejected = largest (last on ties).
+/// Paper rule: node reward = lambda*max(clip,0) + (1-lambda)*exp(sum of the step's token log-probs),
+/// path value = the sum; chosen = largest, rejected = smallest.
+/// </summary>
+public static class CalibratedReward
+{
+    public const double DefaultAlpha = 0.9;
+
+    /// <summary>Per-node (rank, clip_rank) for every non-root node.</summary>
+    public static Dictionary<TreeNode, (double Rank, double ClipRank)> Ranks(TreeNode root, bool needClip)
+    {
+        var result = new Dictionary<TreeNode, (double, double)>(ReferenceEqualityComparer.Instance);
+        Visit(root);
+        return result;
+
+        void Visit(TreeNode node)
+        {
+            int n = node.Children.Count;
+            if (n > 0)
+            {
+                if (needClip && node.Children.Any(c => c.ClipScore == null))
+                    throw new InvalidDataException("tree has a node without clip_score: run the score stage first (or use --alpha 0)");
+                var byScore = node.Children.OrderByDescending(c => c.Score).ToList();
+                var byClip = node.Children.OrderByDescending(c => c.ClipScore ?? 0.0).ToList();
+                var rank = new Dictionary<TreeNode, double>(ReferenceEqualityComparer.Instance);
+                for (int i = 0; i < n; i++) rank[byScore[i]] = (double)(i + 1) / n;
+                for (int i = 0; i < n; i++) result[byClip[i]] = (rank[byClip[i]], (double)(i + 1) / n);
+            }
+            foreach (var c in node.Children) Visit(c);
+        }
+    }
+
+    /// <summary>All root-to-final paths in depth-first order with their values (normalised for Rank, summed for Paper).</summary>
+    public static List<TreePath> Paths(TreeNode root, RewardRule rule, double alpha)
+    {
+        var paths = new List<TreePath>();
+        if (rule == RewardRule.Rank)
+        {
+            var ranks = Ranks(root, needClip: alpha != 0);
+            Walk(root, null, new List<TreeNode>(), 0.0, (node, parent) =>
+            {
+                var (r, cr) = ranks[node];
+                return (1 - alpha) * r + alpha * cr;
+            }, (nodes, cum) => paths.Add(new TreePath(nodes, cum / nodes.Count)));
+        }
+        else
+        {
+            Walk(root, null, new List<TreeNode>(), 0.0, (node, parent) => PaperReward(node, parent, alpha),
+                (nodes, cum) => paths.Add(new TreePath(nodes, cum)));
+        }
+        return paths;
+    }
+
+    /// <summary>Paper's sentence reward: lambda*R_I + (1-lambda)*R_T, R_I = max(clip_score, 0), R_T = product of the token probabilities.</summary>
+    public static double PaperReward(TreeNode node, TreeNode parent, double lambda)
+    {
+        if (lambda != 0 && node.ClipScore == null)
+            throw new InvalidDataException("tree has a node without clip_score: run the score stage first (or use --alpha 0)");
+        double step = node.StepScore(parent);
+        // sequences_score is the mean log-prob; with the token count the sentence probability is exact,
+        // without it we fall back to the geometric-mean probability.
+        double logProb = node.NumTokens is int t && t > 0 ? step * t : step;
+        double rT = Math.Exp(logProb);
+        double rI = Math.Max(node.ClipScore ?? 0.0, 0.0);
+        return lambda * rI + (1 - lambda) * rT;
+    }
+
+    static void Walk(TreeNode node, TreeNode? parent, List<TreeNode> path, double cum,
+        Func<TreeNode, TreeNode, double> value, Action<List<TreeNode>, double> emit)
+    {
+        if (parent != null) cum += value(node, parent);
+        var here = new List<TreeNode>(path) { node };
+        if (node.IsFinal) { emit(here, cum); return; }
+        foreach (var c in node.Children) Walk(c, node, here, cum, value, emit);
+    }
+
+    /// <summary>Chosen and rejected paths, or null when the tree has no final path (e.g. everything was cleaned away).</summary>
+    public static (TreePath Chosen, TreePath Rejected)? Select(TreeNode root, RewardRule rule, double alpha)
+    {
+        var paths = Paths(root, rule, alpha);
+        if (paths.Count == 0) return null;
+        // Stable sorts: ties keep depth-first order, as Python's sorted().
+        var sorted = rule == RewardRule.Rank
+            ? paths.OrderBy(p => p.Value).ToList()
+            : paths.OrderByDescending(p => p.Value).ToList();
+        return (sorted[0], sorted[^1]);
+    }
+}

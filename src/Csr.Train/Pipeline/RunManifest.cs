@@ -1,0 +1,94 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Csr.Train.Pipeline;
+
+/// <summary>
+/// manifest.json of a run directory: every option, the seed, tool versions and SHA-256 of the inputs,
+/// plus the completed stages (so a resumed run can check it is the same run).
+/// </summary>
+public sealed class RunManifest
+{
+    public const string FileName = "manifest.json";
+
+    public JsonObject Root { get; }
+
+    RunManifest(JsonObject root) => Root = root;
+
+    public static RunManifest Create(IReadOnlyDictionary<string, object?> options, long seed, IReadOnlyDictionary<string, string> inputFiles)
+    {
+        var opts = new JsonObject();
+        foreach (var (k, v) in options.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+            opts[k] = v == null ? null : JsonValue.Create(v.ToString());
+        var inputs = new JsonObject();
+        foreach (var (k, path) in inputFiles.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+            inputs[k] = new JsonObject { ["path"] = path, ["sha256"] = HashPath(path) };
+        var root = new JsonObject
+        {
+            ["created_utc"] = DateTime.UtcNow.ToString("O"),
+            ["seed"] = seed,
+            ["options"] = opts,
+            ["inputs"] = inputs,
+            ["versions"] = new JsonObject
+            {
+                ["csr-train"] = typeof(RunManifest).Assembly.GetName().Version?.ToString(),
+                ["torchsharp"] = typeof(TorchSharp.torch).Assembly.GetName().Version?.ToString(),
+                ["dotnet"] = Environment.Version.ToString(),
+                ["os"] = System.Runtime.InteropServices.RuntimeInformation.OSDescription,
+            },
+            ["completed"] = new JsonArray(),
+        };
+        return new RunManifest(root);
+    }
+
+    public static RunManifest? TryRead(string runDir)
+    {
+        string p = Path.Combine(runDir, FileName);
+        if (!File.Exists(p)) return null;
+        try { return new RunManifest(JsonNode.Parse(File.ReadAllText(p))!.AsObject()); }
+        catch (JsonException ex) { throw new InvalidDataException($"{p}: malformed manifest: {ex.Message}", ex); }
+    }
+
+    public long Seed => Root["seed"]!.GetValue<long>();
+
+    public IEnumerable<string> Completed => Root["completed"]!.AsArray().Select(n => n!.GetValue<string>());
+
+    public bool IsCompleted(string stage) => Completed.Contains(stage);
+
+    public void MarkCompleted(string stage, string runDir)
+    {
+        if (!IsCompleted(stage)) Root["completed"]!.AsArray().Add(stage);
+        Save(runDir);
+    }
+
+    public string? InputHash(string key) => Root["inputs"]?[key]?["sha256"]?.GetValue<string>();
+
+    public void Save(string runDir) =>
+        AtomicFile.WriteAllText(Path.Combine(runDir, FileName), Root.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+
+    /// <summary>
+    /// SHA-256 of a file, or of a directory's files (sorted relative names + contents; files over 64 MiB,
+    /// i.e. weight shards, contribute name and length only so a 7B model is not re-read); "" when absent.
+    /// </summary>
+    public static string HashPath(string path)
+    {
+        using var sha = SHA256.Create();
+        if (File.Exists(path))
+        {
+            using var fs = File.OpenRead(path);
+            return Convert.ToHexString(sha.ComputeHash(fs)).ToLowerInvariant();
+        }
+        if (!Directory.Exists(path)) return "";
+        foreach (var f in Directory.EnumerateFiles(path, "*", SearchOption.AllDirectories).OrderBy(f => f, StringComparer.Ordinal))
+        {
+            var name = System.Text.Encoding.UTF8.GetBytes(Path.GetRelativePath(path, f));
+            sha.TransformBlock(name, 0, name.Length, null, 0);
+            long len = new FileInfo(f).Length;
+            var bytes = len > (64L << 20) ? BitConverter.GetBytes(len) : File.ReadAllBytes(f);
+            sha.TransformBlock(bytes, 0, bytes.Length, null, 0);
+        }
+        sha.TransformFinalBlock([], 0, 0);
+        return Convert.ToHexString(sha.Hash!).ToLowerInvariant();
+    }
+}

@@ -1,0 +1,41 @@
+using System.Text.Json;
+
+namespace Csr.Train.Pipeline;
+
+/// <summary>Reads and writes one tree per prompt as <c>&lt;dir&gt;/&lt;id&gt;.json</c> (atomic writes).</summary>
+public static class TreeFile
+{
+    static readonly JsonSerializerOptions Options = new() { WriteIndented = true };
+
+    public static string PathFor(string dir, string id) => System.IO.Path.Combine(dir, id + ".json");
+
+    public static bool Exists(string dir, string id) => File.Exists(PathFor(dir, id));
+
+    public static string Serialize(TreeNode root) => JsonSerializer.Serialize(root, Options);
+
+    public static void Write(string dir, string id, TreeNode root) => AtomicFile.WriteAllText(PathFor(dir, id), Serialize(root));
+
+    public static TreeNode Read(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"tree file not found: {path}", path);
+        TreeNode? node;
+        try { node = JsonSerializer.Deserialize<TreeNode>(File.ReadAllBytes(path), Options); }
+        catch (JsonException ex) { throw new InvalidDataException($"{path}: malformed tree JSON: {ex.Message}", ex); }
+        if (node == null) throw new InvalidDataException($"{path}: tree file holds null");
+        Validate(node, path, "root");
+        return node;
+    }
+
+    public static TreeNode Read(string dir, string id) => Read(PathFor(dir, id));
+
+    static void Validate(TreeNode n, string path, string where)
+    {
+        if (n.Text == null) throw new InvalidDataException($"{path}: {where}: missing \"text\"");
+        n.Children ??= new();
+        for (int i = 0; i < n.Children.Count; i++)
+        {
+            if (n.Children[i] == null) throw new InvalidDataException($"{path}: {where}.children[{i}] is null");
+            Validate(n.Children[i], path, $"{where}.children[{i}]");
+        }
+    }
+}

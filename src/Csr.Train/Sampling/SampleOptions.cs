@@ -1,0 +1,39 @@
+namespace Csr.Train.Sampling;
+
+/// <summary>
+/// Options of the sentence-level beam search tree; defaults are the official sample.py arguments.
+/// </summary>
+public sealed record SampleOptions
+{
+    /// <summary>Sentence-level beam width: with at least this many live children, keep top num_beams/2-1 and bottom num_beams/2.</summary>
+    public int NumBeams { get; init; } = 5;
+    /// <summary>Diverse beam search groups inside one sentence.</summary>
+    public int NumBeamGroups { get; init; } = 5;
+    /// <summary>Token-level beams (= children per node).</summary>
+    public int NumTokenBeams { get; init; } = 5;
+    /// <summary>Hamming diversity penalty between groups.</summary>
+    public double DiversityPenalty { get; init; } = 3.0;
+    /// <summary>Max new tokens per sentence.</summary>
+    public int MaxNewTokens { get; init; } = 70;
+    /// <summary>A node whose full text reaches this many characters is final.</summary>
+    public int MaxLength { get; init; } = 1024;
+    /// <summary>Sentence-end token ('.' = 29889 for the Llama tokenizer).</summary>
+    public int SentenceEndId { get; init; } = 29889;
+    /// <summary>Children continue from their parent's KV cache (false = re-encode image and prefix per node, as the official code).</summary>
+    public bool PrefixCache { get; init; } = true;
+    /// <summary>Run the nodes of one depth as one batch (prefix-cache mode).</summary>
+    public bool BatchNodes { get; init; } = true;
+    /// <summary>Use the fused beam step (Csr.Kernels) where the generator supports it.</summary>
+    public bool Fused { get; init; }
+
+    public void Validate()
+    {
+        if (NumBeams < 2) throw new ArgumentException($"--num-beams {NumBeams}: must be >= 2");
+        if (NumTokenBeams < 1) throw new ArgumentException($"--num-token-beams {NumTokenBeams}: must be >= 1");
+        if (NumBeamGroups < 1 || NumTokenBeams % NumBeamGroups != 0)
+            throw new ArgumentException($"--num-beam-groups {NumBeamGroups}: must divide --num-token-beams {NumTokenBeams}");
+        if (MaxNewTokens < 1) throw new ArgumentException($"--max-new-tokens {MaxNewTokens}: must be >= 1");
+        if (MaxLength < 1) throw new ArgumentException($"--max-length {MaxLength}: must be >= 1");
+        if (DiversityPenalty < 0) throw new ArgumentException($"--diversity-penalty {DiversityPenalty}: must be >= 0");
+    }
+}
