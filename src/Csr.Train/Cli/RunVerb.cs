@@ -46,7 +46,7 @@ public sealed class RunVerb : DpoVerbBase, ICliVerb
         options.Validate();
         Csr.Native.TorchRuntime.EnsureInitialised();
         using var vlm = VisionLanguageModel.Load(Model, options.DType);
-        using var scorer = ClipSentenceScorer.Load(Clip, options.DType);
+        using var scorer = ClipSentenceScorer.Load(Clip, options.DType, Fused);
         var results = SpectreProgress.Run(p => new CsrRun(options) { Progress = p }.Run(vlm, scorer, prompts, OptionValues(this),
             new Dictionary<string, string> { ["prompts"] = Prompts, ["model"] = Model, ["clip"] = Clip }));
         var table = new Table().AddColumns("round", "prompts", "trees", "pairs", "dpo steps", "final loss", "final margin", "tokens fwd", "seconds", "model");

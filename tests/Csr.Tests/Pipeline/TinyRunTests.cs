@@ -86,6 +86,18 @@ public class TinyRunTests : IDisposable
         Assert.True(allclose(after, Logps(policy, examples), 0, 0)); // reference mode restored the policy
     }
 
+    [Fact]
+    public void FusedLogProbs_FromHiddenStates_EqualTheReference()
+    {
+        var prompts = TinyLlava.Prompts(Path.Combine(_dir, "img"), 2);
+        using var vlm = TinyLlava.Create();
+        var pairs = prompts.Select(p => PreferencePair.Create(p.Id, p.Image, p.HumanTurn, "a cat is here.", "no dog.")).ToList();
+        var examples = DpoDataset.Build(pairs, vlm, TinyLlava.Template, new ImagePathRule(Path.Combine(_dir, "img")));
+        var reference = Logps(new LlavaDpoModel(vlm, TinyDpo), examples);
+        var fused = Logps(new LlavaDpoModel(vlm, TinyDpo with { Fused = true }), examples);
+        Assert.True(allclose(reference, fused, 1e-4, 1e-4));
+    }
+
     static Tensor Logps(IDpoModel m, IReadOnlyList<DpoExample> ex)
     {
         using var _ = no_grad();
