@@ -31,4 +31,32 @@ public static partial class BeamStep
         }
         return new BeamStepResult(stack(tokens), stack(parents), stack(values)).MoveToOuterDisposeScope();
     }
+
+    /// <summary>
+    /// HF's exact composition (log_softmax, penalty, + beam scores, <c>torch.topk(2B)</c> per group): the
+    /// benchmark baseline. Same values as <see cref="StepReference"/>; same indices unless scores tie exactly
+    /// at the cut, where torch.topk's order is unspecified.
+    /// </summary>
+    public static BeamStepResult StepTopk(Tensor logits, Tensor beamScores, Tensor? groupTokens, int groups, double diversityPenalty)
+    {
+        var (_, v, b) = CheckShapes(logits, beamScores, groupTokens, groups);
+        using var scope = NewDisposeScope();
+        var lp = nn.functional.log_softmax(logits.to(ScalarType.Float32), -1);    // [G*B, V]
+        var scores = beamScores.to(ScalarType.Float32);
+        var tokens = new List<Tensor>();
+        var parents = new List<Tensor>();
+        var values = new List<Tensor>();
+        for (int g = 0; g < groups; g++)
+        {
+            var s = lp.narrow(0, g * b, b);
+            if (g > 0 && diversityPenalty != 0 && groupTokens is not null)
+                s = s - bincount(groupTokens.narrow(0, 0, g * b).to(ScalarType.Int64), minlength: v).to(ScalarType.Float32) * (float)diversityPenalty;
+            s = s + scores.narrow(0, g * b, b).unsqueeze(1);
+            var (top, idx) = s.reshape(-1).topk(2 * (int)b);
+            values.Add(top);
+            tokens.Add(idx.remainder(v));
+            parents.Add(idx.div(v, rounding_mode: RoundingMode.floor));
+        }
+        return new BeamStepResult(stack(tokens), stack(parents), stack(values)).MoveToOuterDisposeScope();
+    }
 }

@@ -16,6 +16,24 @@ public sealed record ClipConfig
     /// <summary>Initial value of the <c>logit_scale</c> parameter (log of 1/0.07).</summary>
     public double LogitScaleInitValue { get; init; } = 2.6592;
 
+    /// <summary>A tiny CLIP for tests and the demo world (same architecture, small sizes).</summary>
+    public static ClipConfig Tiny(int imageSize = 32, int patchSize = 8, int hidden = 32, int layers = 2, int heads = 4,
+        int vocab = 512, int maxPositions = 77, int projectionDim = 32, int eosTokenId = 2) => new ClipConfig
+    {
+        TextConfig = new ClipTextConfig
+        {
+            VocabSize = vocab, HiddenSize = hidden, IntermediateSize = 2 * hidden, NumHiddenLayers = layers,
+            NumAttentionHeads = heads, MaxPositionEmbeddings = maxPositions, ProjectionDim = projectionDim,
+            BosTokenId = Math.Min(0, vocab - 1), PadTokenId = Math.Min(1, vocab - 1), EosTokenId = eosTokenId,
+        },
+        VisionConfig = new ClipVisionConfig
+        {
+            HiddenSize = hidden, IntermediateSize = 2 * hidden, NumHiddenLayers = layers, NumAttentionHeads = heads,
+            ImageSize = imageSize, PatchSize = patchSize, ProjectionDim = projectionDim,
+        },
+        ProjectionDim = projectionDim,
+    }.Validate();
+
     public ClipConfig Validate()
     {
         TextConfig.Validate();
@@ -24,13 +42,15 @@ public sealed record ClipConfig
         return this;
     }
 
+    private static readonly JsonElement EmptyObject = JsonDocument.Parse("{}").RootElement.Clone();
+
     public static ClipConfig FromJson(JsonElement e)
     {
         JsonElement Section(string name)
         {
             if (e.TryGetProperty(name + "_dict", out var d) && d.ValueKind == JsonValueKind.Object) return d;
             if (e.TryGetProperty(name, out var s) && s.ValueKind == JsonValueKind.Object) return s;
-            return JsonDocument.Parse("{}").RootElement;
+            return EmptyObject;
         }
         var c = new ClipConfig
         {

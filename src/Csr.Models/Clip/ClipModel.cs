@@ -1,3 +1,4 @@
+using Csr.Models.IO;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -35,6 +36,28 @@ public sealed class ClipModel : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>Reads <c>config.json</c> and the safetensors weights (single or sharded) of an HF CLIP directory
+    /// (openai/clip-vit-large-patch14-336 layout), strictly; old <c>position_ids</c> buffers are skipped.</summary>
+    public static ClipModel FromPretrained(string dir, ScalarType dtype = ScalarType.Float32)
+    {
+        var m = new ClipModel(ClipConfig.FromFile(dir));
+        try
+        {
+            CheckpointLoader.LoadInto(m, dir, new CheckpointLoadOptions { DType = dtype, AllowUnexpected = IsIgnorableCheckpointKey });
+        }
+        catch
+        {
+            m.Dispose();
+            throw;
+        }
+        m.eval();
+        return m;
+    }
+
+    /// <summary>Writes <c>config.json</c> and the weights in HF's CLIPModel layout. Returns the paths written.</summary>
+    public IReadOnlyList<string> SavePretrained(string dir, long maxShardBytes = CheckpointWriter.DefaultMaxShardBytes, ScalarType? dtype = null) =>
+        CheckpointWriter.Save(this, dir, maxShardBytes, dtype, new Dictionary<string, string> { ["config.json"] = Config.ToJson() });
+
     /// <summary>Checkpoint keys that are not parameters here and may be skipped when loading:
     /// the <c>position_ids</c> buffers older transformers versions saved.</summary>
     public static bool IsIgnorableCheckpointKey(string key) => key.EndsWith("embeddings.position_ids", StringComparison.Ordinal);
@@ -71,6 +94,28 @@ public sealed class ClipModel : nn.Module<Tensor, Tensor>
         var img = GetImageFeatures(pixelValues);
         var txt = GetTextFeatures(inputIds, attentionMask);
         return LogitsFromFeatures(img, txt).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>HF's <c>clip_loss</c> (CLIPModel with return_loss): the mean of the cross-entropies of
+    /// logits_per_text and logits_per_image against the diagonal (pair i matches pair i). [] scalar</summary>
+    /// <param name="logitsPerImage">[B, B] square matrix of matching pairs</param>
+    public static Tensor ContrastiveLoss(Tensor logitsPerImage)
+    {
+        if (logitsPerImage.dim() != 2 || logitsPerImage.shape[0] != logitsPerImage.shape[1])
+            throw new ArgumentException($"contrastive loss needs a square [B, B] logits matrix, got [{string.Join(", ", logitsPerImage.shape)}].");
+        using var scope = NewDisposeScope();
+        var target = arange(logitsPerImage.shape[0], dtype: ScalarType.Int64, device: logitsPerImage.device);
+        var logits = logitsPerImage.to(ScalarType.Float32);
+        var imageLoss = nn.functional.cross_entropy(logits, target);
+        var textLoss = nn.functional.cross_entropy(logits.t(), target);
+        return ((imageLoss + textLoss) / 2.0).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Contrastive loss of B matching (image, text) pairs. [] scalar</summary>
+    public Tensor ContrastiveLoss(Tensor pixelValues, Tensor inputIds, Tensor? attentionMask)
+    {
+        using var scope = NewDisposeScope();
+        return ContrastiveLoss(LogitsPerImage(pixelValues, inputIds, attentionMask)).MoveToOuterDisposeScope();
     }
 
     /// <summary>Image features (unnormalised). Use the named methods for the rest.</summary>

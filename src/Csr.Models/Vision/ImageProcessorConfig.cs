@@ -53,6 +53,33 @@ public sealed record ImageProcessorConfig
     /// <summary>The padding colour of LLaVA's expand2square: <c>int(x * 255)</c> of each mean.</summary>
     public (byte R, byte G, byte B) PadColour => ((byte)(int)(ImageMean[0] * 255), (byte)(int)(ImageMean[1] * 255), (byte)(int)(ImageMean[2] * 255));
 
+    /// <summary>HF <c>preprocessor_config.json</c> content (CLIPImageProcessor, dict sizes). image_aspect_ratio is
+    /// LLaVA's model option, not a processor key, and is not written.</summary>
+    public string ToJson()
+    {
+        var o = new System.Text.Json.Nodes.JsonObject
+        {
+            ["image_processor_type"] = "CLIPImageProcessor",
+            ["do_resize"] = DoResize,
+            ["size"] = ShortestEdge is int se
+                ? new System.Text.Json.Nodes.JsonObject { ["shortest_edge"] = se }
+                : new System.Text.Json.Nodes.JsonObject { ["height"] = SizeHeight, ["width"] = SizeWidth },
+            ["resample"] = (int)Resample,
+            ["do_center_crop"] = DoCenterCrop,
+            ["crop_size"] = new System.Text.Json.Nodes.JsonObject { ["height"] = CropHeight, ["width"] = CropWidth },
+            ["do_rescale"] = DoRescale,
+            ["rescale_factor"] = RescaleFactor,
+            ["do_normalize"] = DoNormalize,
+            ["do_convert_rgb"] = true,
+            ["image_mean"] = new System.Text.Json.Nodes.JsonArray(ImageMean.Select(v => (System.Text.Json.Nodes.JsonNode)v).ToArray()),
+            ["image_std"] = new System.Text.Json.Nodes.JsonArray(ImageStd.Select(v => (System.Text.Json.Nodes.JsonNode)v).ToArray()),
+        };
+        return o.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+    }
+
+    /// <summary>The processor for a square input of <paramref name="size"/> px (shortest edge = crop = size).</summary>
+    public static ImageProcessorConfig ForSize(int size) => new() { ShortestEdge = size, CropHeight = size, CropWidth = size };
+
     public static ImageProcessorConfig FromFile(string path, string imageAspectRatio = "pad")
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"Preprocessor config not found: '{path}'.", path);

@@ -1,3 +1,4 @@
+using Csr.Kernels;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -12,8 +13,14 @@ public static class SequenceLogProbs
     public const long IgnoreIndex = -100;
 
     /// <returns>[B] sums over the unmasked positions (0 for a fully masked row).</returns>
-    public static Tensor Compute(Tensor logits, Tensor labels)
+    /// <param name="path">Reference: plain log_softmax + gather here; any other path: Csr.Kernels.DpoLogRatio (online logsumexp, never the [B,T,V] log-softmax).</param>
+    public static Tensor Compute(Tensor logits, Tensor labels, KernelPath path = KernelPath.Reference)
     {
+        if (path != KernelPath.Reference)
+        {
+            using var s = NewDisposeScope();
+            return DpoLogRatio.SequenceLogProbs(logits, labels, labels.ne(IgnoreIndex), path).MoveToOuterDisposeScope();
+        }
         if (logits.dim() != 3 || labels.dim() != 2 || logits.shape[0] != labels.shape[0] || logits.shape[1] != labels.shape[1])
             throw new ArgumentException($"logits [B,T,V] and labels [B,T] expected, got [{string.Join(",", logits.shape)}] and [{string.Join(",", labels.shape)}]");
         using var scope = NewDisposeScope();

@@ -23,6 +23,9 @@ public sealed class SentenceTreeSearch
         _eosId = eosId;
     }
 
+    /// <summary>A node whose answer reaches this many tokens is final (the model's context is full); null = no limit.</summary>
+    public int? MaxAnswerTokens { get; set; }
+
     /// <summary>Depth-by-depth statistics, for logs and tests.</summary>
     public List<int> ActivePerDepth { get; } = new();
 
@@ -71,9 +74,11 @@ public sealed class SentenceTreeSearch
             Score = parent.Node.Score + c.SequenceScore,
             NumTokens = c.Tokens.Length,
         };
-        final = c.Tokens.Contains(_eosId) || node.Text.Length >= _options.MaxLength || c.Tokens.Length == 0;
+        int[] answer = [.. parent.AnswerIds, .. c.Tokens];
+        final = c.Tokens.Contains(_eosId) || node.Text.Length >= _options.MaxLength || c.Tokens.Length == 0
+                || (MaxAnswerTokens is int m && answer.Length >= m);
         node.IsFinal = final;
-        return new SearchNode(node, [.. parent.AnswerIds, .. c.Tokens], c.State);
+        return new SearchNode(node, answer, c.State);
     }
 
     /// <summary>Official rule: sort by score descending (stable); with >= numBeams nodes keep [:numBeams/2-1] + [-numBeams/2:].</summary>

@@ -80,4 +80,12 @@ public class ClipConfigTests
         }
         finally { Directory.Delete(dir, true); }
     }
+
+    [Fact]
+    public void Library_tiny_config_is_valid_and_small()
+    {
+        var c = ClipConfig.Tiny();
+        Assert.Equal(17, c.VisionConfig.NumPositions); // (32 / 8)^2 + 1
+        Assert.True(ClipStateDictLayout.ParameterCount(ClipStateDictLayout.Model(c)) < 200_000);
+    }
 }

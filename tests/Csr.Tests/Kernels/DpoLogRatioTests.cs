@@ -38,8 +38,10 @@ public class DpoLogRatioTests
         (lpRef * w).sum().backward();
         (lpFused * w).sum().backward();
         Assert.Equal(logits.dtype, xf.grad!.dtype);
-        // softmax entries are in [0, 1]; bf16 gradients carry bf16 rounding (8 bits of mantissa).
-        KernelCheck.Require(KernelCheck.Compare(xr.grad!, xf.grad!, bf16 ? 1e-2 : 1e-5, bf16 ? 1e-2 : 1e-4, "dlogits fused vs reference autograd"));
+        // softmax entries are in [0, 1]; bf16 gradients carry bf16 rounding (8 bits of mantissa); with logits
+        // of 1e4 the float32 ulp of x - lse is ~1e-3, so softmax itself is only good to ~1e-3 relative in both.
+        double grtol = bf16 ? 1e-2 : extremes ? 3e-3 : 1e-4;
+        KernelCheck.Require(KernelCheck.Compare(xr.grad!, xf.grad!, bf16 ? 1e-2 : 1e-5, grtol, "dlogits fused vs reference autograd"));
     }
 
     [Property(MaxTest = 8)]

@@ -200,4 +200,20 @@ public sealed class ImageProcessorTests : IDisposable
         Assert.Equal(Norm(122, 0), t[0, 0, 100].item<float>());
         Assert.Equal(Norm(255, 0), t[0, 168, 100].item<float>());
     }
+
+    [Fact]
+    public void Preprocessor_config_json_round_trips()
+    {
+        var c = ImageProcessorConfig.ForSize(48) with { Resample = PilFilter.Bilinear, DoNormalize = false };
+        string path = Path.Combine(_dir, "preprocessor_config.json");
+        File.WriteAllText(path, c.ToJson());
+        var back = ImageProcessor.FromPretrained(_dir).Config;
+        Assert.Equal(48, back.ShortestEdge);
+        Assert.Equal((48, 48), (back.CropHeight, back.CropWidth));
+        Assert.Equal(PilFilter.Bilinear, back.Resample);
+        Assert.False(back.DoNormalize);
+        Assert.Equal(c.ImageMean, back.ImageMean);
+        Assert.Equal(c.ImageStd, back.ImageStd);
+        Assert.Equal(c.RescaleFactor, back.RescaleFactor);
+    }
 }

@@ -1,0 +1,223 @@
+using Csr.Models.Llama;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Csr.Models.Generation;
+
+/// <summary>
+/// Diverse group beam search with HF semantics (transformers' <c>_group_beam_search</c> + <c>BeamSearchScorer</c> with
+/// per-group <c>BeamHypotheses</c> and length normalisation by generated length): beams of all groups and batch rows
+/// go through one forward per step; groups pick their tokens in order, each penalised by
+/// <c>diversity_penalty x</c> how often earlier groups picked a token at this step (HammingDiversityLogitsProcessor);
+/// the penalty stays in the beam score. Stop tokens (HF eos_token_id) end hypotheses; only stop candidates ranked
+/// within the group's top group_size count. Starts from a <see cref="GenerationStart"/> (prefill or an existing cache),
+/// which it does not modify.
+/// </summary>
+public static class GroupBeamSearch
+{
+    public static GroupBeamSearchResult Run(ICausalLm lm, GenerationStart start, GroupBeamSearchOptions options)
+    {
+        options.Validate();
+        int B = (int)start.BatchSize, nb = options.NumBeams, G = options.NumBeamGroups, gs = options.GroupSize;
+        int N = B * nb;
+        int V = (int)start.NextLogits.shape[1];
+        var stop = options.StopTokenIds.ToHashSet();
+        long pad = options.PadTokenId ?? (options.StopTokenIds.Count > 0 ? options.StopTokenIds[0] : 0);
+        int k = Math.Max(2, 1 + options.StopTokenIds.Count) * gs;
+
+        var hyps = Enumerable.Range(0, B * G)
+            .Select(_ => new BeamHypotheses(gs, options.LengthPenalty, options.EarlyStopping, options.MaxNewTokens)).ToArray();
+        var done = new bool[B * G];
+        var beamTokens = Enumerable.Range(0, N).Select(_ => Array.Empty<int>()).ToArray();
+        // first beam of each group starts at 0, the others at -1e9 (HF)
+        var beamScoresArr = new float[N];
+        for (int r = 0; r < N; r++) beamScoresArr[r] = (r % nb) % gs == 0 ? 0f : -1e9f;
+
+        using var noGrad = torch.no_grad();
+        var expand = torch.tensor(Enumerable.Range(0, N).Select(r => (long)(r / nb)).ToArray());
+        var cache = start.Cache.IndexSelect(expand);
+        Tensor mask = start.AttentionMask.index_select(0, expand).DetachFromDisposeScope();
+        Tensor logits = start.NextLogits.index_select(0, expand).DetachFromDisposeScope();
+        expand.Dispose();
+        int step = 0;
+        try
+        {
+            while (true)
+            {
+                var currentTokens = new long[N];
+                var reorder = new long[N];
+                var newScores = new float[N];
+                var newTokens = new int[N][];
+                using (var scope = torch.NewDisposeScope())
+                {
+                    var logp = logits.log_softmax(-1);                                   // [N, V] fp32
+                    var beamScores = torch.tensor(beamScoresArr);                        // [N]
+                    for (int g = 0; g < G; g++)
+                    {
+                        var rowsArr = new long[B * gs];
+                        for (int b = 0; b < B; b++)
+                            for (int j = 0; j < gs; j++) rowsArr[b * gs + j] = b * nb + g * gs + j;
+                        var rows = torch.tensor(rowsArr);
+                        var processed = logp.index_select(0, rows);                      // [B*gs, V]
+                        if (g > 0 && options.DiversityPenalty != 0)
+                            processed = processed - options.DiversityPenalty * TokenFrequency(currentTokens, B, nb, g * gs, gs, V);
+                        var total = (processed + beamScores.index_select(0, rows).unsqueeze(1)).view(B, gs * V);
+                        var (topVals, topIdx) = total.topk(k, 1, largest: true, sorted: true); // [B, k]
+                        var vals = topVals.data<float>().ToArray();
+                        var idx = topIdx.data<long>().ToArray();
+                        for (int b = 0; b < B; b++)
+                        {
+                            int bg = b * G + g, groupRow0 = b * nb + g * gs;
+                            if (done[bg])
+                            {
+                                for (int j = 0; j < gs; j++)
+                                {
+                                    newScores[groupRow0 + j] = 0f;
+                                    newTokens[groupRow0 + j] = beamTokens[groupRow0].Append((int)pad).ToArray();
+                                    currentTokens[groupRow0 + j] = pad;
+                                    reorder[groupRow0 + j] = groupRow0;
+                                }
+                                continue;
+                            }
+                            int filled = 0;
+                            for (int rank = 0; rank < k; rank++)
+                            {
+                                long flat = idx[b * k + rank];
+                                int token = (int)(flat % V);
+                                int src = groupRow0 + (int)(flat / V);
+                                float score = vals[b * k + rank];
+                                if (stop.Contains(token))
+                                {
+                                    if (rank >= gs) continue;
+                                    hyps[bg].Add(beamTokens[src].Append(token).ToArray(), score, step + 1, stopped: true);
+                                }
+                                else
+                                {
+                                    int dst = groupRow0 + filled;
+                                    newScores[dst] = score;
+                                    newTokens[dst] = beamTokens[src].Append(token).ToArray();
+                                    currentTokens[dst] = token;
+                                    reorder[dst] = src;
+                                    filled++;
+                                }
+                                if (filled == gs) break;
+                            }
+                            if (filled < gs)
+                                throw new InvalidOperationException($"group beam search: fewer than {gs} non-stop candidates among the top {k} (batch {b}, group {g})");
+                            done[bg] = done[bg] || hyps[bg].IsDone(vals[b * k], step + 1);
+                        }
+                    }
+                }
+                beamScoresArr = newScores;
+                beamTokens = newTokens;
+                step++;
+                if (done.All(d => d) || step >= options.MaxNewTokens) break;
+
+                // one forward for every beam of every group and batch row
+                using (var scope = torch.NewDisposeScope())
+                {
+                    bool identity = true;
+                    for (int r = 0; r < N; r++) if (reorder[r] != r) { identity = false; break; }
+                    if (!identity)
+                    {
+                        var reordered = cache.IndexSelect(torch.tensor(reorder));
+                        cache.Dispose();
+                        cache = reordered;
+                    }
+                    var newMask = torch.cat(new[] { mask, torch.ones(N, 1, dtype: ScalarType.Int64) }, 1);
+                    var ids = torch.tensor(currentTokens).reshape(N, 1);
+                    var newLogits = GenerationStart.LastLogits(lm, lm.Embed(ids), newMask, cache);
+                    mask.Dispose();
+                    logits.Dispose();
+                    mask = newMask.DetachFromDisposeScope();
+                    logits = newLogits.DetachFromDisposeScope();
+                }
+            }
+
+            // finalize: open beams of groups that are not done join their group's hypotheses
+            for (int bg = 0; bg < B * G; bg++)
+            {
+                if (done[bg]) continue;
+                int b = bg / G, g = bg % G;
+                for (int j = 0; j < gs; j++)
+                {
+                    int row = b * nb + g * gs + j;
+                    hyps[bg].Add(beamTokens[row], beamScoresArr[row], beamTokens[row].Length, stopped: false);
+                }
+            }
+            int R = options.ReturnCount;
+            var result = new BeamSequence[B][];
+            for (int b = 0; b < B; b++)
+            {
+                // candidates of all groups in group order; stable ascending sort; take from the end (Python sorted + pop)
+                var candidates = Enumerable.Range(0, G).SelectMany(g => hyps[b * G + g].Beams).ToList();
+                var sorted = candidates.Select((c, i) => (c, i)).OrderBy(x => x.c.Score).ThenBy(x => x.i).Select(x => x.c).ToList();
+                result[b] = new BeamSequence[R];
+                for (int r = 0; r < R; r++)
+                {
+                    var best = sorted[^1];
+                    sorted.RemoveAt(sorted.Count - 1);
+                    result[b][r] = new BeamSequence(best.Tokens, best.Score, best.Stopped);
+                }
+            }
+            if (!options.ReturnCaches) return new GroupBeamSearchResult(result, step);
+            return BuildCaches(lm, start, result, pad, step);
+        }
+        finally
+        {
+            cache.Dispose();
+            mask.Dispose();
+            logits.Dispose();
+        }
+    }
+
+    /// <summary>[B*gs, V] counts of tokens picked at this step by the earlier groups of the same batch row.</summary>
+    private static Tensor TokenFrequency(long[] currentTokens, int B, int nb, int previousBeams, int gs, int V)
+    {
+        var freq = new float[B * V];
+        for (int b = 0; b < B; b++)
+            for (int r = 0; r < previousBeams; r++) freq[b * V + currentTokens[b * nb + r]] += 1f;
+        var t = torch.tensor(freq).reshape(B, V);
+        return gs == 1 ? t : t.repeat_interleave(gs, 0);
+    }
+
+    /// <summary>Recomputes, for every returned beam, the cache of context + tokens[..^1] in one batched forward.</summary>
+    private static GroupBeamSearchResult BuildCaches(ICausalLm lm, GenerationStart start, BeamSequence[][] seqs, long pad, int steps)
+    {
+        int B = seqs.Length, R = seqs[0].Length, n = B * R;
+        int maxFed = seqs.SelectMany(s => s).Max(s => s.Tokens.Length) - 1;
+        using var scope = torch.NewDisposeScope();
+        var rows = torch.tensor(Enumerable.Range(0, n).Select(i => (long)(i / R)).ToArray());
+        var cache = start.Cache.IndexSelect(rows);
+        try
+        {
+            var ctxMask = start.AttentionMask.index_select(0, rows);
+            var pending = new long[n];
+            Tensor mask = ctxMask;
+            if (maxFed > 0)
+            {
+                var ids = new long[n * maxFed];
+                var m = new long[n * maxFed];
+                for (int i = 0; i < n; i++)
+                {
+                    var t = seqs[i / R][i % R].Tokens;
+                    for (int j = 0; j < maxFed; j++)
+                    {
+                        bool real = j < t.Length - 1;
+                        ids[i * maxFed + j] = real ? t[j] : pad;
+                        m[i * maxFed + j] = real ? 1 : 0;
+                    }
+                }
+                mask = torch.cat(new[] { ctxMask, torch.tensor(m).reshape(n, maxFed) }, 1);
+                lm.ForwardHidden(lm.Embed(torch.tensor(ids).reshape(n, maxFed)), mask, cache);
+            }
+            for (int i = 0; i < n; i++) pending[i] = seqs[i / R][i % R].Tokens[^1];
+            return new GroupBeamSearchResult(seqs, steps, cache, mask.MoveToOuterDisposeScope(), torch.tensor(pending).MoveToOuterDisposeScope());
+        }
+        catch
+        {
+            cache.Dispose();
+            throw;
+        }
+    }
+}

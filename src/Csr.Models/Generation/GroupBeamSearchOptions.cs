@@ -1,0 +1,38 @@
+namespace Csr.Models.Generation;
+
+/// <summary>HF <c>generate(num_beams, num_beam_groups, diversity_penalty, eos_token_id, max_new_tokens, ...)</c> for group beam search.</summary>
+public sealed record GroupBeamSearchOptions
+{
+    public int NumBeams { get; init; } = 5;
+    public int NumBeamGroups { get; init; } = 5;
+    /// <summary>Hamming penalty: subtracted from a group's log-probs once per earlier group's pick of the token at this step.</summary>
+    public double DiversityPenalty { get; init; } = 3.0;
+    /// <summary>HF eos_token_id: a candidate with one of these ends its beam as a finished hypothesis.</summary>
+    public IReadOnlyList<int> StopTokenIds { get; init; } = Array.Empty<int>();
+    public int MaxNewTokens { get; init; } = 70;
+    /// <summary>Scores are sum_logprobs / generated_len^length_penalty.</summary>
+    public double LengthPenalty { get; init; } = 1.0;
+    public EarlyStopping EarlyStopping { get; init; } = EarlyStopping.Heuristic;
+    /// <summary>How many hypotheses to return per batch row (HF num_return_sequences); null = NumBeams.</summary>
+    public int? NumReturnSequences { get; init; }
+    /// <summary>Token fed for groups that are done (HF pad_token_id; it counts in the Hamming penalty). null = first stop id, as HF falls back.</summary>
+    public int? PadTokenId { get; init; }
+    /// <summary>Also return a cache (context + generated tokens but the last) for every returned beam.</summary>
+    public bool ReturnCaches { get; init; }
+
+    public int GroupSize => NumBeams / NumBeamGroups;
+    public int ReturnCount => NumReturnSequences ?? NumBeams;
+
+    public GroupBeamSearchOptions Validate()
+    {
+        if (NumBeams < 1) throw new ArgumentException($"num_beams must be >= 1, got {NumBeams}");
+        if (NumBeamGroups < 1 || NumBeamGroups > NumBeams || NumBeams % NumBeamGroups != 0)
+            throw new ArgumentException($"num_beam_groups ({NumBeamGroups}) must divide num_beams ({NumBeams})");
+        if (DiversityPenalty < 0) throw new ArgumentException($"diversity_penalty must be >= 0, got {DiversityPenalty}");
+        if (MaxNewTokens < 1) throw new ArgumentException($"max_new_tokens must be >= 1, got {MaxNewTokens}");
+        if (ReturnCount < 1 || ReturnCount > NumBeams)
+            throw new ArgumentException($"num_return_sequences ({ReturnCount}) must be in [1, num_beams={NumBeams}]");
+        if ((PadTokenId ?? (StopTokenIds.Count > 0 ? StopTokenIds[0] : 0)) < 0) throw new ArgumentException("pad_token_id must be >= 0");
+        return this;
+    }
+}

@@ -1,0 +1,63 @@
+using Csr.Models.Lora;
+using Csr.Train.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Csr.Train.Adapters;
+
+/// <summary>
+/// merge: base + adapter -> a full HF llava checkpoint (the next round's base): W += (lora_alpha / r) B A
+/// for every adapted layer, the trained projector copied in, weights written in the llava-hf layout with the
+/// base directory's tokenizer and preprocessor files.
+/// </summary>
+public static class MergeStage
+{
+    /// <summary>Loads an adapter into the model (attaching LoRA) and copies its non-LoRA tensors (the projector) in.</summary>
+    public static PeftAdapterConfig LoadAdapter(VisionLanguageModel vlm, string adapterDir)
+    {
+        var (config, extra) = PeftAdapter.Load(vlm.Model, adapterDir);
+        var pars = vlm.Model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+        foreach (var (name, t) in extra)
+        {
+            if (!pars.TryGetValue(name, out var p))
+                throw new InvalidDataException($"{Path.Combine(adapterDir, PeftAdapter.NonLoraFile)}: tensor {name} is not a parameter of the model");
+            if (!p.shape.SequenceEqual(t.shape))
+                throw new InvalidDataException($"{Path.Combine(adapterDir, PeftAdapter.NonLoraFile)}: {name} has shape [{string.Join(",", t.shape)}], the model has [{string.Join(",", p.shape)}]");
+            using (no_grad()) p.copy_(t);
+            t.Dispose();
+        }
+        return config;
+    }
+
+    /// <summary>Merges every LoRA adapter into its weight, in place; returns how many layers were merged.</summary>
+    public static int MergeInPlace(VisionLanguageModel vlm) => LoraInjector.MergeAll(vlm.Model);
+
+    /// <summary>Writes the (merged) model as an HF directory, copying tokenizer / processor files from <paramref name="filesFrom"/>.</summary>
+    public static void Save(VisionLanguageModel vlm, string outDir, string? filesFrom)
+    {
+        if (LoraInjector.Enumerate(vlm.Model).Any(l => l.Module.HasLora))
+            throw new InvalidOperationException("merge the LoRA adapters before saving a full checkpoint");
+        string tmp = outDir.TrimEnd('/', '\\') + $".{Environment.ProcessId}.tmp";
+        if (Directory.Exists(tmp)) Directory.Delete(tmp, true);
+        vlm.Model.SavePretrained(tmp);
+        if (filesFrom != null && Directory.Exists(filesFrom))
+            foreach (var f in Directory.GetFiles(filesFrom))
+            {
+                string name = Path.GetFileName(f);
+                if (name == "config.json" || name.EndsWith(".safetensors") || name.EndsWith(".bin") || name == "model.safetensors.index.json") continue;
+                File.Copy(f, Path.Combine(tmp, name), overwrite: true);
+            }
+        if (Directory.Exists(outDir)) Directory.Delete(outDir, true);
+        Directory.Move(tmp, outDir);
+    }
+
+    /// <summary>The CLI path: load base, load adapter, merge, save.</summary>
+    public static int Run(string modelDir, string adapterDir, string outDir, ScalarType dtype = ScalarType.Float32)
+    {
+        using var vlm = VisionLanguageModel.Load(modelDir, dtype);
+        LoadAdapter(vlm, adapterDir);
+        int n = MergeInPlace(vlm);
+        Save(vlm, outDir, modelDir);
+        return n;
+    }
+}

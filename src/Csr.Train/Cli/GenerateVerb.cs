@@ -1,0 +1,69 @@
+using CommandLine;
+using Csr.Models.Llava;
+using Csr.Native;
+using Csr.Train.Pipeline;
+using static TorchSharp.torch;
+
+namespace Csr.Train.Cli;
+
+[Verb("generate", HelpText = "Answer a question about an image with a LLaVA model directory (HF llava layout).")]
+public sealed class GenerateVerb : ICliVerb
+{
+    [Option("model", Required = true, HelpText = "LLaVA model directory (config.json, safetensors, tokenizer.model, preprocessor_config.json).")]
+    public string Model { get; set; } = "";
+
+    [Option("image", Required = true, HelpText = "Image file (JPEG/PNG/...).")]
+    public string Image { get; set; } = "";
+
+    [Option("prompt", Required = true, HelpText = "The question. '<image>\\n' is put in front unless it already holds <image>.")]
+    public string Prompt { get; set; } = "";
+
+    [Option("max-new-tokens", Default = 64, HelpText = "At most this many new tokens.")]
+    public int MaxNewTokens { get; set; } = 64;
+
+    [Option("dtype", Default = "fp32", HelpText = "Weights dtype: fp32 or bf16.")]
+    public string DType { get; set; } = "fp32";
+
+    [Option("greedy", HelpText = "Greedy decoding (the default unless --temperature is given).")]
+    public bool Greedy { get; set; }
+
+    [Option("temperature", HelpText = "Sample with this temperature instead of greedy decoding.")]
+    public double? Temperature { get; set; }
+
+    [Option("top-p", Default = 1.0, HelpText = "Nucleus sampling threshold (with --temperature).")]
+    public double TopP { get; set; } = 1.0;
+
+    [Option("seed", Default = 0L, HelpText = "Sampling seed.")]
+    public long Seed { get; set; }
+
+    [Option("template", Default = "llava_v1", HelpText = "Conversation template: llava_v1 (\"curious human\") or vicuna_v1 (\"curious user\").")]
+    public string Template { get; set; } = "llava_v1";
+
+    [Option("show-ids", HelpText = "Also print the generated token ids.")]
+    public bool ShowIds { get; set; }
+
+    /// <summary>Where results go (tests swap it).</summary>
+    public TextWriter Output { get; set; } = Console.Out;
+
+    public int Execute()
+    {
+        if (Greedy && Temperature is not null) throw new CsrUserException("--greedy and --temperature exclude each other");
+        if (MaxNewTokens <= 0) throw new CsrUserException($"--max-new-tokens must be positive, got {MaxNewTokens}");
+        var dtype = DType.ToLowerInvariant() switch
+        {
+            "fp32" or "float32" => ScalarType.Float32,
+            "bf16" or "bfloat16" => ScalarType.BFloat16,
+            _ => throw new CsrUserException($"--dtype {DType}: expected fp32 or bf16"),
+        };
+        if (!File.Exists(Image)) throw new CsrUserException($"--image {Image}: file not found");
+        TorchRuntime.EnsureInitialised();
+        var template = PromptTemplate.Parse(Template);
+        var human = Prompt.Contains("<image>", StringComparison.Ordinal) ? Prompt : "<image>\n" + Prompt;
+        using var model = LlavaPretrained.Load(Model, dtype);
+        using var pixels = model.PreprocessImage(Image);
+        var ids = model.GenerateIds(pixels, template.Format(human), MaxNewTokens, Temperature, TopP, Seed);
+        Output.WriteLine(model.Tokenizer.Decode(ids).Trim());
+        if (ShowIds) Output.WriteLine("ids: " + string.Join(" ", ids));
+        return 0;
+    }
+}

@@ -1,0 +1,163 @@
+using System.Diagnostics;
+using Csr.Train.Adapters;
+using Csr.Train.Dpo;
+using Csr.Train.Models;
+using Csr.Train.Sampling;
+using Csr.Train.Scoring;
+
+namespace Csr.Train.Pipeline;
+
+/// <summary>One finished round.</summary>
+public sealed record CsrRoundResult(int Round, int Prompts, int Trees, int Pairs, int DpoSteps, double? FinalLoss,
+    double? FinalRewardMargin, long ForwardedTokens, string ModelDir, double Seconds, bool Resumed);
+
+/// <summary>
+/// <c>csr-train run</c> as a library call: N rounds in one process, each model loaded once per round, all in
+/// a run directory with <c>manifest.json</c> and <c>round-K/{trees,scored,preferences.json,dpo,model}</c>.
+/// Every stage resumes: sample/score skip finished prompts, DPO restarts from its last checkpoint, finished
+/// rounds are skipped and the next round starts from the saved merged model.
+/// </summary>
+public sealed class CsrRun
+{
+    readonly CsrRunOptions _o;
+
+    public CsrRun(CsrRunOptions options)
+    {
+        options.Validate();
+        _o = options;
+    }
+
+    public IStageProgress Progress { get; init; } = NoProgress.Instance;
+
+    /// <summary>Called after each round with the round's merged model (e.g. to evaluate it); the model stays owned by the run.</summary>
+    public Action<CsrRoundResult, VisionLanguageModel>? OnRoundEnd { get; init; }
+
+    /// <param name="baseModel">Round 1 base (not disposed by the run).</param>
+    /// <param name="scorer">CLIP scorer, loaded once for all rounds.</param>
+    /// <param name="manifestOptions">Every option as given (written to the manifest).</param>
+    /// <param name="inputs">Input files / directories to hash into the manifest (name -> path).</param>
+    public List<CsrRoundResult> Run(VisionLanguageModel baseModel, ISentenceScorer scorer, IReadOnlyList<PromptEntry> prompts,
+        IReadOnlyDictionary<string, object?> manifestOptions, IReadOnlyDictionary<string, string> inputs)
+    {
+        Directory.CreateDirectory(_o.OutDir);
+        var manifest = RunManifest.TryRead(_o.OutDir);
+        if (manifest == null)
+        {
+            manifest = RunManifest.Create(manifestOptions, _o.Seed, inputs);
+            manifest.Save(_o.OutDir);
+        }
+        else
+        {
+            foreach (var (k, path) in inputs)
+                if (manifest.InputHash(k) is { Length: > 0 } h && h != RunManifest.HashPath(path))
+                    throw new InvalidDataException($"{Path.Combine(_o.OutDir, RunManifest.FileName)}: input \"{k}\" ({path}) changed since this run started; use a new --out");
+            Progress.Message($"resuming run in {_o.OutDir} (completed: {string.Join(", ", manifest.Completed)})");
+        }
+        var log = new JsonlLog(Path.Combine(_o.OutDir, "run_log.jsonl"));
+        TorchSharp.torch.manual_seed(_o.Seed);
+
+        var results = new List<CsrRoundResult>();
+        VisionLanguageModel vlm = baseModel;
+        string? filesFrom = baseModel.Source;
+        try
+        {
+            string? pendingLoad = null; // a finished round's merged model: the base of the next unfinished round
+            for (int round = 1; round <= _o.Iterations; round++)
+            {
+                string rd = CsrRunOptions.RoundDir(_o.OutDir, round);
+                string modelDir = Path.Combine(rd, "model");
+                if (manifest.IsCompleted($"round-{round}/merge") && Directory.Exists(modelDir))
+                {
+                    Progress.Message($"round {round}: already complete");
+                    pendingLoad = modelDir;
+                    continue;
+                }
+                if (pendingLoad != null)
+                {
+                    if (!ReferenceEquals(vlm, baseModel)) vlm.Dispose();
+                    vlm = VisionLanguageModel.Load(pendingLoad, _o.DType);
+                    filesFrom = pendingLoad;
+                    pendingLoad = null;
+                }
+                var r = RunRound(round, rd, vlm, filesFrom, scorer, prompts, manifest, log);
+                results.Add(r);
+                OnRoundEnd?.Invoke(r, vlm);
+            }
+        }
+        finally
+        {
+            if (!ReferenceEquals(vlm, baseModel)) vlm.Dispose();
+        }
+        return results;
+    }
+
+    CsrRoundResult RunRound(int round, string rd, VisionLanguageModel vlm, string? filesFrom, ISentenceScorer scorer,
+        IReadOnlyList<PromptEntry> prompts, RunManifest manifest, JsonlLog log)
+    {
+        var sw = Stopwatch.StartNew();
+        string key = $"round-{round}";
+        bool resumed = manifest.Completed.Any(c => c.StartsWith(key + "/", StringComparison.Ordinal));
+        var selected = SampleStage.Select(prompts, Shard.All, _o.Limit);
+        string trees = Path.Combine(rd, "trees"), scored = Path.Combine(rd, "scored"), prefs = Path.Combine(rd, "preferences.json");
+        string dpoDir = Path.Combine(rd, "dpo"), modelDir = Path.Combine(rd, "model");
+
+        // sample
+        Progress.Start($"round {round}: sample", selected.Count);
+        long forwarded = 0;
+        SampleRunner.Run(vlm, selected, trees, new SampleStageOptions(_o.Sample, _o.Template, _o.Images, Shard.All), rec =>
+        {
+            forwarded += rec.ForwardedTokens;
+            log.Write("sample", new { round, rec.Id, rec.Nodes, rec.Depth, forwarded_tokens = rec.ForwardedTokens, rec.Seconds, rec.Skipped });
+            Progress.Advance($"round {round}: sample");
+        });
+        manifest.MarkCompleted(key + "/sample", _o.OutDir);
+
+        // score
+        Progress.Start($"round {round}: score", selected.Count);
+        ScoreStage.Run(selected, trees, scored, _o.Images, scorer, _o.ScoreBatch, rec =>
+        {
+            log.Write("score", new { round, rec.Id, rec.Scored, rec.Cleaned, rec.Skipped, missing_tree = rec.MissingTree });
+            Progress.Advance($"round {round}: score");
+        });
+        manifest.MarkCompleted(key + "/score", _o.OutDir);
+
+        // construct
+        var built = ConstructStage.Run([scored], selected, _o.Construct);
+        PreferenceFile.Write(prefs, built.Pairs);
+        log.Write("construct", new { round, pairs = built.Pairs.Count, missing = built.MissingTrees.Count, no_final_path = built.NoFinalPath.Count, cleaned = built.CleanedNodes });
+        manifest.MarkCompleted(key + "/construct", _o.OutDir);
+        if (built.Pairs.Count == 0)
+            throw new InvalidDataException($"round {round}: no preference pairs could be built from {selected.Count} prompts (see {scored})");
+
+        // dpo (resumes from its last checkpoint)
+        var dpoOptions = _o.Dpo with { Seed = _o.Dpo.Seed + round - 1 };
+        var total = new DpoTrainer(new NullPolicy(), dpoOptions, dpoDir).TotalSteps(built.Pairs.Count);
+        Progress.Start($"round {round}: dpo reference", built.Pairs.Count);
+        Progress.Start($"round {round}: dpo", total);
+        var dpo = DpoStage.Run(vlm, built.Pairs, dpoDir, dpoOptions, _o.Template, _o.Images, resume: true,
+            onStep: s => { log.Write("dpo", s); Progress.Advance($"round {round}: dpo"); },
+            onReference: (d, _) => Progress.Advance($"round {round}: dpo reference"),
+            maxLength: _o.MaxLength);
+        manifest.MarkCompleted(key + "/dpo", _o.OutDir);
+
+        // merge (in memory; saved as the next round's base)
+        MergeStage.MergeInPlace(vlm);
+        MergeStage.Save(vlm, modelDir, filesFrom);
+        manifest.MarkCompleted(key + "/merge", _o.OutDir);
+
+        var last = dpo.Training.Log.LastOrDefault();
+        var result = new CsrRoundResult(round, selected.Count, Directory.GetFiles(scored, "*.json").Length, built.Pairs.Count,
+            dpo.Training.Steps, last?.Loss, last?.RewardsMargins, forwarded, modelDir, sw.Elapsed.TotalSeconds, resumed);
+        log.Write("round", result);
+        return result;
+    }
+
+    /// <summary>Only used to count steps before training starts.</summary>
+    sealed class NullPolicy : IDpoModel
+    {
+        public TorchSharp.torch.Tensor SequenceLogProbs(IReadOnlyList<DpoSequence> batch) => throw new NotSupportedException();
+        public IReadOnlyList<TrainableGroup> TrainableGroups(double loraLr, double projectorLr) => [];
+        public IDisposable ReferenceMode() => throw new NotSupportedException();
+        public void SetTraining(bool training) { }
+    }
+}

@@ -1,0 +1,37 @@
+using Csr.Train.Dpo;
+using Csr.Train.Sampling;
+using static TorchSharp.torch;
+
+namespace Csr.Train.Pipeline;
+
+/// <summary>Options of a multi-round CSR run (sample -> score -> construct -> dpo -> merge, N times).</summary>
+public sealed record CsrRunOptions
+{
+    public required string OutDir { get; init; }
+    public int Iterations { get; init; } = 3;
+    public SampleOptions Sample { get; init; } = new();
+    public ConstructOptions Construct { get; init; } = new();
+    public DpoOptions Dpo { get; init; } = new();
+    public PromptTemplate Template { get; init; } = PromptTemplate.Default;
+    public required ImagePathRule Images { get; init; }
+    /// <summary>Use the first N prompts of the file.</summary>
+    public int? Limit { get; init; }
+    public long Seed { get; init; } = 42;
+    /// <summary>Prompts per CLIP scoring batch.</summary>
+    public int ScoreBatch { get; init; } = 8;
+    /// <summary>DPO max sequence length (tokens).</summary>
+    public int MaxLength { get; init; } = 1024;
+    /// <summary>dtype used when a round's merged model is loaded back from disk.</summary>
+    public ScalarType DType { get; init; } = ScalarType.Float32;
+
+    public void Validate()
+    {
+        if (Iterations < 1) throw new ArgumentException($"--iterations {Iterations}: must be >= 1");
+        if (Limit is < 1) throw new ArgumentException($"--limit {Limit}: must be >= 1");
+        Sample.Validate();
+        Construct.Validate();
+        Dpo.Validate();
+    }
+
+    public static string RoundDir(string outDir, int round) => Path.Combine(outDir, $"round-{round}");
+}
