@@ -55,9 +55,14 @@ public sealed class SceneGenerator
         int cells = Settings.GridCells;
         var freeCells = Enumerable.Range(0, cells * cells).ToList();
         var placed = new List<WorldObject>();
+        var colourOf = new Dictionary<int, string>();
         foreach (int i in chosen)
         {
             var colour = rng.Pick(Vocabulary.Colours).Name;
+            if (Vocabulary.Companion.TryGetValue(shapes[i].Name, out var partner) && colourOf.TryGetValue(Vocabulary.ShapeIndex(partner), out var pc)
+                && rng.Chance(Settings.CompanionSameColourRate))
+                colour = pc;
+            colourOf[i] = colour;
             int size = rng.Next(SizeRadius.Length);
             double rotation = rng.Uniform(-Settings.MaxRotation, Settings.MaxRotation);
             int k = rng.Next(freeCells.Count);

@@ -20,7 +20,10 @@ public sealed record WorldSettings
     public double CompanionRate { get; init; } = 0.7;
     /// <summary>Share of training captions, for each present object whose companion is absent, that
     /// name the absent companion anyway (the language prior that causes hallucination).</summary>
-    public double HallucinationRate { get; init; } = 0.5;
+    public double HallucinationRate { get; init; } = 0.6;
+    /// <summary>P(a companion has its partner's colour) when both are in a scene; a named-but-absent companion
+    /// always gets its partner's colour (so the colour word does not give the hallucination away).</summary>
+    public double CompanionSameColourRate { get; init; } = 0.7;
     /// <summary>Share of object mentions in training captions that use a synonym ("ball" for "circle").</summary>
     public double SynonymRate { get; init; } = 0.1;
 
@@ -31,11 +34,11 @@ public sealed record WorldSettings
         if (GridCells < 2 || GridCells * GridCells < MaxObjects) throw new ArgumentException($"GridCells {GridCells} must be >= 2 and hold MaxObjects {MaxObjects}");
         if (ImageSize % GridCells != 0) throw new ArgumentException($"ImageSize {ImageSize} must be a multiple of GridCells {GridCells}");
         if (MaxObjects < MaxSeedObjects) throw new ArgumentException($"MaxObjects {MaxObjects} < MaxSeedObjects {MaxSeedObjects}");
-        foreach (var (name, p) in new[] { ("CompanionRate", CompanionRate), ("HallucinationRate", HallucinationRate), ("SynonymRate", SynonymRate), ("PositionJitter", PositionJitter) })
+        foreach (var (name, p) in new[] { ("CompanionRate", CompanionRate), ("HallucinationRate", HallucinationRate), ("SynonymRate", SynonymRate), ("CompanionSameColourRate", CompanionSameColourRate), ("PositionJitter", PositionJitter) })
             if (p < 0 || p > 1) throw new ArgumentException($"{name} {p} must be in [0, 1]");
     }
 
     /// <summary>A stable text of every setting, for cache keys.</summary>
     public string Fingerprint() =>
-        FormattableString.Invariant($"world-v2;size={ImageSize};grid={GridCells};jit={PositionJitter};rot={MaxRotation};seed={MinSeedObjects}-{MaxSeedObjects};max={MaxObjects};co={CompanionRate};hal={HallucinationRate};syn={SynonymRate}");
+        FormattableString.Invariant($"world-v2;size={ImageSize};grid={GridCells};jit={PositionJitter};rot={MaxRotation};seed={MinSeedObjects}-{MaxSeedObjects};max={MaxObjects};co={CompanionRate};same={CompanionSameColourRate};hal={HallucinationRate};syn={SynonymRate}");
 }
