@@ -19,7 +19,9 @@ public static class PeakMemory
         Console.WriteLine("| op | shape | path | extra peak RSS (MiB) |");
         Console.WriteLine("|---|---|---|---|");
         var g = new Generator(42);
-        foreach (var (n, dtype) in new[] { (2L, ScalarType.Float32), (2L, ScalarType.BFloat16), (8L, ScalarType.BFloat16) })
+        var only = Environment.GetEnvironmentVariable("CSR_MEM_ONLY"); // e.g. "2:BFloat16" to measure one shape in a fresh process
+        foreach (var (n, dtype) in new[] { (2L, ScalarType.Float32), (2L, ScalarType.BFloat16), (8L, ScalarType.BFloat16) }
+                     .Where(c => only is null || only == $"{c.Item1}:{c.Item2}"))
         {
             using var logits = (randn(new long[] { n, 1024, 32000 }, generator: g) * 3).to(dtype);
             using var labels = randint(0, 32000, new long[] { n, 1024 }, generator: g, dtype: ScalarType.Int64);
