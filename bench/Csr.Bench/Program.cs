@@ -8,6 +8,7 @@ public static class Program
     public static void Main(string[] args)
     {
         if (args.Contains("--kernels-memory")) { Kernels.PeakMemory.Report(); return; }
+        if (args.Contains("--pipeline")) { Pipeline.PipelineReport.Run(args); return; }
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
     }
 }
