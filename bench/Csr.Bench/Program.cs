@@ -4,11 +4,27 @@ namespace Csr.Bench;
 
 public static class Program
 {
-    /// <summary>dotnet run -c Release --project bench/Csr.Bench -- --filter '*'</summary>
+    /// <summary>
+    /// dotnet run -c Release --project bench/Csr.Bench -- --filter '*'   (BenchmarkDotNet)
+    /// dotnet run -c Release --project bench/Csr.Bench -- decode [--quick] (plain timed decode/prefill report)
+    /// </summary>
     public static void Main(string[] args)
     {
+        // before libtorch loads: its OpenMP workers must not spin between ops (see OpenMpSettings)
+        Csr.Models.Fast.OpenMpSettings.PreferPassiveWait();
         if (args.Contains("--kernels-memory")) { Kernels.PeakMemory.Report(); return; }
+<<<<<<< HEAD
         if (args.Contains("--pipeline")) { Pipeline.PipelineReport.Run(args); return; }
+=======
+        if (args.Length > 0 && args[0] == "decode")
+        {
+            Csr.Native.TorchRuntime.EnsureInitialised();
+            Decode.DecodeReport.Run(args);
+            return;
+        }
+        if (args.Contains("--kernels-profile")) { Kernels.QuickProfile.Run(); return; }
+        if (args.Contains("--kernels-gpu-check")) { Environment.ExitCode = Kernels.GpuCheck.Run(); return; }
+>>>>>>> main
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
     }
 }

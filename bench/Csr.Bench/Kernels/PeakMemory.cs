@@ -49,7 +49,8 @@ public static class PeakMemory
     private static void FwdBwd(Tensor logits, Tensor labels, Tensor mask, KernelPath path)
     {
         using var scope = NewDisposeScope();
-        var x = logits.detach().requires_grad_(true);
+        var leaf = logits.detach().requires_grad_(true);
+        var x = leaf.view(logits.shape); // as in training, logits are not a leaf (a leaf's grad would be cloned)
         DpoLogRatio.SequenceLogProbs(x, labels, mask, path).sum().backward();
     }
 

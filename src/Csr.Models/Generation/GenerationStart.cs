@@ -101,7 +101,7 @@ public sealed class GenerationStart : IDisposable
         using var scope = torch.NewDisposeScope();
         var h = lm.ForwardHidden(embeds, mask, cache);              // [B, T, H]
         var last = h[.., -1, ..];                                   // [B, H]
-        var logits = nn.functional.linear(last, lm.LmHeadWeight);   // [B, V]
+        var logits = Fast.FastLinear.Linear(last, lm.LmHeadWeight); // [B, V]
         return logits.to_type(ScalarType.Float32).MoveToOuterDisposeScope();
     }
 

@@ -70,7 +70,7 @@ public sealed class LlamaForCausalLM : nn.Module, ICausalLm
     {
         using var scope = torch.NewDisposeScope();
         var h = model.Forward(inputsEmbeds, attentionMask, cache); // [B, T, H]
-        return nn.functional.linear(h, LmHeadWeight).MoveToOuterDisposeScope(); // [B, T, V]
+        return Fast.FastLinear.Linear(h, LmHeadWeight).MoveToOuterDisposeScope(); // [B, T, V]
     }
 
     /// <summary>Convenience: logits <c>[B, T, V]</c> from token ids.</summary>

@@ -84,7 +84,7 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor x)
     {
-        var y = nn.functional.linear(x, weight, bias); // [.., out]
+        var y = Fast.FastLinear.Linear(x, weight, bias); // [.., out]
         if (lora_A is null || lora_B is null || !LoraEnabled) return y;
         using var scope = torch.NewDisposeScope();
         var xl = x.dtype == lora_A.weight!.dtype ? x : x.to_type(lora_A.weight!.dtype);

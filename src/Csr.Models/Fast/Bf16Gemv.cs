@@ -1,0 +1,189 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Csr.Models.Fast;
+
+/// <summary>
+/// <c>y = x W^T</c> for bf16 weights <c>W [N, K]</c> and a few rows of x (decode: 1 token per beam), streaming W once
+/// with fp32 accumulation. libtorch's CPU bf16 GEMV is several times slower than its fp32 one here, which made bf16
+/// decode slower than fp32; this keeps decode bound by weight bandwidth. Two bf16 packed in a uint32: the high one is
+/// <c>u &amp; 0xFFFF0000</c> as fp32, the low one <c>u &lt;&lt; 16</c>, so x is split into even/odd halves once per call.
+/// </summary>
+public static unsafe class Bf16Gemv
+{
+    /// <summary>Largest number of rows of x the kernel takes (more rows: use a GEMM).</summary>
+    public const int MaxRows = 16;
+
+    /// <summary>Enables the kernel inside <c>LoraLinear</c> (inference only); for benchmarks and A/B tests.</summary>
+    public static bool Enabled { get; set; } = true;
+
+    /// <summary>x <c>[..., K]</c> (any float dtype), W <c>[N, K]</c> bf16 contiguous → <c>[..., N]</c> in x's dtype.</summary>
+    public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias)
+    {
+        long n = weight.shape[0], k = weight.shape[1];
+        if (weight.dtype != ScalarType.BFloat16 || !weight.is_contiguous())
+            throw new ArgumentException("Bf16Gemv: weight must be a contiguous bf16 [N, K] tensor");
+        if (x.shape[^1] != k) throw new ArgumentException($"Bf16Gemv: x last dim {x.shape[^1]} != K {k}");
+        long m = x.numel() / k;
+        if (m > MaxRows) throw new ArgumentException($"Bf16Gemv: at most {MaxRows} rows, got {m}");
+        using var scope = torch.NewDisposeScope();
+        var xf = x.reshape(m, k).to_type(ScalarType.Float32).contiguous();
+        var y = torch.empty(new[] { m, n }, dtype: ScalarType.Float32);
+        Run((ushort*)TensorMemory.DataPtr<BFloat16>(weight), (int)n, (int)k, (float*)TensorMemory.DataPtr<float>(xf), (int)m,
+            (float*)TensorMemory.DataPtr<float>(y));
+        var shape = x.shape.ToArray();
+        shape[^1] = n;
+        var outp = y.to_type(x.dtype).reshape(shape);
+        if (bias is not null) outp = outp + bias;
+        return outp.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>y[m, n] = sum_k W[n, k] x[m, k]; W bf16 bits row-major, x and y fp32 row-major.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Run(ushort* w, int n, int k, float* x, int m, float* y)
+    {
+        int half = k / 2;
+        // de-interleave x into even / odd halves: xs[(r * 2 + 0) * half + i] = x[r, 2i], xs[(r * 2 + 1) * half + i] = x[r, 2i+1]
+        // the half-rows are ld = half + 16 floats apart: 2 KiB-aligned streams would share L1 sets and thrash
+        int ld = half + 16;
+        var xs = new float[m * 2 * ld];
+        for (int r = 0; r < m; r++)
+            for (int i = 0; i < half; i++)
+            {
+                xs[(r * 2) * ld + i] = x[(long)r * k + 2 * i];
+                xs[(r * 2 + 1) * ld + i] = x[(long)r * k + 2 * i + 1];
+            }
+        int threads = Math.Max(1, Math.Min(Environment.ProcessorCount, torch.get_num_threads()));
+        int chunks = n < 256 ? 1 : threads * 4;
+        int per = (n + chunks - 1) / chunks;
+        var wp = (IntPtr)w; var xp = (IntPtr)x; var yp = (IntPtr)y;
+        void Body(int c)
+        {
+            int n0 = c * per, n1 = Math.Min(n, n0 + per);
+            fixed (float* xsp = xs)
+                for (int row = n0; row < n1; row++)
+                    RowDot((ushort*)wp + (long)row * k, k, half, ld, xsp, (float*)xp, m, (float*)yp, n, row);
+        }
+        if (chunks == 1) Body(0);
+        else Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = threads }, Body);
+    }
+
+    /// <summary>One weight row against all rows of x: groups of 4 rows share each weight load, then single rows.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void RowDot(ushort* wrow, int k, int half, int ld, float* xs, float* x, int m, float* y, int n, int row)
+    {
+        int r = 0;
+        for (; r + 4 <= m; r += 4)
+        {
+            Dot4(wrow, k, half, ld, xs, x, r, out float a0, out float a1, out float a2, out float a3);
+            y[(long)r * n + row] = a0;
+            y[(long)(r + 1) * n + row] = a1;
+            y[(long)(r + 2) * n + row] = a2;
+            y[(long)(r + 3) * n + row] = a3;
+        }
+        for (; r < m; r++) y[(long)r * n + row] = Dot1(wrow, k, half, ld, xs, x, r);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.AggressiveInlining)]
+    private static float Dot1(ushort* wrow, int k, int half, int ld, float* xs, float* x, int r)
+    {
+        uint* packed = (uint*)wrow;
+        float* xe = xs + (r * 2) * ld, xo = xs + (r * 2 + 1) * ld;
+        int i = 0;
+        float acc = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var mask = Vector512.Create(0xFFFF0000u);
+            var a = Vector512<float>.Zero;
+            var b = Vector512<float>.Zero;
+            for (; i + 16 <= half; i += 16)
+            {
+                var u = Vector512.Load(packed + i);
+                a = Vector512.FusedMultiplyAdd(Vector512.ShiftLeft(u, 16).AsSingle(), Vector512.Load(xe + i), a);
+                b = Vector512.FusedMultiplyAdd((u & mask).AsSingle(), Vector512.Load(xo + i), b);
+            }
+            acc = Vector512.Sum(a + b);
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            var mask = Vector256.Create(0xFFFF0000u);
+            var a = Vector256<float>.Zero;
+            var b = Vector256<float>.Zero;
+            for (; i + 8 <= half; i += 8)
+            {
+                var u = Vector256.Load(packed + i);
+                a = Vector256.FusedMultiplyAdd(Vector256.ShiftLeft(u, 16).AsSingle(), Vector256.Load(xe + i), a);
+                b = Vector256.FusedMultiplyAdd((u & mask).AsSingle(), Vector256.Load(xo + i), b);
+            }
+            acc = Vector256.Sum(a + b);
+        }
+        for (; i < half; i++)
+            acc += BitConverter.Int32BitsToSingle((int)(packed[i] << 16)) * xe[i] + BitConverter.Int32BitsToSingle((int)(packed[i] & 0xFFFF0000u)) * xo[i];
+        if ((k & 1) == 1) acc += BitConverter.Int32BitsToSingle(wrow[k - 1] << 16) * x[(long)r * k + k - 1];
+        return acc;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.AggressiveInlining)]
+    private static void Dot4(ushort* wrow, int k, int half, int ld, float* xs, float* x, int r, out float o0, out float o1, out float o2, out float o3)
+    {
+        uint* packed = (uint*)wrow;
+        float* e0 = xs + (r * 2) * ld, d0 = e0 + ld;
+        float* e1 = d0 + ld, d1 = e1 + ld;
+        float* e2 = d1 + ld, d2 = e2 + ld;
+        float* e3 = d2 + ld, d3 = e3 + ld;
+        int i = 0;
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var mask = Vector512.Create(0xFFFF0000u);
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            for (; i + 16 <= half; i += 16)
+            {
+                var u = Vector512.Load(packed + i);
+                var ev = Vector512.ShiftLeft(u, 16).AsSingle();
+                var od = (u & mask).AsSingle();
+                a0 = Vector512.FusedMultiplyAdd(ev, Vector512.Load(e0 + i), Vector512.FusedMultiplyAdd(od, Vector512.Load(d0 + i), a0));
+                a1 = Vector512.FusedMultiplyAdd(ev, Vector512.Load(e1 + i), Vector512.FusedMultiplyAdd(od, Vector512.Load(d1 + i), a1));
+                a2 = Vector512.FusedMultiplyAdd(ev, Vector512.Load(e2 + i), Vector512.FusedMultiplyAdd(od, Vector512.Load(d2 + i), a2));
+                a3 = Vector512.FusedMultiplyAdd(ev, Vector512.Load(e3 + i), Vector512.FusedMultiplyAdd(od, Vector512.Load(d3 + i), a3));
+            }
+            s0 = Vector512.Sum(a0); s1 = Vector512.Sum(a1); s2 = Vector512.Sum(a2); s3 = Vector512.Sum(a3);
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            var mask = Vector256.Create(0xFFFF0000u);
+            Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            for (; i + 8 <= half; i += 8)
+            {
+                var u = Vector256.Load(packed + i);
+                var ev = Vector256.ShiftLeft(u, 16).AsSingle();
+                var od = (u & mask).AsSingle();
+                a0 = Vector256.FusedMultiplyAdd(ev, Vector256.Load(e0 + i), Vector256.FusedMultiplyAdd(od, Vector256.Load(d0 + i), a0));
+                a1 = Vector256.FusedMultiplyAdd(ev, Vector256.Load(e1 + i), Vector256.FusedMultiplyAdd(od, Vector256.Load(d1 + i), a1));
+                a2 = Vector256.FusedMultiplyAdd(ev, Vector256.Load(e2 + i), Vector256.FusedMultiplyAdd(od, Vector256.Load(d2 + i), a2));
+                a3 = Vector256.FusedMultiplyAdd(ev, Vector256.Load(e3 + i), Vector256.FusedMultiplyAdd(od, Vector256.Load(d3 + i), a3));
+            }
+            s0 = Vector256.Sum(a0); s1 = Vector256.Sum(a1); s2 = Vector256.Sum(a2); s3 = Vector256.Sum(a3);
+        }
+        for (; i < half; i++)
+        {
+            float ev = BitConverter.Int32BitsToSingle((int)(packed[i] << 16));
+            float od = BitConverter.Int32BitsToSingle((int)(packed[i] & 0xFFFF0000u));
+            s0 += ev * e0[i] + od * d0[i];
+            s1 += ev * e1[i] + od * d1[i];
+            s2 += ev * e2[i] + od * d2[i];
+            s3 += ev * e3[i] + od * d3[i];
+        }
+        if ((k & 1) == 1)
+        {
+            float last = BitConverter.Int32BitsToSingle(wrow[k - 1] << 16);
+            s0 += last * x[(long)r * k + k - 1];
+            s1 += last * x[(long)(r + 1) * k + k - 1];
+            s2 += last * x[(long)(r + 2) * k + k - 1];
+            s3 += last * x[(long)(r + 3) * k + k - 1];
+        }
+        o0 = s0; o1 = s1; o2 = s2; o3 = s3;
+    }
+}
