@@ -57,7 +57,7 @@ public sealed class DemoVerb : ICliVerb
         Models = Tiny ? WorldModelSettings.Tiny : new WorldModelSettings(),
         MaxNewTokens = Tiny ? 12 : 48,
         NumBeams = Tiny ? 2 : 5,
-        DpoEpochs = Tiny ? 1 : 2,
+        DpoEpochs = Tiny ? 1 : 3,
     };
 
     public int Execute()

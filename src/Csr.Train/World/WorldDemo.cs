@@ -110,10 +110,12 @@ public sealed class WorldDemo(WorldDemoOptions o)
                 run.Run(armBase, scorer, prompts, new Dictionary<string, object?> { ["arm"] = name, ["alpha"] = alpha, ["seed"] = o.Seed },
                     new Dictionary<string, string> { ["prompts"] = Path.Combine(dataDir, "csr", "prompts.json") });
             }
-            catch (InvalidDataException ex) when (ex.Message.Contains("no preference pairs", StringComparison.Ordinal))
+            catch (Exception ex) when (ex is InvalidDataException or System.Runtime.InteropServices.ExternalException)
             {
-                // a model too weak to write sentences the tree cleaner keeps: report it instead of failing the whole run
-                notes.Add($"{name}: stopped after round {rounds.Count - 1}: {ex.Message}");
+                // e.g. a model too weak to write sentences the tree cleaner keeps ("no preference pairs"), or a native
+                // error in a stage: the report says where the arm stopped instead of the whole run failing
+                var first = ex.Message.Split('\n')[0];
+                notes.Add($"{name}: stopped after round {rounds.Count - 1}: {ex.GetType().Name}: {first}");
                 Progress.Message(notes[^1]);
             }
             arms.Add(new ArmReport(name, alpha, rounds));
