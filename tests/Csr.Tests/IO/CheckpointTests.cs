@@ -140,6 +140,19 @@ public class CheckpointTests
     [SharedDataFact("key_mapping_llava_to_hf_13b.json")]
     public void Key_map_reproduces_the_documented_13b_mapping_file() => CheckMappingFile("key_mapping_llava_to_hf_13b.json", 40);
 
+    [SharedDataFact("key_mapping_llava_to_hf_7b.json")]
+    public void Original_llava_checkpoint_loads_through_the_documented_mapping_file()
+    {
+        using var dir = new TempDir();
+        using var a = new TinyLlava(1);
+        // TinyLlava's keys are a subset of LLaVA-1.5-7B's (layers 0-1, q/k_proj, input_layernorm, projector, pre_layrnorm, ...)
+        CheckpointWriter.Save(a.state_dict().Select(kv => (ToOriginal(kv.Key), kv.Value)), dir.Path);
+        var map = LlavaKeyMap.FromMappingFile(SharedData.Find("key_mapping_llava_to_hf_7b.json")!);
+        using var b = new TinyLlava(2);
+        CheckpointLoader.LoadInto(b, dir.Path, map);
+        TensorAssert.StatesBitEqual(a, b);
+    }
+
     private static void CheckMappingFile(string name, int layers)
     {
         var table = LlavaKeyMap.ReadMappingFile(SharedData.Find(name)!);
