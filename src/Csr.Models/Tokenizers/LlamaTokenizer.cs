@@ -152,7 +152,7 @@ public sealed class LlamaTokenizer : ITextTokenizer
     {
         try
         {
-            return JsonDocument.Parse(File.ReadAllBytes(path));
+            return JsonDocument.Parse(Csr.Models.IO.Utf8File.ReadAllBytes(path));
         }
         catch (JsonException ex)
         {
