@@ -49,6 +49,16 @@ ver="$("$nvcc_path" --version | sed -nE 's/.*release ([0-9]+)\..*/\1/p')"
 if [ "${ver:-0}" -lt 12 ] && command -v clang-14 >/dev/null 2>&1; then ccbin=(-ccbin clang-14); fi
 echo "build-ptx: $nvcc_path (CUDA ${ver:-?}) ${ccbin[*]:-} -> $out ($arch)"
 
+# Assemble each PTX with ptxas (next to nvcc) so that a kernel the driver's JIT would reject fails here too.
+verify() {
+  local ptxas; ptxas="$(dirname "$nvcc_path")/ptxas"
+  [ -x "$ptxas" ] || { echo "build-ptx: ptxas not found; PTX not assembled"; return 0; }
+  for p in "$out"/*.ptx; do
+    "$ptxas" -arch="$arch" "$p" -o /dev/null || { echo "build-ptx: ptxas rejected $p" >&2; exit 1; }
+  done
+  echo "build-ptx: ptxas -arch=$arch accepted $(ls "$out"/*.ptx | wc -l) PTX file(s)"
+}
+
 mkdir -p "$out"
 if command -v cmake >/dev/null 2>&1 && [ -z "${BUILD_PTX_DIRECT:-}" ]; then
   host=()
@@ -56,6 +66,7 @@ if command -v cmake >/dev/null 2>&1 && [ -z "${BUILD_PTX_DIRECT:-}" ]; then
   cmake -S . -B build/cmake -DCMAKE_CUDA_COMPILER="$nvcc_path" "${host[@]}" \
         -DCSR_CUDA_ARCH="${arch#sm_}" -DCSR_PTX_DIR="$PWD/$out" >/dev/null
   cmake --build build/cmake
+  verify
 else
   fail=0
   for cu in kernels/cuda/*.cu; do
@@ -66,6 +77,7 @@ else
       echo "build-ptx: FAILED $cu" >&2; fail=1
     fi
   done
-  exit $fail
+  [ "$fail" -eq 0 ] || exit 1
+  verify
 fi
 ls -1 "$out"/*.ptx

@@ -13,12 +13,15 @@ public static class Program
         // before libtorch loads: its OpenMP workers must not spin between ops (see OpenMpSettings)
         Csr.Models.Fast.OpenMpSettings.PreferPassiveWait();
         if (args.Contains("--kernels-memory")) { Kernels.PeakMemory.Report(); return; }
+        if (args.Contains("--pipeline")) { Pipeline.PipelineReport.Run(args); return; }
         if (args.Length > 0 && args[0] == "decode")
         {
             Csr.Native.TorchRuntime.EnsureInitialised();
             Decode.DecodeReport.Run(args);
             return;
         }
+        if (args.Contains("--kernels-profile")) { Kernels.QuickProfile.Run(); return; }
+        if (args.Contains("--kernels-gpu-check")) { Environment.ExitCode = Kernels.GpuCheck.Run(); return; }
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
     }
 }

@@ -88,6 +88,12 @@ for name, img, fmt, kw in [
     ("rgb.jpg", smooth_image(24, 16), "JPEG", {"quality": 90}),
     ("grey.jpg", smooth_image(16, 16).convert("L"), "JPEG", {"quality": 90}),
     ("cmyk.jpg", smooth_image(16, 8).convert("CMYK"), "JPEG", {"quality": 95}),
+    ("palette.png", smooth_image(10, 6).convert("P", palette=Image.ADAPTIVE, colors=16), "PNG", {}),
+    ("palette_trns.png", smooth_image(10, 6).convert("P", palette=Image.ADAPTIVE, colors=16), "PNG", {"transparency": 3}),
+    ("la.png", rand_image(5, 4, "LA"), "PNG", {}),
+    ("progressive.jpg", smooth_image(20, 14), "JPEG", {"quality": 85, "progressive": True}),
+    ("444.jpg", smooth_image(20, 14), "JPEG", {"quality": 85, "subsampling": 0}),
+    ("odd_420.jpg", smooth_image(17, 11), "JPEG", {"quality": 80, "subsampling": 2}),
 ]:
     buf = io.BytesIO()
     img.save(buf, fmt, **kw)

@@ -55,19 +55,21 @@ public class DpoLogRatioBench
     public float ReferenceForwardBackward()
     {
         using var scope = NewDisposeScope();
-        var x = _logits.detach().requires_grad_(true);
+        var leaf = _logits.detach().requires_grad_(true);
+        var x = leaf.view(_logits.shape); // logits come out of an op in training (a leaf's grad would be cloned)
         var lp = DpoLogRatio.SequenceLogProbsReference(x, _labels, _mask);
         lp.sum().backward();
-        return x.grad!.numel();
+        return leaf.grad!.numel();
     }
 
     [Benchmark, BenchmarkCategory("forward+backward")]
     public float FusedForwardBackward()
     {
         using var scope = NewDisposeScope();
-        var x = _logits.detach().requires_grad_(true);
+        var leaf = _logits.detach().requires_grad_(true);
+        var x = leaf.view(_logits.shape); // logits come out of an op in training (a leaf's grad would be cloned)
         var lp = DpoLogRatio.SequenceLogProbsFused(x, _labels, _mask);
         lp.sum().backward();
-        return x.grad!.numel();
+        return leaf.grad!.numel();
     }
 }

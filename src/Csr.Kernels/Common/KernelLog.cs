@@ -13,6 +13,9 @@ public static class KernelLog
     /// <summary>The sink for log lines; set to null to silence.</summary>
     public static Action<string>? Sink { get; set; } = line => Console.Error.WriteLine(line);
 
+    /// <summary>Every distinct message said so far (in no particular order).</summary>
+    public static IReadOnlyCollection<string> Messages => (IReadOnlyCollection<string>)Said.Keys;
+
     /// <summary>Writes <paramref name="message"/> the first time it is seen.</summary>
     public static void Once(string message)
     {

@@ -42,13 +42,15 @@ public sealed record ClipConfig
         return this;
     }
 
+    private static readonly JsonElement EmptyObject = JsonDocument.Parse("{}").RootElement.Clone();
+
     public static ClipConfig FromJson(JsonElement e)
     {
         JsonElement Section(string name)
         {
             if (e.TryGetProperty(name + "_dict", out var d) && d.ValueKind == JsonValueKind.Object) return d;
             if (e.TryGetProperty(name, out var s) && s.ValueKind == JsonValueKind.Object) return s;
-            return JsonDocument.Parse("{}").RootElement;
+            return EmptyObject;
         }
         var c = new ClipConfig
         {

@@ -1,4 +1,5 @@
 using Csr.Models.IO;
+using Csr.Models.Llama;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -34,6 +35,17 @@ public sealed class ClipModel : nn.Module<Tensor, Tensor>
         text_projection = nn.Linear(config.TextConfig.HiddenSize, config.ProjectionDim, hasBias: false);
         logit_scale = nn.Parameter(tensor(config.LogitScaleInitValue, ScalarType.Float32));
         RegisterComponents();
+    }
+
+    /// <summary>Eager or Sdpa (default) attention in both towers.</summary>
+    public AttentionImplementation AttentionImplementation
+    {
+        get => vision_model.AttentionImplementation;
+        set
+        {
+            vision_model.AttentionImplementation = value;
+            text_model.AttentionImplementation = value;
+        }
     }
 
     /// <summary>Reads <c>config.json</c> and the safetensors weights (single or sharded) of an HF CLIP directory
@@ -94,6 +106,28 @@ public sealed class ClipModel : nn.Module<Tensor, Tensor>
         var img = GetImageFeatures(pixelValues);
         var txt = GetTextFeatures(inputIds, attentionMask);
         return LogitsFromFeatures(img, txt).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>HF's <c>clip_loss</c> (CLIPModel with return_loss): the mean of the cross-entropies of
+    /// logits_per_text and logits_per_image against the diagonal (pair i matches pair i). [] scalar</summary>
+    /// <param name="logitsPerImage">[B, B] square matrix of matching pairs</param>
+    public static Tensor ContrastiveLoss(Tensor logitsPerImage)
+    {
+        if (logitsPerImage.dim() != 2 || logitsPerImage.shape[0] != logitsPerImage.shape[1])
+            throw new ArgumentException($"contrastive loss needs a square [B, B] logits matrix, got [{string.Join(", ", logitsPerImage.shape)}].");
+        using var scope = NewDisposeScope();
+        var target = arange(logitsPerImage.shape[0], dtype: ScalarType.Int64, device: logitsPerImage.device);
+        var logits = logitsPerImage.to(ScalarType.Float32);
+        var imageLoss = nn.functional.cross_entropy(logits, target);
+        var textLoss = nn.functional.cross_entropy(logits.t(), target);
+        return ((imageLoss + textLoss) / 2.0).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Contrastive loss of B matching (image, text) pairs. [] scalar</summary>
+    public Tensor ContrastiveLoss(Tensor pixelValues, Tensor inputIds, Tensor? attentionMask)
+    {
+        using var scope = NewDisposeScope();
+        return ContrastiveLoss(LogitsPerImage(pixelValues, inputIds, attentionMask)).MoveToOuterDisposeScope();
     }
 
     /// <summary>Image features (unnormalised). Use the named methods for the rest.</summary>

@@ -4,9 +4,9 @@ using static TorchSharp.torch;
 namespace Csr.Models.IO;
 
 /// <summary>
-/// The safetensors files of one HF checkpoint: a single file, a directory with
-/// <c>model.safetensors.index.json</c> (sharded, <c>weight_map</c>), or a directory with one
-/// <c>model.safetensors</c>. Only headers are read; every key is known with its file, dtype and shape.
+/// The safetensors files of one HF checkpoint: a single file, a directory with one <c>model.safetensors</c>,
+/// or a directory with <c>model.safetensors.index.json</c> (sharded, <c>weight_map</c>); when a directory has
+/// both, <c>model.safetensors</c> wins, as in transformers. Only headers are read; every key is known with its file, dtype and shape.
 /// Shard files are opened lazily and kept open until disposed.
 /// </summary>
 public sealed class CheckpointFiles : IDisposable
@@ -53,10 +53,11 @@ public sealed class CheckpointFiles : IDisposable
         }
         if (!Directory.Exists(path))
             throw new FileNotFoundException($"checkpoint not found: {path} (expected a .safetensors file or a directory with {SingleFileName} or {IndexFileName})", path);
-        var index = System.IO.Path.Combine(path, IndexFileName);
-        if (File.Exists(index)) return OpenIndex(path, index);
+        // transformers' precedence: model.safetensors first, then the sharded index
         var single = System.IO.Path.Combine(path, SingleFileName);
         if (File.Exists(single)) return OpenSingle(path, single);
+        var index = System.IO.Path.Combine(path, IndexFileName);
+        if (File.Exists(index)) return OpenIndex(path, index);
         var any = Directory.GetFiles(path, "*.safetensors");
         if (any.Length == 1) return OpenSingle(path, any[0]);
         throw new FileNotFoundException(any.Length == 0

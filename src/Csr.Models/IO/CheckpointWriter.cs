@@ -92,7 +92,7 @@ public static class CheckpointWriter
             written.Add(p);
         }
 
-        // Remove what an earlier save left that the new layout does not use (the loader prefers the index).
+        // Remove what an earlier save left that the new layout does not use (a stale model.safetensors would win over a new index).
         if (shards.Count == 1 && File.Exists(indexPath)) File.Delete(indexPath);
         if (shards.Count > 1 && File.Exists(singlePath)) File.Delete(singlePath);
         foreach (var stale in Directory.GetFiles(dir, "model-*-of-*.safetensors"))

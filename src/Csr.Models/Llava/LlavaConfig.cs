@@ -77,6 +77,8 @@ public sealed record LlavaConfig
         if (ImageSeqLength != FeaturesPerImage)
             throw new InvalidDataException($"{source}: 'image_seq_length' {ImageSeqLength} does not match the vision tower's {FeaturesPerImage} features per image " +
                 $"(({VisionConfig.ImageSize}/{VisionConfig.PatchSize})^2{(VisionFeatureSelectStrategy == "full" ? " + 1" : "")})");
+        if (VisionConfig.ModelType is not ("clip_vision_model" or "clip"))
+            throw new InvalidDataException($"{source}: vision_config.model_type '{VisionConfig.ModelType}' is not supported (only CLIP vision towers, 'clip_vision_model')");
         if (TextConfig.ModelType is not (null or "llama"))
             throw new InvalidDataException($"{source}: text_config.model_type '{TextConfig.ModelType}' is not supported (only 'llama')");
         return this;

@@ -215,8 +215,10 @@ public sealed class LlamaTokenizer : ITextTokenizer
                 if (!(skipSpecial && t.Special)) sb.Append(t.Content);
                 continue;
             }
-            if (id < 0 || id >= VocabSize) throw new ArgumentOutOfRangeException(nameof(ids), $"token id {id} is outside the vocabulary (size {VocabSize})");
-            if (id >= _pieces.Length) continue; // an id between the base vocabulary and an added token: no text
+            if (id < 0) throw new ArgumentOutOfRangeException(nameof(ids), $"token id {id} is negative");
+            // ids past the base vocabulary that are no added token (e.g. llava-hf's embedding rows 32002..32063,
+            // padding that a model can still sample) have no text, as in HF's fast tokenizer
+            if (id >= _pieces.Length) continue;
             if (skipSpecial && (id == BosId || id == EosId || (PadId is int p && id == p))) continue;
             run.Add(id);
         }

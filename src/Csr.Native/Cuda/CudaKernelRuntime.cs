@@ -66,6 +66,20 @@ public sealed class CudaKernelRuntime
         }
     }
 
+    /// <summary>Theoretical DRAM bandwidth in GB/s (2 x memory clock x bus width), or 0 if the driver does not say.</summary>
+    public double PeakMemoryBandwidthGBs()
+    {
+        try
+        {
+            Bind();
+            CudaAPI.CurrentAPI.GetDevice(out int dev, 0);
+            double clockKHz = CudaAPI.CurrentAPI.GetDeviceAttribute(DeviceAttributeKind.CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE, dev);
+            double busBits = CudaAPI.CurrentAPI.GetDeviceAttribute(DeviceAttributeKind.CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH, dev);
+            return 2 * clockKHz * 1e3 * busBits / 8 / 1e9;
+        }
+        catch (Exception) { return 0; }
+    }
+
     /// <summary>Makes this runtime's CUDA context current on the calling thread.</summary>
     public void Bind() => _accelerator.Bind();
 

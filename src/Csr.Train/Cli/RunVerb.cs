@@ -46,15 +46,22 @@ public sealed class RunVerb : DpoVerbBase, ICliVerb
         options.Validate();
         Csr.Native.TorchRuntime.EnsureInitialised();
         using var vlm = VisionLanguageModel.Load(Model, options.DType);
-        using var scorer = ClipSentenceScorer.Load(Clip, options.DType);
-        var results = SpectreProgress.Run(p => new CsrRun(options) { Progress = p }.Run(vlm, scorer, prompts, OptionValues(this),
-            new Dictionary<string, string> { ["prompts"] = Prompts, ["model"] = Model, ["clip"] = Clip }));
-        var table = new Table().AddColumns("round", "prompts", "trees", "pairs", "dpo steps", "final loss", "final margin", "tokens fwd", "seconds", "model");
+        using var scorer = ClipSentenceScorer.Load(Clip, options.DType, Fused);
+        List<CsrRoundResult> results;
+        try
+        {
+            results = SpectreProgress.Run(p => new CsrRun(options) { Progress = p }.Run(vlm, scorer, prompts, OptionValues(this),
+                new Dictionary<string, string> { ["prompts"] = Prompts, ["model"] = Model, ["clip"] = Clip }));
+        }
+        catch (Dpo.DpoDivergedException ex) { throw new CsrUserException(ex.Message, ex); }
+        var table = new Table().AddColumns("round", "prompts", "trees", "pairs", "dpo steps", "loss", "margin", "tokens fwd", "seconds");
         foreach (var r in results)
             table.AddRow(r.Round.ToString(), r.Prompts.ToString(), r.Trees.ToString(), r.Pairs.ToString(), r.DpoSteps.ToString(),
                 r.FinalLoss?.ToString("F4") ?? "-", r.FinalRewardMargin?.ToString("F4") ?? "-", r.ForwardedTokens.ToString(),
-                r.Seconds.ToString("F1"), Markup.Escape(r.ModelDir));
+                r.Seconds.ToString("F1"));
         AnsiConsole.Write(table);
+        if (results.Count > 0) AnsiConsole.MarkupLine($"final model: [bold]{Markup.Escape(results[^1].ModelDir)}[/]");
+        else AnsiConsole.MarkupLine($"every round in {Markup.Escape(Out)} was already complete");
         return 0;
     }
 

@@ -33,7 +33,7 @@ public sealed class ScoreVerb : StageVerbBase, ICliVerb
         if (!Directory.Exists(Trees)) throw new CsrUserException($"--trees {Trees}: directory not found");
         var selected = SampleStageSelect(prompts);
         Csr.Native.TorchRuntime.EnsureInitialised();
-        using var scorer = ClipSentenceScorer.Load(Clip, ScalarType());
+        using var scorer = ClipSentenceScorer.Load(Clip, ScalarType(), Fused);
         var log = new JsonlLog(Path.Combine(Out, "score_log.jsonl"));
         var records = SpectreProgress.Run(p =>
         {

@@ -67,8 +67,8 @@ public abstract class SamplingVerbBase : StageVerbBase
     [Option("max-length", Default = 1024, HelpText = "A node whose text reaches this many characters is final.")]
     public int MaxLength { get; set; } = 1024;
 
-    [Option("sentence-end-id", Default = 29889, HelpText = "Sentence-end token id ('.' in the Llama tokenizer).")]
-    public int SentenceEndId { get; set; } = 29889;
+    [Option("sentence-end-id", HelpText = "Sentence-end token id (default: the tokenizer's '.', 29889 for Llama).")]
+    public int? SentenceEndId { get; set; }
 
     [Option("no-prefix-cache", Default = false, HelpText = "Re-encode image and prefix for every node, like the official code.")]
     public bool NoPrefixCache { get; set; }

@@ -24,7 +24,8 @@ public static class DpoDataset
                 throw new InvalidDataException($"pair {p.Id}: prompt is {prompt.Length} tokens, max length {maxLength}");
             DpoSequence Side(string answer)
             {
-                var resp = vlm.Tokenizer.Encode(answer, addBos: false).Select(i => (long)i).Append(vlm.Tokenizer.EosId);
+                // an image marker inside an answer would be spliced as image features: drop it
+                var resp = vlm.Tokenizer.Encode(answer.Replace(PromptEntry.ImageMarker, ""), addBos: false).Select(i => (long)i).Append(vlm.Tokenizer.EosId);
                 long[] ids = [.. prompt, .. resp];
                 if (ids.Length > maxLength) ids = ids[..maxLength];
                 return new DpoSequence(ids, prompt.Length, image);

@@ -15,7 +15,7 @@ namespace Csr.Train.Dpo;
 public sealed class LlavaDpoModel : IDpoModel
 {
     readonly VisionLanguageModel _vlm;
-    readonly KernelPath _path;
+    readonly FusedOps _ops;
     readonly List<(string Name, Parameter P, Tensor Start)> _projector;
     readonly Dictionary<string, Tensor> _pixels = new(StringComparer.Ordinal);
     readonly Queue<string> _pixelOrder = new();
@@ -23,7 +23,7 @@ public sealed class LlavaDpoModel : IDpoModel
     public LlavaDpoModel(VisionLanguageModel vlm, DpoOptions o)
     {
         _vlm = vlm;
-        _path = o.Fused ? KernelPath.Fused : KernelPath.Reference;
+        _ops = FusedOps.For(o.Fused);
         var m = vlm.Model;
         foreach (var (_, p) in m.named_parameters()) p.requires_grad = false;
         if (!LoraInjector.Enumerate(m.language_model).Any(l => l.Module.HasLora))
@@ -68,8 +68,17 @@ public sealed class LlavaDpoModel : IDpoModel
         var dtype = m.multi_modal_projector.linear_1.weight!.dtype;
         var feats = m.EncodeImages(pixels.to_type(dtype));                            // [N, P, H]
         var embeds = m.EmbedInputs(idsT, feats);                                      // [N, T, H]
-        var logits = m.Forward(embeds, tensor(mask).reshape(n, t), null);             // [N, T, V]
-        return Dpo.SequenceLogProbs.Compute(logits, tensor(labels).reshape(n, t), _path).MoveToOuterDisposeScope();
+        var maskT = tensor(mask).reshape(n, t);
+        var labelsT = tensor(labels).reshape(n, t);
+        if (_ops.Path == KernelPath.Reference)
+        {
+            var logits = m.Forward(embeds, maskT, null);                              // [N, T, V]
+            return Dpo.SequenceLogProbs.Compute(logits, labelsT).MoveToOuterDisposeScope();
+        }
+        // fused: from the final hidden states and lm_head, chunked, so [N, T, V] logits are never whole
+        var hidden = m.ForwardHidden(embeds, maskT, null);                            // [N, T, H]
+        return _ops.SequenceLogProbsFromHidden(hidden, m.LmHeadWeight, labelsT, labelsT.ne(Dpo.SequenceLogProbs.IgnoreIndex))
+            .MoveToOuterDisposeScope();
     }
 
     Tensor Pixels(string path)
@@ -78,7 +87,7 @@ public sealed class LlavaDpoModel : IDpoModel
         px = _vlm.Images.Preprocess(path).DetachFromDisposeScope();
         _pixels[path] = px;
         _pixelOrder.Enqueue(path);
-        if (_pixelOrder.Count > 64) _pixels.Remove(_pixelOrder.Dequeue(), out var old);
+        if (_pixelOrder.Count > 64 && _pixels.Remove(_pixelOrder.Dequeue(), out var old)) old.Dispose();
         return px;
     }
 

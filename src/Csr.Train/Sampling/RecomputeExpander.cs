@@ -33,19 +33,22 @@ public sealed class RecomputeExpander : ISentenceExpander, IDisposable
         var all = new List<IReadOnlyList<SentenceContinuation>>();
         foreach (var p in parents)
         {
-            long[] ids = [.. _promptIds, .. p.AnswerIds.Select(i => (long)i)];
+            int length = _promptIds.Length + p.AnswerIds.Length;
             GenerationStart start;
             using (var scope = NewDisposeScope())
             using (no_grad())
             {
-                var feats = _model.EncodeImages(_pixels.unsqueeze(0));
-                var embeds = _model.EmbedInputs(tensor(ids).unsqueeze(0), feats);
-                start = GenerationStart.Prefill(_model, embeds, ones(1, ids.Length, dtype: ScalarType.Int64));
+                var feats = _model.EncodeImages(_pixels.unsqueeze(0));                           // [1, P, H]
+                var embeds = _model.EmbedInputs(tensor(_promptIds).unsqueeze(0), feats);          // [1, T, H]
+                // generated ids are plain token embeddings (even an image-token id a model emits), as in generation
+                if (p.AnswerIds.Length > 0)
+                    embeds = cat([embeds, _model.Embed(tensor(p.AnswerIds.Select(i => (long)i).ToArray()).unsqueeze(0))], 1);
+                start = GenerationStart.Prefill(_model, embeds, ones(1, length, dtype: ScalarType.Int64));
             }
             using (start)
             using (var result = GroupBeamSearch.Run(_model, start, _search))
             {
-                ForwardedTokens += ids.Length + (long)result.Steps * _search.NumBeams;
+                ForwardedTokens += length + (long)result.Steps * _search.NumBeams;
                 all.Add(result.Sequences[0].Select(s => new SentenceContinuation(s.Tokens, s.Score, null)).ToList());
             }
         }

@@ -17,8 +17,8 @@ public sealed record SampleOptions
     public int MaxNewTokens { get; init; } = 70;
     /// <summary>A node whose full text reaches this many characters is final.</summary>
     public int MaxLength { get; init; } = 1024;
-    /// <summary>Sentence-end token ('.' = 29889 for the Llama tokenizer).</summary>
-    public int SentenceEndId { get; init; } = 29889;
+    /// <summary>Sentence-end token; null = the tokenizer's "." (29889 for the Llama tokenizer, the official default).</summary>
+    public int? SentenceEndId { get; init; }
     /// <summary>Children continue from their parent's KV cache (false = re-encode image and prefix per node, as the official code).</summary>
     public bool PrefixCache { get; init; } = true;
     /// <summary>Run the nodes of one depth as one batch (prefix-cache mode).</summary>

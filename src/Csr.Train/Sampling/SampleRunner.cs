@@ -11,12 +11,17 @@ public sealed record SampleStageOptions(SampleOptions Sample, PromptTemplate Tem
 /// <summary>The sample stage on a LLaVA model: one expander per prompt (prefix-cached or re-encoding).</summary>
 public static class SampleRunner
 {
-    public static GroupBeamSearchOptions SearchOptions(SampleOptions o, int eosId, int? padId) => new()
+    /// <summary>The sentence-end id: the option, else the tokenizer's "." piece.</summary>
+    public static int SentenceEnd(SampleOptions o, Csr.Models.Tokenizers.ITextTokenizer tok) =>
+        o.SentenceEndId ?? tok.TokenToId(".") ?? tok.TokenToId("▁.")
+        ?? throw new ArgumentException("the tokenizer has no \".\" token: give --sentence-end-id");
+
+    public static GroupBeamSearchOptions SearchOptions(SampleOptions o, int sentenceEnd, int eosId, int? padId) => new()
     {
         NumBeams = o.NumTokenBeams,
         NumBeamGroups = o.NumBeamGroups,
         DiversityPenalty = o.DiversityPenalty,
-        StopTokenIds = o.SentenceEndId == eosId ? [eosId] : [o.SentenceEndId, eosId],
+        StopTokenIds = sentenceEnd == eosId ? [eosId] : [sentenceEnd, eosId],
         MaxNewTokens = o.MaxNewTokens,
         NumReturnSequences = o.NumTokenBeams,
         PadTokenId = padId,
@@ -28,8 +33,9 @@ public static class SampleRunner
         o.Sample.Validate();
         var selected = SampleStage.Select(prompts, o.Shard, o.Limit);
         var tok = vlm.Tokenizer;
-        var search = new SentenceTreeSearch(o.Sample, ids => tok.Decode(ids, skipSpecial: true), tok.EosId);
-        var gbs = SearchOptions(o.Sample, tok.EosId, tok.PadId);
+        // a model's embedding table may be padded past the tokenizer (llava-hf: 32064 vs 32002): such ids decode to nothing
+        var search = new SentenceTreeSearch(o.Sample, ids => tok.Decode(ids.Where(i => i >= 0 && i < tok.VocabSize), skipSpecial: true), tok.EosId);
+        var gbs = SearchOptions(o.Sample, SentenceEnd(o.Sample, tok), tok.EosId, tok.PadId);
         var dtype = vlm.Model.multi_modal_projector.linear_1.weight!.dtype;
         ISentenceExpander Make(PromptEntry p)
         {

@@ -1,3 +1,4 @@
+using Csr.Kernels;
 using Csr.Models.Clip;
 using Csr.Models.Tokenizers;
 using Csr.Models.Vision;
@@ -17,8 +18,11 @@ public sealed class ClipSentenceScorer : ISentenceScorer, IDisposable
     readonly ClipTokenizer _tokenizer;
     readonly ImageProcessor _images;
 
-    public ClipSentenceScorer(ClipModel clip, ClipTokenizer tokenizer, ImageProcessor images)
+    readonly FusedOps _ops;
+
+    public ClipSentenceScorer(ClipModel clip, ClipTokenizer tokenizer, ImageProcessor images, bool fused = false)
     {
+        _ops = FusedOps.For(fused);
         _clip = clip;
         _tokenizer = tokenizer;
         _images = images;
@@ -26,10 +30,10 @@ public sealed class ClipSentenceScorer : ISentenceScorer, IDisposable
     }
 
     /// <summary>Loads model, BPE files and preprocessor (CLIP style: no pad-to-square) from an HF CLIP directory.</summary>
-    public static ClipSentenceScorer Load(string dir, ScalarType dtype = ScalarType.Float32)
+    public static ClipSentenceScorer Load(string dir, ScalarType dtype = ScalarType.Float32, bool fused = false)
     {
         if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"CLIP directory not found: {dir}");
-        return new ClipSentenceScorer(ClipModel.FromPretrained(dir, dtype), ClipTokenizer.FromDirectory(dir), ImageProcessor.FromPretrained(dir, "none"));
+        return new ClipSentenceScorer(ClipModel.FromPretrained(dir, dtype), ClipTokenizer.FromDirectory(dir), ImageProcessor.FromPretrained(dir, "none"), fused);
     }
 
     public int TextBatch { get; init; } = 256;
@@ -40,7 +44,6 @@ public sealed class ClipSentenceScorer : ISentenceScorer, IDisposable
         using var _ = no_grad();
         var pixels = stack(imagePaths.Select(p => _images.Preprocess(p)).ToList()).to_type(_clip.logit_scale.dtype); // [I, 3, S, S]
         var img = _clip.GetImageFeatures(pixels);                                                                 // [I, D]
-        img = img / img.norm(-1, true, 2);
         double scale = _clip.logit_scale.exp().to_type(ScalarType.Float32).item<float>();
         var scores = new double[items.Count];
         for (int s = 0; s < items.Count; s += TextBatch)
@@ -49,10 +52,9 @@ public sealed class ClipSentenceScorer : ISentenceScorer, IDisposable
             var chunk = items.Skip(s).Take(TextBatch).ToList();
             var (ids, mask) = _tokenizer.EncodeBatch(chunk.Select(c => c.Text).ToList(), 77);
             var txt = _clip.GetTextFeatures(ids, mask);                                     // [S, D]
-            txt = txt / txt.norm(-1, true, 2);
-            var own = img.index_select(0, tensor(chunk.Select(c => (long)c.Image).ToArray())); // [S, D]
-            var cos = (own * txt).sum(-1).to_type(ScalarType.Float32) * scale;             // [S]
-            var v = cos.data<float>().ToArray();
+            var imageIndex = tensor(chunk.Select(c => (long)c.Image).ToArray());           // [S]
+            var logits = _ops.ClipPairScores(img, txt, imageIndex, scale);                 // [S] scale * cos
+            var v = logits.to_type(ScalarType.Float32).data<float>().ToArray();
             for (int k = 0; k < v.Length; k++) scores[s + k] = v[k];
         }
         return scores;

@@ -1,4 +1,5 @@
 using Csr.Models.Clip;
+using Csr.Models.Llama;
 using Csr.Native;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -141,5 +142,65 @@ public class ClipModelTests
         m.to(ScalarType.BFloat16);
         var bf = m.LogitsPerImage(px, ids, null).to(ScalarType.Float32).item<float>();
         Assert.True(Math.Abs(f32 - bf) < 0.05 * 14.3 + 0.05, $"fp32 {f32} vs bf16 {bf}");
+    }
+
+    [Fact]
+    public void Contrastive_loss_equals_the_mean_of_both_cross_entropies()
+    {
+        using var scope = NewDisposeScope();
+        var l = new double[,] { { 3.0, 1.0, -2.0 }, { 0.5, 0.25, 4.0 }, { -1.0, 2.0, 1.5 } };
+        var t = tensor(new float[] { 3, 1, -2, 0.5f, 0.25f, 4, -1, 2, 1.5f }).view(3, 3);
+        double image = 0, text = 0;
+        for (int i = 0; i < 3; i++)
+        {
+            double zr = 0, zc = 0;
+            for (int j = 0; j < 3; j++) { zr += Math.Exp(l[i, j]); zc += Math.Exp(l[j, i]); }
+            image += Math.Log(zr) - l[i, i];
+            text += Math.Log(zc) - l[i, i];
+        }
+        double expected = (image / 3 + text / 3) / 2;
+        Assert.Equal(expected, ClipModel.ContrastiveLoss(t).item<float>(), 5);
+        Assert.Throws<ArgumentException>(() => ClipModel.ContrastiveLoss(zeros(2, 3)));
+    }
+
+    [Fact]
+    public void A_few_adam_steps_on_the_contrastive_loss_separate_the_pairs()
+    {
+        random.manual_seed(17);
+        using var m = new ClipModel(ClipTestConfigs.Tiny());
+        var px = randn(4, 3, 12, 12);
+        var ids = tensor(new long[] { 0, 5, 2, 0, 9, 2, 0, 14, 2, 0, 30, 2 }).view(4, 3);
+        var opt = optim.Adam(m.parameters(), 3e-3);
+        float first = 0, last = 0;
+        for (int step = 0; step < 40; step++)
+        {
+            using var scope = NewDisposeScope();
+            opt.zero_grad();
+            var loss = m.ContrastiveLoss(px, ids, null);
+            loss.backward();
+            opt.step();
+            if (step == 0) first = loss.item<float>();
+            last = loss.item<float>();
+        }
+        Assert.True(first > 1.0 && last < 0.5 * first, $"loss {first} -> {last}");
+    }
+
+    [Fact]
+    public void Eager_and_sdpa_give_the_same_logits_with_padding()
+    {
+        using var scope = NewDisposeScope();
+        random.manual_seed(19);
+        using var m = new ClipModel(ClipTestConfigs.Tiny());
+        var px = randn(2, 3, 12, 12);
+        var ids = tensor(new long[] { 0, 5, 6, 2, 1, 1, 0, 8, 9, 10, 11, 2 }).view(2, 6);
+        var mask = ids.ne(1).to(ScalarType.Int64);
+        m.AttentionImplementation = AttentionImplementation.Eager;
+        Assert.Equal(AttentionImplementation.Eager, m.text_model.encoder.layers[1].self_attn.Implementation);
+        var eager = m.LogitsPerImage(px, ids, mask);
+        var eagerText = m.text_model.LastHiddenState(ids, mask);
+        m.AttentionImplementation = AttentionImplementation.Sdpa;
+        Assert.Equal(AttentionImplementation.Sdpa, m.vision_model.encoder.layers[2].self_attn.Implementation);
+        TensorCheck.Close(eager, m.LogitsPerImage(px, ids, mask), 1e-4, 1e-5, "logits");
+        TensorCheck.Close(eagerText, m.text_model.LastHiddenState(ids, mask), 1e-5, 1e-4, "text hidden");
     }
 }

@@ -62,6 +62,7 @@ public class LlavaConfigTests
     [InlineData("""{"projector_hidden_act": "tanh"}""", "projector_hidden_act")]
     [InlineData("""{"text_config": {"hidden_size": 100, "num_attention_heads": 3}}""", "hidden_size")]
     [InlineData("""{"text_config": {"model_type": "mistral"}}""", "model_type")]
+    [InlineData("""{"vision_config": {"model_type": "siglip_vision_model"}}""", "vision_config.model_type")]
     [InlineData("""{"vision_config": {"image_size": 100, "patch_size": 14}}""", "patch_size")]
     public void Invalid_configs_are_errors_naming_the_key(string json, string key)
     {

@@ -164,4 +164,28 @@ public class LlavaModelTests
         var ex2 = Assert.Throws<ArgumentException>(() => m.EmbedInputs(ids, null));
         Assert.Contains("no image features", ex2.Message);
     }
+
+    [Fact]
+    public void Decoding_after_an_image_prefill_with_the_cache_equals_recomputing()
+    {
+        using var scope = NewDisposeScope();
+        using var m = Create();
+        random.manual_seed(13);
+        var px = randn(1, 3, 12, 12);
+        var prompt = m.ExpandImageTokens(new[] { 1, 5, 63, 6 }).Select(i => (long)i).ToArray();
+        var next = new long[] { 9, 17 };
+        var feats = m.EncodeImages(px);
+        var full = tensor(prompt.Concat(next).ToArray()).view(1, -1);
+        var recompute = m.Forward(m.EmbedInputs(full, feats), ones_like(full), null); // [1, T+2, V]
+
+        using var cache = m.NewCache();
+        var p = tensor(prompt).view(1, -1);
+        var prefill = m.Forward(m.EmbedInputs(p, feats), ones_like(p), cache);
+        Close(recompute.narrow(1, 0, prompt.Length), prefill, 1e-5, "prefill");
+        for (int k = 0; k < next.Length; k++)
+        {
+            var step = m.Forward(m.Embed(tensor(new[] { next[k] }).view(1, 1)), ones(1, prompt.Length + k + 1, dtype: ScalarType.Int64), cache);
+            Close(recompute.narrow(1, prompt.Length + k, 1), step, 1e-5, $"step {k}");
+        }
+    }
 }

@@ -98,7 +98,9 @@ public class LlamaTokenizerTests
         Assert.Contains("<image>", raw);
         Assert.Contains("hello world", raw);
         Assert.Contains("</s>", raw);
-        Assert.Throws<ArgumentOutOfRangeException>(() => tok.Decode([tok.VocabSize + 5]));
+        // ids of the model's padded embedding rows beyond the tokenizer have no text (as HF's fast tokenizer)
+        Assert.Equal("hello", tok.Decode([Id(pieces, $"{S}hello"), tok.VocabSize + 5]));
+        Assert.Throws<ArgumentOutOfRangeException>(() => tok.Decode([-1]));
     }
 
     [Fact]
@@ -164,4 +166,45 @@ public class LlamaTokenizerTests
         Assert.Equal(120, rejected + loaded);
         Assert.True(rejected >= 30, $"only {rejected} corruptions detected");
     }
+
+    /// <summary>
+    /// Independent reference: Google's sentencepiece (spm_encode, Debian package "sentencepiece") must load the
+    /// tokenizer.model we write and encode as we do. Skipped when spm_encode is not installed.
+    /// </summary>
+    [ToolFact("spm_encode")]
+    public void Encoding_matches_googles_sentencepiece_on_our_model()
+    {
+        var (_, tok, dir) = Build(["hello", "world", "What", "is", "in", "this", "image", "USER", "ASSISTANT", "red", "circle"], [".", ":", "?"]);
+        using var _d = dir;
+        string[] lines = ["USER: ", "What is in this image? ASSISTANT:", "hello world, héllo 日本", "a.b,c  double  spaces", "Is there a red circle?", " leading space", "trailing space ", "x"];
+        var psi = new System.Diagnostics.ProcessStartInfo(ToolFactAttribute.Resolve("spm_encode")!, $"--model={dir[LlamaTokenizer.ModelFileName]} --output_format=id")
+        {
+            RedirectStandardInput = true, RedirectStandardOutput = true, UseShellExecute = false,
+            StandardInputEncoding = new System.Text.UTF8Encoding(false), StandardOutputEncoding = System.Text.Encoding.UTF8,
+        };
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        p.StandardInput.Write(string.Join("\n", lines) + "\n");
+        p.StandardInput.Close();
+        var output = p.StandardOutput.ReadToEnd().Split('\n', StringSplitOptions.None);
+        Assert.True(p.WaitForExit(30_000));
+        for (int i = 0; i < lines.Length; i++)
+        {
+            var reference = output[i].Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse).ToArray();
+            Assert.True(reference.SequenceEqual(tok.Encode(lines[i], addBos: false)),
+                $"'{lines[i]}': sentencepiece {string.Join(",", reference)} vs ours {string.Join(",", tok.Encode(lines[i], addBos: false))}");
+        }
+    }
+}
+
+/// <summary>A fact that is skipped, saying so, when a command-line tool is not on PATH.</summary>
+public sealed class ToolFactAttribute : FactAttribute
+{
+    public ToolFactAttribute(string tool)
+    {
+        if (Resolve(tool) is null) Skip = $"{tool} is not installed (on Debian: apt-get install sentencepiece)";
+    }
+
+    public static string? Resolve(string tool) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)
+            .Select(d => Path.Combine(d, tool)).FirstOrDefault(File.Exists);
 }

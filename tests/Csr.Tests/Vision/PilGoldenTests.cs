@@ -78,6 +78,12 @@ public class PilGoldenTests
     [InlineData("rgb.jpg", 0)]
     [InlineData("grey.jpg", 0)]
     [InlineData("cmyk.jpg", 0)]
+    [InlineData("palette.png", 0)]
+    [InlineData("palette_trns.png", 0)]
+    [InlineData("la.png", 0)]
+    [InlineData("progressive.jpg", 0)]
+    [InlineData("444.jpg", 0)]
+    [InlineData("odd_420.jpg", 0)]
     public void Decode_equals_pillow_convert_rgb(string name, int tolerance)
     {
         var c = Section("decode").EnumerateArray().Single(e => e.GetProperty("name").GetString() == name);
