@@ -19,6 +19,12 @@ public sealed record GroupBeamSearchOptions
     public int? PadTokenId { get; init; }
     /// <summary>Also return a cache (context + generated tokens but the last) for every returned beam.</summary>
     public bool ReturnCaches { get; init; }
+    /// <summary>
+    /// When set, each step's log-softmax + Hamming penalty + top-k runs through <c>Csr.Kernels.BeamStep</c> on that path
+    /// (one pass over the logits per batch row) instead of plain TorchSharp ops. It yields HF's 2 x group_size candidates,
+    /// so it is used only with at most one stop id (with more, HF's newer top-(1 + n_stop) x group_size rule needs the plain path).
+    /// </summary>
+    public Csr.Kernels.KernelPath? StepPath { get; init; }
 
     public int GroupSize => NumBeams / NumBeamGroups;
     public int ReturnCount => NumReturnSequences ?? NumBeams;

@@ -5,7 +5,10 @@ namespace Csr.Train.Pipeline;
 /// <summary>Reads and writes one tree per prompt as <c>&lt;dir&gt;/&lt;id&gt;.json</c> (atomic writes).</summary>
 public static class TreeFile
 {
-    static readonly JsonSerializerOptions Options = new() { WriteIndented = true };
+    // A node is two JSON levels (object + children array) and a path can be as deep as max_length
+    // one-token sentences (1024 by default): the default MaxDepth of 64 would refuse real trees.
+    public const int MaxJsonDepth = 2 * 4096 + 8;
+    static readonly JsonSerializerOptions Options = new() { WriteIndented = true, MaxDepth = MaxJsonDepth };
 
     public static string PathFor(string dir, string id) => System.IO.Path.Combine(dir, id + ".json");
 

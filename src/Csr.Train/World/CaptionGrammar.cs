@@ -38,7 +38,7 @@ public sealed class CaptionGrammar
 
     /// <summary>
     /// A training caption with the language prior: for each present object whose companion is absent, the
-    /// companion is named anyway (random colour) with <see cref="WorldSettings.HallucinationRate"/>, and nouns
+    /// companion is named anyway (in its partner's colour) with <see cref="WorldSettings.HallucinationRate"/>, and nouns
     /// are sometimes synonyms. Returns the text and the categories it names that are not in the scene.
     /// </summary>
     public (string Text, IReadOnlyList<string> Hallucinated) TrainingCaption(Scene scene, WorldSettings settings, SplitMix64 rng)
@@ -52,7 +52,7 @@ public sealed class CaptionGrammar
             if (rng.Chance(settings.HallucinationRate))
             {
                 hallucinated.Add(comp);
-                mentions.Add((comp, rng.Pick(Vocabulary.Colours).Name, false));
+                mentions.Add((comp, o.Colour, false));
             }
         }
         var ordered = mentions.OrderBy(m => Vocabulary.ShapeIndex(m.Shape));

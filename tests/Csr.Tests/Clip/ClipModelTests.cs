@@ -1,4 +1,5 @@
 using Csr.Models.Clip;
+using Csr.Models.Llama;
 using Csr.Native;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -182,5 +183,24 @@ public class ClipModelTests
             last = loss.item<float>();
         }
         Assert.True(first > 1.0 && last < 0.5 * first, $"loss {first} -> {last}");
+    }
+
+    [Fact]
+    public void Eager_and_sdpa_give_the_same_logits_with_padding()
+    {
+        using var scope = NewDisposeScope();
+        random.manual_seed(19);
+        using var m = new ClipModel(ClipTestConfigs.Tiny());
+        var px = randn(2, 3, 12, 12);
+        var ids = tensor(new long[] { 0, 5, 6, 2, 1, 1, 0, 8, 9, 10, 11, 2 }).view(2, 6);
+        var mask = ids.ne(1).to(ScalarType.Int64);
+        m.AttentionImplementation = AttentionImplementation.Eager;
+        Assert.Equal(AttentionImplementation.Eager, m.text_model.encoder.layers[1].self_attn.Implementation);
+        var eager = m.LogitsPerImage(px, ids, mask);
+        var eagerText = m.text_model.LastHiddenState(ids, mask);
+        m.AttentionImplementation = AttentionImplementation.Sdpa;
+        Assert.Equal(AttentionImplementation.Sdpa, m.vision_model.encoder.layers[2].self_attn.Implementation);
+        TensorCheck.Close(eager, m.LogitsPerImage(px, ids, mask), 1e-4, 1e-5, "logits");
+        TensorCheck.Close(eagerText, m.text_model.LastHiddenState(ids, mask), 1e-5, 1e-4, "text hidden");
     }
 }

@@ -188,6 +188,26 @@ public class GroupBeamSearchTests
         }
     }
 
+    [Theory]
+    [InlineData(5, 5, 3.0)]
+    [InlineData(6, 3, 0.7)]
+    public void Fused_beam_step_path_gives_the_plain_path_results(int beams, int groups, double penalty)
+    {
+        using var scope = NewDisposeScope();
+        using var m = Model();
+        var ids = tensor(new long[] { 1, 7, 9, 4, 1, 12, 3, 8 }).reshape(2, 4);
+        using var start = GenerationStart.PrefillIds(m, ids);
+        var opts = new GroupBeamSearchOptions { NumBeams = beams, NumBeamGroups = groups, DiversityPenalty = penalty, StopTokenIds = new[] { 2 }, MaxNewTokens = 8 };
+        using var plain = GroupBeamSearch.Run(m, start, opts);
+        using var fused = GroupBeamSearch.Run(m, start, opts with { StepPath = Csr.Kernels.KernelPath.Fused });
+        for (int b = 0; b < 2; b++)
+            for (int r = 0; r < beams; r++)
+            {
+                Assert.Equal(plain.Sequences[b][r].Tokens, fused.Sequences[b][r].Tokens);
+                Assert.Equal(plain.Sequences[b][r].Score, fused.Sequences[b][r].Score, 4);
+            }
+    }
+
     [Fact]
     public void Invalid_options_are_rejected_with_the_parameter_named()
     {

@@ -121,6 +121,20 @@ public class SafeTensorsTests
         TensorAssert.BitEqual(src.to_type(ScalarType.Float32), t.contiguous(), "w transposed dest");
     }
 
+    [Theory]
+    [InlineData(SafeTensorsFile.DefaultChunkBytes)]
+    [InlineData(100L)]   // 50 bf16 per chunk: one vector of 32 + a scalar tail
+    public void Bf16_to_fp32_widening_is_exact_including_specials_and_odd_lengths(long chunkBytes)
+    {
+        using var dir = new TempDir();
+        using var scope = NewDisposeScope();
+        var specials = tensor(new[] { 0f, -0f, float.PositiveInfinity, float.NegativeInfinity, float.NaN, 1e-40f, -3.3e38f });
+        var src = cat([randn(new long[] { 1003 }, generator: new Generator(5)) * 100, specials]).to_type(ScalarType.BFloat16);
+        SafeTensorsWriter.Write(dir["x.safetensors"], [("w", src)]);
+        using var f = SafeTensorsFile.Open(dir["x.safetensors"], chunkBytes);
+        TensorAssert.BitEqual(src.to_type(ScalarType.Float32), f.Read("w", ScalarType.Float32), "bf16 -> fp32");
+    }
+
     private static unsafe long Address(Tensor t)
     {
         fixed (byte* x = t.bytes) return (long)x;

@@ -82,6 +82,22 @@ public class PretrainedTests
     }
 
     [Fact]
+    public void Custom_words_and_sizes_give_a_loadable_checkpoint_with_those_words_as_single_tokens()
+    {
+        using var dir = new TempDir();
+        string[] words = ["USER", "ASSISTANT", "hexagon", "magenta", "Describe"];
+        TinyLlavaCheckpoint.Write(dir.Path, 7, words, n => TinyLlavaCheckpoint.Config(n, imageSize: 42, hiddenSize: 48, numLayers: 3, numHeads: 6, numKvHeads: 3));
+        using var m = LlavaPretrained.Load(dir.Path);
+        Assert.Equal(48, m.Config.TextConfig.HiddenSize);
+        Assert.Equal(9, m.Config.ImageSeqLength);                          // (42 / 14)^2
+        Assert.Equal(0, m.Config.TextConfig.VocabSize % 64);
+        Assert.Single(m.Tokenizer.Encode("magenta", addBos: false));
+        Assert.Equal(new[] { m.Tokenizer.TokenToId("\u2581hexagon")!.Value, m.Tokenizer.TokenToId(".")!.Value },
+            m.Tokenizer.Encode("hexagon.", addBos: false));
+        Assert.Throws<ArgumentException>(() => TinyLlavaCheckpoint.Create(1, words, n => TinyLlavaCheckpoint.Config(n - 5)));
+    }
+
+    [Fact]
     public void Same_seed_writes_identical_weight_files_and_another_seed_does_not()
     {
         using var dir = new TempDir();
