@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Csr.Models.IO;
 
 namespace Csr.Train.Pipeline;
 
