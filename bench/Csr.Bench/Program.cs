@@ -13,6 +13,7 @@ public static class Program
         // before libtorch loads: its OpenMP workers must not spin between ops (see OpenMpSettings)
         Csr.Models.Fast.OpenMpSettings.PreferPassiveWait();
         if (args.Contains("--kernels-memory")) { Kernels.PeakMemory.Report(); return; }
+        if (args.Contains("--pipeline")) { Pipeline.PipelineReport.Run(args); return; }
         if (args.Length > 0 && args[0] == "decode")
         {
             Csr.Native.TorchRuntime.EnsureInitialised();

@@ -10,20 +10,10 @@ namespace Csr.Models.IO;
 /// </summary>
 public static class JsonFile
 {
-    private static readonly UTF8Encoding StrictUtf8 = new(false, true);
-
     public static T Read<T>(string path, Func<JsonElement, T> read)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"file not found: {path}", path);
-        var bytes = File.ReadAllBytes(path);
-        try
-        {
-            _ = StrictUtf8.GetCharCount(bytes);
-        }
-        catch (DecoderFallbackException ex)
-        {
-            throw new InvalidDataException($"{path}: not valid UTF-8 text ({ex.Message})", ex);
-        }
+        var bytes = Utf8File.ReadAllBytes(path);
         JsonDocument doc;
         try
         {

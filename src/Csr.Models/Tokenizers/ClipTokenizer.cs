@@ -109,7 +109,7 @@ public sealed partial class ClipTokenizer : ITextTokenizer
     {
         var list = new List<(string, string)>();
         int lineNo = 0;
-        foreach (var raw in File.ReadLines(path))
+        foreach (var raw in Encoding.UTF8.GetString(Csr.Models.IO.Utf8File.ReadAllBytes(path)).Split('\n'))
         {
             lineNo++;
             var line = raw.TrimEnd('\r');

@@ -47,8 +47,13 @@ public sealed class RunVerb : DpoVerbBase, ICliVerb
         Csr.Native.TorchRuntime.EnsureInitialised();
         using var vlm = VisionLanguageModel.Load(Model, options.DType);
         using var scorer = ClipSentenceScorer.Load(Clip, options.DType, Fused);
-        var results = SpectreProgress.Run(p => new CsrRun(options) { Progress = p }.Run(vlm, scorer, prompts, OptionValues(this),
-            new Dictionary<string, string> { ["prompts"] = Prompts, ["model"] = Model, ["clip"] = Clip }));
+        List<CsrRoundResult> results;
+        try
+        {
+            results = SpectreProgress.Run(p => new CsrRun(options) { Progress = p }.Run(vlm, scorer, prompts, OptionValues(this),
+                new Dictionary<string, string> { ["prompts"] = Prompts, ["model"] = Model, ["clip"] = Clip }));
+        }
+        catch (Dpo.DpoDivergedException ex) { throw new CsrUserException(ex.Message, ex); }
         var table = new Table().AddColumns("round", "prompts", "trees", "pairs", "dpo steps", "loss", "margin", "tokens fwd", "seconds");
         foreach (var r in results)
             table.AddRow(r.Round.ToString(), r.Prompts.ToString(), r.Trees.ToString(), r.Pairs.ToString(), r.DpoSteps.ToString(),

@@ -6,11 +6,11 @@ using static TorchSharp.torch;
 namespace Csr.Train.Sampling;
 
 /// <summary>
-/// Sentence expansion without re-encoding: the image goes through the vision tower once and the prompt is
-/// prefilled once per prompt; each depth's nodes run as one batch of group beam searches that continues
-/// from the rows of the previous depth's returned caches (each row = the parent's context + its sentence,
-/// with its pending last token fed by <see cref="GenerationStart.FromPending"/>). Rows of different lengths
-/// are right-padded with mask 0; positions follow the mask, so results equal the unbatched ones.
+/// Sentence expansion without re-encoding. The image goes through the vision tower once and the prompt is
+/// prefilled once per prompt. A depth's group beam search starts from its parents' context caches; only the
+/// children that stay active get a cache: their parent's row is index-selected and just their sentence is
+/// forwarded on top (right-padded, mask 0 on the padding; positions follow the mask, so results equal the
+/// unbatched ones), and the active nodes of one depth run as one batch.
 /// </summary>
 public sealed class PrefixCacheExpander : ISentenceExpander, IDisposable
 {
@@ -27,13 +27,13 @@ public sealed class PrefixCacheExpander : ISentenceExpander, IDisposable
         _model = model;
         _promptIds = promptIds;
         _pixels = pixels;
-        _search = search with { ReturnCaches = true };
+        _search = search with { ReturnCaches = false };
         _batchNodes = batchNodes;
     }
 
     public long ForwardedTokens { get; private set; }
 
-    /// <summary>Batched group beam search calls run.</summary>
+    /// <summary>Group beam search calls run (one per depth when nodes are batched).</summary>
     public int SearchCalls { get; private set; }
 
     public IDisposable? Start() => new RootState();
@@ -41,52 +41,73 @@ public sealed class PrefixCacheExpander : ISentenceExpander, IDisposable
     public IReadOnlyList<IReadOnlyList<SentenceContinuation>> Expand(IReadOnlyList<SearchNode> parents)
     {
         var results = new IReadOnlyList<SentenceContinuation>[parents.Count];
-        // parents that share a previous result (one per depth when batching) run together
+        var indexed = parents.Select((p, i) => (p, i));
         var groups = _batchNodes
-            ? parents.Select((p, i) => (p, i)).GroupBy(x => x.p.State is BeamRow r ? (object)r.Owner : x.p.State!).ToList()
-            : parents.Select((p, i) => (p, i)).GroupBy(x => (object)x.i).ToList();
+            ? indexed.GroupBy(x => x.p.State is ChildState c ? (object)c.Owner : x.p.State!).ToList()
+            : indexed.GroupBy(x => (object)x.i).ToList();
         foreach (var g in groups)
         {
             var members = g.ToList();
-            using var start = StartFor(members.Select(m => m.p).ToList());
-            var result = GroupBeamSearch.Run(_model, start, _search);
-            SearchCalls++;
+            var start = StartFor(members.Select(m => m.p).ToList());
             int b = members.Count, r = _search.ReturnCount;
-            int maxLen = result.Sequences.SelectMany(s => s).Max(s => s.Tokens.Length);
-            ForwardedTokens += (long)result.Steps * b * _search.NumBeams + (long)b * r * Math.Max(0, maxLen - 1);
-            var owner = new BeamRow.Shared(result, b * r);
-            for (int k = 0; k < b; k++)
-                results[members[k].i] = result.Sequences[k]
-                    .Select((s, j) => new SentenceContinuation(s.Tokens, s.Score, new BeamRow(owner, k * r + j)))
-                    .ToList();
+            GroupBeamSearchResult result;
+            try { result = GroupBeamSearch.Run(_model, start, _search); }
+            catch { start.Dispose(); throw; }
+            using (result)
+            {
+                SearchCalls++;
+                ForwardedTokens += (long)result.Steps * b * _search.NumBeams;
+                var owner = new SharedStart(start, b * r);
+                for (int k = 0; k < b; k++)
+                    results[members[k].i] = result.Sequences[k]
+                        .Select(s => new SentenceContinuation(s.Tokens, s.Score, new ChildState(owner, k, s.Tokens)))
+                        .ToList();
+            }
         }
         return results;
     }
 
-    GenerationStart StartFor(IReadOnlyList<SearchNode> parents)
+    GenerationStart StartFor(IReadOnlyList<SearchNode> nodes)
     {
-        if (parents.All(p => p.State is RootState))
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        if (nodes.All(n => n.State is RootState))
         {
-            if (parents.Count != 1) throw new InvalidOperationException("one root per expander");
-            using var scope = NewDisposeScope();
-            using var _ = no_grad();
+            if (nodes.Count != 1) throw new InvalidOperationException("one root per expander");
             var feats = _model.EncodeImages(_pixels.unsqueeze(0));               // [1, P, H]
             var ids = tensor(_promptIds).unsqueeze(0);                            // [1, T]
             var embeds = _model.EmbedInputs(ids, feats);                          // [1, T, H]
             ForwardedTokens += _promptIds.Length;
             return GenerationStart.Prefill(_model, embeds, ones(1, _promptIds.Length, dtype: ScalarType.Int64));
         }
-        var rows = parents.Select(p => p.State as BeamRow
-            ?? throw new InvalidOperationException("a node without a cache row cannot continue")).ToList();
-        var res = rows[0].Owner.Result;
-        using (var scope = NewDisposeScope())
+        var states = nodes.Select(n => n.State as ChildState
+            ?? throw new InvalidOperationException("a node without a parent cache cannot continue")).ToList();
+        var parentStart = states[0].Owner.Start;
+        int b = states.Count, t = states.Max(s => s.Tokens.Length);
+        var idx = tensor(states.Select(s => (long)s.ParentRow).ToArray());
+        var cache = parentStart.Cache.IndexSelect(idx);                           // [b, past] per layer
+        try
         {
-            var idx = tensor(rows.Select(r => (long)r.Row).ToArray());
-            var cache = res.Cache!.IndexSelect(idx);
-            var mask = res.AttentionMask!.index_select(0, idx);
-            var pending = res.PendingIds!.index_select(0, idx).unsqueeze(1);
-            ForwardedTokens += rows.Count;
-            return GenerationStart.FromPending(_model, cache, mask, pending, takeOwnership: true);
+            var ids = new long[b * t];
+            var pending = new long[b * t];
+            for (int k = 0; k < b; k++)
+                for (int j = 0; j < states[k].Tokens.Length; j++)
+                {
+                    ids[k * t + j] = states[k].Tokens[j];
+                    pending[k * t + j] = 1;
+                }
+            var mask = cat([parentStart.AttentionMask.index_select(0, idx), tensor(pending).reshape(b, t)], 1); // [b, past + t]
+            var h = _model.ForwardHidden(_model.Embed(tensor(ids).reshape(b, t)), mask, cache);                // [b, t, H]
+            var lastPos = tensor(states.Select(s => (long)s.Tokens.Length - 1).ToArray());
+            var last = h.gather(1, lastPos.view(b, 1, 1).expand(b, 1, h.shape[2])).squeeze(1);                 // [b, H]
+            var logits = nn.functional.linear(last, _model.LmHeadWeight).to_type(ScalarType.Float32);        // [b, V]
+            ForwardedTokens += (long)b * t;
+            return GenerationStart.FromCache(cache, mask, logits, takeOwnership: true);
+        }
+        catch
+        {
+            cache.Dispose();
+            throw;
         }
     }
 
