@@ -332,4 +332,28 @@ public class CheckpointTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Equal(tried, rejected + loaded);
         Assert.True(rejected >= 60, $"only {rejected} detected");
     }
+
+    private sealed class WithIntBuffer : TorchSharp.torch.nn.Module
+    {
+        public TorchSharp.Modules.Parameter weight = new(randn(3, 2));
+        public WithIntBuffer() : base(nameof(WithIntBuffer))
+        {
+            RegisterComponents();
+            register_buffer("ids", arange(4L), persistent: true);
+        }
+    }
+
+    [Fact]
+    public void Dtype_conversion_on_load_keeps_integer_buffers_integer()
+    {
+        using var dir = new TempDir();
+        using var a = new WithIntBuffer();
+        CheckpointWriter.Save(a, dir.Path);
+        using var b = new WithIntBuffer();
+        CheckpointLoader.LoadInto(b, dir.Path, dtype: ScalarType.BFloat16);
+        var state = b.state_dict();
+        Assert.Equal(ScalarType.BFloat16, state["weight"].dtype);
+        Assert.Equal(ScalarType.Int64, state["ids"].dtype);
+        Assert.Equal(new long[] { 0, 1, 2, 3 }, state["ids"].data<long>().ToArray());
+    }
 }
