@@ -120,4 +120,22 @@ public class StageKillResumeTests(TinyWorkspace ws) : IClassFixture<TinyWorkspac
             d => CliProcess.Snapshot(d).Where(kv => kv.Key.EndsWith(".safetensors", StringComparison.Ordinal) && !kv.Key.StartsWith('.'))
                 .ToDictionary(kv => kv.Key, kv => kv.Value), seed: 4);
     }
+
+    [Fact]
+    public void Two_workers_on_overlapping_shards_and_the_same_output_directory_write_whole_identical_trees()
+    {
+        string refDir = Path.Combine(ws.Root, "conc-ref"), shared = Path.Combine(ws.Root, "conc-shared");
+        var r = CliProcess.Run(SampleArgs(refDir));
+        Assert.True(r.ExitCode == 0, r.StdErr + r.StdOut);
+        // Worker A takes every prompt, worker B the shard 1/2: they overlap on half the prompts and race on them.
+        var a = Task.Run(() => CliProcess.Run(SampleArgs(shared)));
+        var b = Task.Run(() => CliProcess.Run(SampleArgs(shared).Concat(new[] { "--shard", "1/2" })));
+        Assert.True(a.Result.ExitCode == 0, a.Result.StdErr + a.Result.StdOut);
+        Assert.True(b.Result.ExitCode == 0, b.Result.StdErr + b.Result.StdOut);
+        var expected = JsonOutputs(refDir);
+        var got = JsonOutputs(shared);
+        Assert.Equal(expected.Keys.OrderBy(k => k), got.Keys.OrderBy(k => k));
+        foreach (var (k, v) in expected) Assert.True(v.AsSpan().SequenceEqual(got[k]), $"{k} differs after two concurrent writers");
+        Assert.Empty(CliProcess.TempFiles(shared));
+    }
 }
