@@ -60,6 +60,9 @@ public sealed class WorldDemo(WorldDemoOptions o)
         var arms = new List<ArmReport>();
         var examples = new List<ExamplePair>();
         var scenesById = csrScenes.ToDictionary(s => s.Id);
+        var notes = new List<string>();
+        if (!baseModels.FromCache)
+            notes.Add($"base models built in this run: CLIP pair accuracy (true vs absent-object sentence, last batch) {baseModels.ClipPairAccuracy:F3}, LLaVA final training loss {baseModels.LlavaFinalLoss:F3}");
         var armList = new List<(string Name, double Alpha)> { ("csr", o.Alpha) };
         if (!o.NoAblation) armList.Add(("ablation", 0.0));
         foreach (var (name, alpha) in armList)
@@ -102,14 +105,24 @@ public sealed class WorldDemo(WorldDemoOptions o)
             };
             // a fresh copy of the base model per arm: the run merges LoRA into the model it is given
             using var armBase = VisionLanguageModel.Load(baseModels.LlavaDir);
-            run.Run(armBase, scorer, prompts, new Dictionary<string, object?> { ["arm"] = name, ["alpha"] = alpha, ["seed"] = o.Seed },
-                new Dictionary<string, string> { ["prompts"] = Path.Combine(dataDir, "csr", "prompts.json") });
+            try
+            {
+                run.Run(armBase, scorer, prompts, new Dictionary<string, object?> { ["arm"] = name, ["alpha"] = alpha, ["seed"] = o.Seed },
+                    new Dictionary<string, string> { ["prompts"] = Path.Combine(dataDir, "csr", "prompts.json") });
+            }
+            catch (InvalidDataException ex) when (ex.Message.Contains("no preference pairs", StringComparison.Ordinal))
+            {
+                // a model too weak to write sentences the tree cleaner keeps: report it instead of failing the whole run
+                notes.Add($"{name}: stopped after round {rounds.Count - 1}: {ex.Message}");
+                Progress.Message(notes[^1]);
+            }
             arms.Add(new ArmReport(name, alpha, rounds));
         }
         timings["total"] = total.Elapsed.TotalSeconds;
 
         var report = new ReportData(o.Seed, arms, examples)
         {
+            Notes = notes,
             TimingsSeconds = timings,
             Settings = new Dictionary<string, string>
             {

@@ -70,7 +70,8 @@ public sealed class WorldClipTrainer
                 string neg = comps.Count > 0 && rng.Chance(0.5) ? rng.Pick(comps)! : rng.Pick(absent);
                 texts.Add((neg, rng.Chance(0.5) ? o.Colour : rng.Pick(vocab.Colours).Name));
             }
-            var (ids, mask) = tok.EncodeBatch(texts.Select(t => CaptionGrammar.ObjectSentence(t.Colour, t.Shape)).ToList(), 16);
+            // sentences with and without the final period (the last sentence of an answer has none)
+            var (ids, mask) = tok.EncodeBatch(texts.Select(t => CaptionGrammar.ObjectSentence(t.Colour, t.Shape)).Select(x => rng.Chance(0.3) ? x[..^1] : x).ToList(), 16);
             var img = pixels.index_select(0, tensor(idx.Select(x => (long)x).ToArray()));
             var logits = model.LogitsPerImage(img, ids, mask); // [b, 2b]
             var truth = new bool[b * texts.Count];

@@ -22,18 +22,18 @@ public sealed record WorldModelSettings
     public int LmLayers { get; init; } = 2;
     public int LmHeads { get; init; } = 4;
     public int LmIntermediate { get; init; } = 256;
-    public int LlavaSteps { get; init; } = 600;
+    public int LlavaSteps { get; init; } = 1000;
     public int LlavaBatch { get; init; } = 32;
-    public double LlavaLr { get; init; } = 2e-3;
+    public double LlavaLr { get; init; } = 3e-3;
     /// <summary>Share of LLaVA training examples that are yes/no probes (the rest are descriptions).</summary>
-    public double ProbeShare { get; init; } = 0.4;
+    public double ProbeShare { get; init; } = 0.5;
 
     /// <summary>Small settings for tests (seconds, not minutes).</summary>
     public static WorldModelSettings Tiny => new()
     {
         TrainScenes = 64, VisionHidden = 32, VisionLayers = 1, VisionHeads = 2, ClipTextHidden = 32, ClipTextLayers = 1,
         ClipProjection = 16, ClipSteps = 3, ClipBatch = 8, LmHidden = 32, LmLayers = 1, LmHeads = 2, LmIntermediate = 64,
-        LlavaSteps = 3, LlavaBatch = 4,
+        LlavaSteps = 120, LlavaBatch = 8, LlavaLr = 1e-2, ProbeShare = 0.2,
     };
 
     public void Validate()
