@@ -102,7 +102,8 @@ public static class PipelineReport
 
     static (double Nodes, double Tokens, double Seconds) Sample(VisionLanguageModel vlm, List<PromptEntry> entries, string outDir, ImagePathRule rule, SampleOptions o)
     {
-        var recs = SampleRunner.Run(vlm, entries, outDir, new SampleStageOptions(o, PromptTemplate.Default, rule, Shard.All));
+        var recs = SampleRunner.Run(vlm, entries, outDir, new SampleStageOptions(o, PromptTemplate.Default, rule, Shard.All),
+            r => Console.WriteLine($"  {(o.PrefixCache ? "prefix cache" : "no prefix cache")}: prompt {r.Id}: {r.Nodes} nodes, depth {r.Depth}, {r.ForwardedTokens} tokens, {r.Seconds:F1} s"));
         return (recs.Average(r => r.Nodes), recs.Average(r => r.ForwardedTokens), recs.Average(r => r.Seconds));
     }
 

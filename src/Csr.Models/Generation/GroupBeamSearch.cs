@@ -23,8 +23,9 @@ public static class GroupBeamSearch
         int V = (int)start.NextLogits.shape[1];
         var stop = options.StopTokenIds.ToHashSet();
         long pad = options.PadTokenId ?? (options.StopTokenIds.Count > 0 ? options.StopTokenIds[0] : 0);
-        int k = Math.Max(2, 1 + options.StopTokenIds.Count) * gs;
-        bool fused = options.StepPath is not null && options.StopTokenIds.Count <= 1 && 2L * gs <= (long)gs * V;
+        int perBeam = options.CandidatesPerBeam ?? Math.Max(2, 1 + options.StopTokenIds.Count);
+        int k = (int)Math.Min((long)perBeam * gs, (long)gs * V);
+        bool fused = options.StepPath is not null && perBeam == 2 && 2L * gs <= (long)gs * V;
 
         var hyps = Enumerable.Range(0, B * G)
             .Select(_ => new BeamHypotheses(gs, options.LengthPenalty, options.EarlyStopping, options.MaxNewTokens)).ToArray();

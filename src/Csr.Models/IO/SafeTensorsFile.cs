@@ -196,7 +196,8 @@ public sealed class SafeTensorsFile : IDisposable
         if (!v.TryGetProperty("data_offsets", out var offEl) || offEl.ValueKind != JsonValueKind.Array || offEl.GetArrayLength() != 2)
             throw Bad(path, $"corrupt header: tensor '{name}' needs 'data_offsets' as [begin, end]");
         var off = offEl.EnumerateArray().ToArray();
-        if (!off[0].TryGetInt64(out long begin) || !off[1].TryGetInt64(out long end) || begin < 0 || end < begin)
+        if (off[0].ValueKind != JsonValueKind.Number || off[1].ValueKind != JsonValueKind.Number
+            || !off[0].TryGetInt64(out long begin) || !off[1].TryGetInt64(out long end) || begin < 0 || end < begin)
             throw Bad(path, $"corrupt header: tensor '{name}' has invalid data_offsets {offEl.GetRawText()} (need 0 <= begin <= end)");
         long bytes;
         try

@@ -10,6 +10,9 @@ namespace Csr.Models.Tokenizers;
 /// (legacy mode) does it: the text is first split on added tokens, each added token becomes its one id, and
 /// every other segment is encoded by SentencePiece on its own (with its dummy prefix); BOS is prepended once.
 /// So "USER: &lt;image&gt;\nWhat" gives [1, ▁US, ER, :, ▁, 32000, ▁, &lt;0x0A&gt;, What] as llava-hf does.
+/// This is also what the original LLaVA code (and so CSR's data) produces: its <c>tokenizer_image_token</c> splits the
+/// prompt on "&lt;image&gt;" and tokenizes each chunk on its own. A <c>"legacy": false</c> in tokenizer_config.json
+/// (HF's non-legacy slow tokenizer, no dummy prefix after an added token) is not followed.
 /// </summary>
 public sealed class LlamaTokenizer : ITextTokenizer
 {
@@ -90,6 +93,19 @@ public sealed class LlamaTokenizer : ITextTokenizer
     /// </summary>
     public static LlamaTokenizer FromDirectory(string dir)
     {
+        try
+        {
+            return FromDirectoryCore(dir);
+        }
+        catch (InvalidOperationException ex)
+        {
+            // System.Text.Json: wrong value kind or an escaped string that is not valid UTF-16
+            throw new InvalidDataException($"{dir}: tokenizer files: {ex.Message}", ex);
+        }
+    }
+
+    private static LlamaTokenizer FromDirectoryCore(string dir)
+    {
         var modelPath = Path.Combine(dir, ModelFileName);
         if (!File.Exists(modelPath)) throw new FileNotFoundException($"{dir}: no {ModelFileName} (the Llama SentencePiece model)", modelPath);
         var added = new Dictionary<int, AddedToken>();
@@ -148,17 +164,8 @@ public sealed class LlamaTokenizer : ITextTokenizer
         return Create(fs, added.Values, pad, addBos, modelPath);
     }
 
-    private static JsonDocument ParseJson(string path)
-    {
-        try
-        {
-            return JsonDocument.Parse(File.ReadAllBytes(path));
-        }
-        catch (JsonException ex)
-        {
-            throw new InvalidDataException($"{path}: not valid JSON ({ex.Message})", ex);
-        }
-    }
+    private static JsonDocument ParseJson(string path) =>
+        Csr.Models.IO.JsonFile.Read(path, root => JsonDocument.Parse(root.GetRawText())); // validated (UTF-8, JSON), then owned by the caller
 
     private static string? TokenString(JsonElement root, string name, string path)
     {

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
-using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json;
+using Csr.Models.IO;
 
 namespace Csr.Train.Pipeline;
 

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Csr.Models.IO;
 
 namespace Csr.Train.Pipeline;
 
@@ -22,7 +23,7 @@ public static class TreeFile
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"tree file not found: {path}", path);
         TreeNode? node;
-        try { node = JsonSerializer.Deserialize<TreeNode>(File.ReadAllBytes(path), Options); }
+        try { node = JsonSerializer.Deserialize<TreeNode>(Csr.Models.IO.Utf8File.ReadAllBytes(path), Options); }
         catch (JsonException ex) { throw new InvalidDataException($"{path}: malformed tree JSON: {ex.Message}", ex); }
         if (node == null) throw new InvalidDataException($"{path}: tree file holds null");
         Validate(node, path, "root");

@@ -164,25 +164,21 @@ public class ClipModelTests
     }
 
     [Fact]
-    public void A_few_adam_steps_on_the_contrastive_loss_separate_the_pairs()
+    public void A_small_gradient_step_on_the_contrastive_loss_lowers_it()
     {
         random.manual_seed(17);
         using var m = new ClipModel(ClipTestConfigs.Tiny());
+        using var scope = NewDisposeScope();
         var px = randn(4, 3, 12, 12);
         var ids = tensor(new long[] { 0, 5, 2, 0, 9, 2, 0, 14, 2, 0, 30, 2 }).view(4, 3);
-        var opt = optim.Adam(m.parameters(), 3e-3);
-        float first = 0, last = 0;
-        for (int step = 0; step < 40; step++)
-        {
-            using var scope = NewDisposeScope();
-            opt.zero_grad();
-            var loss = m.ContrastiveLoss(px, ids, null);
-            loss.backward();
-            opt.step();
-            if (step == 0) first = loss.item<float>();
-            last = loss.item<float>();
-        }
-        Assert.True(first > 1.0 && last < 0.5 * first, $"loss {first} -> {last}");
+        var loss0 = m.ContrastiveLoss(px, ids, null);
+        loss0.backward();
+        Assert.True(m.logit_scale.grad is not null && m.visual_projection.weight!.grad!.abs().sum().item<float>() > 0);
+        using (no_grad())
+            foreach (var p in m.parameters())
+                if (p.grad is not null) p.sub_(p.grad * 1e-2);
+        var loss1 = m.ContrastiveLoss(px, ids, null);
+        Assert.True(loss1.item<float>() < loss0.item<float>(), $"loss {loss0.item<float>()} -> {loss1.item<float>()}");
     }
 
     [Fact]

@@ -120,4 +120,40 @@ public class StageKillResumeTests(TinyWorkspace ws) : IClassFixture<TinyWorkspac
             d => CliProcess.Snapshot(d).Where(kv => kv.Key.EndsWith(".safetensors", StringComparison.Ordinal) && !kv.Key.StartsWith('.'))
                 .ToDictionary(kv => kv.Key, kv => kv.Value), seed: 4);
     }
+
+    [Fact]
+    public void Two_workers_on_overlapping_shards_and_the_same_output_directory_write_whole_identical_trees()
+    {
+        string refDir = Path.Combine(ws.Root, "conc-ref"), shared = Path.Combine(ws.Root, "conc-shared");
+        var r = CliProcess.Run(SampleArgs(refDir));
+        Assert.True(r.ExitCode == 0, r.StdErr + r.StdOut);
+        // Worker A takes every prompt, worker B the shard 1/2: they overlap on half the prompts and race on them.
+        var a = Task.Run(() => CliProcess.Run(SampleArgs(shared)));
+        var b = Task.Run(() => CliProcess.Run(SampleArgs(shared).Concat(new[] { "--shard", "1/2" })));
+        Assert.True(a.Result.ExitCode == 0, a.Result.StdErr + a.Result.StdOut);
+        Assert.True(b.Result.ExitCode == 0, b.Result.StdErr + b.Result.StdOut);
+        var expected = JsonOutputs(refDir);
+        var got = JsonOutputs(shared);
+        Assert.Equal(expected.Keys.OrderBy(k => k), got.Keys.OrderBy(k => k));
+        foreach (var (k, v) in expected) Assert.True(v.AsSpan().SequenceEqual(got[k]), $"{k} differs after two concurrent writers");
+        Assert.Empty(CliProcess.TempFiles(shared));
+    }
+
+    [Fact]
+    public void Run_killed_across_rounds_resumes_to_the_same_final_model()
+    {
+        string[] Run(string d) => new[]
+        {
+            "run", "--model", ws.Llava, "--clip", ws.Clip, "--prompts", ws.Prompts, "--images", ws.Images, "--out", d,
+            "--iterations", "2", "--max-new-tokens", "6", "--max-length", "40", "--num-beams", "3", "--num-beam-groups", "3",
+            "--num-token-beams", "3", "--lr", "1e-3", "--lora-r", "4", "--lora-alpha", "8", "--lora-dropout", "0", "--save-steps", "1", "--seed", "5",
+        };
+        // The outputs that matter across rounds: every round's trees, pairs and merged weights.
+        static IDictionary<string, byte[]> Outputs(string d) =>
+            CliProcess.Snapshot(d).Where(kv => !Path.GetFileName(kv.Key).StartsWith('.') &&
+                    (kv.Key.EndsWith(".safetensors", StringComparison.Ordinal) || kv.Key.Contains("pref", StringComparison.OrdinalIgnoreCase) ||
+                     (kv.Key.EndsWith(".json", StringComparison.Ordinal) && kv.Key.Contains("tree", StringComparison.OrdinalIgnoreCase))))
+                .ToDictionary(kv => kv.Key, kv => kv.Value);
+        KillAndResume("run", Run, Outputs, seed: 6);
+    }
 }

@@ -72,7 +72,7 @@ public class PromptFileTests : IDisposable
         TreeFile.Write(_dir, "7", root);
         var back = TreeFile.Read(_dir, "7");
         Assert.Equal(json, TreeFile.Serialize(back));
-        Assert.Empty(Directory.GetFiles(_dir, "*.tmp"));
+        Assert.Equal(["7.json"], Directory.GetFiles(_dir).Select(Path.GetFileName)); // no temp file left
     }
 
     [Fact]

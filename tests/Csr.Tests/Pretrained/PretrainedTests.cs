@@ -59,7 +59,9 @@ public class PretrainedTests
         Assert.True(Directory.GetFiles(dir.Path, "model-*-of-*.safetensors").Length >= 2);
         Assert.Equal(written.Count, written.Distinct().Count());
 
-        using var loaded = LlavaPretrained.Load(dir.Path);
+        int progressCalls = 0;
+        using var loaded = LlavaPretrained.Load(dir.Path, progress: (d, t, _, _) => { progressCalls++; Assert.True(d <= t); });
+        Assert.Equal(loaded.Model.state_dict().Count, progressCalls);
         var (reference, pieces) = TinyLlavaCheckpoint.Create(3);
         using var _r = reference;
         TensorAssert.StatesBitEqual(reference, loaded.Model);
