@@ -48,6 +48,7 @@ public static class PipelineReport
                 TreeFile.Serialize(TreeFile.Read(f)).Length > 0 && TreesMatch(TreeFile.Read(f), TreeFile.Read(Path.Combine(dir, "recompute", Path.GetFileName(f)))));
             Console.WriteLine($"trees identical (texts, finality; scores within 1e-3): {same}");
 
+            if (dpoSteps > 0)
             foreach (bool fused in new[] { false, true })
                 Dpo(vlm, entries, rule, Path.Combine(dir, fused ? "dpo-fused" : "dpo"), dpoSteps, fused);
         }

@@ -6,7 +6,8 @@ namespace Csr.Train.Pipeline;
 /// <summary>Reads and writes one tree per prompt as <c>&lt;dir&gt;/&lt;id&gt;.json</c> (atomic writes).</summary>
 public static class TreeFile
 {
-    static readonly JsonSerializerOptions Options = new() { WriteIndented = true };
+    // a node is two JSON levels (object + children array); sentences of a few characters make deep trees
+    static readonly JsonSerializerOptions Options = new() { WriteIndented = true, MaxDepth = 8192 };
 
     public static string PathFor(string dir, string id) => System.IO.Path.Combine(dir, id + ".json");
 
