@@ -8,9 +8,9 @@ namespace Csr.Bench.Decode;
 
 /// <summary>
 /// One decode-sized projection (W [11264, 1024], 23 MB in bf16) for M rows of x: torch fp32 (baseline), torch bf16,
-/// and <see cref="Bf16Gemv"/>. <c>dotnet run -c Release --project bench/Csr.Bench -- --filter '*Bf16Gemv*' --job short</c>.
+/// and <see cref="Bf16Gemv"/>. <c>dotnet run -c Release --project bench/Csr.Bench -- --filter '*Bf16Gemv*'</c>.
 /// </summary>
-[InProcess]
+[Config(typeof(InProcessShortConfig))]
 [MemoryDiagnoser]
 public class Bf16GemvBenchmarks
 {

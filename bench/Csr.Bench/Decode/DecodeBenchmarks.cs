@@ -7,10 +7,10 @@ namespace Csr.Bench.Decode;
 
 /// <summary>
 /// Prefill and greedy decode of the mid-size decoder (hidden 1024, 8 layers, vocab 32000), fp32 and bf16.
-/// <c>dotnet run -c Release --project bench/Csr.Bench -- --filter '*DecodeBenchmarks*' --job short</c>.
+/// <c>dotnet run -c Release --project bench/Csr.Bench -- --filter '*DecodeBenchmarks*'</c> (short in-process job).
 /// Tokens/s = tokens / mean time; <c>decode</c> prints them next to the memory-bandwidth bound.
 /// </summary>
-[InProcess]
+[Config(typeof(InProcessShortConfig))]
 [MemoryDiagnoser]
 public class DecodeBenchmarks
 {

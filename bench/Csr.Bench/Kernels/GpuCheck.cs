@@ -31,12 +31,19 @@ public static class GpuCheck
             var labels = randint(0, 32000, new long[] { 2, 1024 }, generator: g, dtype: ScalarType.Int64);
             var mask = rand(new long[] { 2, 1024 }, generator: g).gt(0.2).to(ScalarType.Float32);
             var reference = DpoLogRatio.SequenceLogProbsReference(logits, labels, mask);
+            var xr = logits.detach().requires_grad_(true);
+            DpoLogRatio.SequenceLogProbsReference(xr, labels, mask).sum().backward();
             foreach (var path in new[] { KernelPath.Cuda, KernelPath.Ilgpu, KernelPath.Fused })
             {
+                var x = logits.detach().requires_grad_(true);
                 var sw = Stopwatch.StartNew();
-                var got = DpoLogRatio.SequenceLogProbs(logits, labels, mask, path);
-                Console.WriteLine($"DPO log-probs {dtype} {path}: {sw.Elapsed.TotalMilliseconds:F1} ms (incl. host->device copy)");
+                var got = DpoLogRatio.SequenceLogProbs(x, labels, mask, path);
+                double f = sw.Elapsed.TotalMilliseconds;
+                got.sum().backward();
+                Console.WriteLine($"DPO log-probs {dtype} {path}: forward {f:F1} ms, backward {sw.Elapsed.TotalMilliseconds - f:F1} ms (incl. host<->device copies)");
                 results.Add(KernelCheck.Compare(reference, got, 0.5, 1e-5, $"DPO log-probs {dtype} {path}"));
+                results.Add(KernelCheck.Compare(xr.grad!, x.grad!, dtype == ScalarType.BFloat16 ? 1e-2 : 1e-5, dtype == ScalarType.BFloat16 ? 1e-2 : 1e-3,
+                    $"DPO dlogits {dtype} {path}"));
             }
         }
 

@@ -19,7 +19,9 @@ public static class PeakMemory
         Console.WriteLine("| op | shape | path | extra peak RSS (MiB) |");
         Console.WriteLine("|---|---|---|---|");
         var g = new Generator(42);
-        foreach (var (n, dtype) in new[] { (2L, ScalarType.Float32), (2L, ScalarType.BFloat16), (8L, ScalarType.BFloat16) })
+        var only = Environment.GetEnvironmentVariable("CSR_MEM_ONLY"); // e.g. "2:BFloat16" to measure one shape in a fresh process
+        foreach (var (n, dtype) in new[] { (2L, ScalarType.Float32), (2L, ScalarType.BFloat16), (8L, ScalarType.BFloat16) }
+                     .Where(c => only is null || only == $"{c.Item1}:{c.Item2}"))
         {
             using var logits = (randn(new long[] { n, 1024, 32000 }, generator: g) * 3).to(dtype);
             using var labels = randint(0, 32000, new long[] { n, 1024 }, generator: g, dtype: ScalarType.Int64);
@@ -29,6 +31,26 @@ public static class PeakMemory
             Row("DPO log-probs forward", shape, "fused", () => DpoLogRatio.SequenceLogProbsFused(logits, labels, mask).Dispose());
             Row("DPO log-probs fwd+bwd", shape, "reference", () => FwdBwd(logits, labels, mask, KernelPath.Reference));
             Row("DPO log-probs fwd+bwd", shape, "fused", () => FwdBwd(logits, labels, mask, KernelPath.Fused));
+        }
+        if (only is null || only == "linear")
+        {
+            // Fused linear (stretch): hidden [2, 1024, 4096] and lm_head [32000, 4096] in bf16 (LLaVA-7B sizes).
+            using var hidden = (randn(new long[] { 2, 1024, 4096 }, generator: g) * 0.1).to(ScalarType.BFloat16);
+            using var w = (randn(new long[] { 32000, 4096 }, generator: g) * 0.02).to(ScalarType.BFloat16);
+            using var labels = randint(0, 32000, new long[] { 2, 1024 }, generator: g, dtype: ScalarType.Int64);
+            using var mask = ones(2, 1024);
+            const string shape = "N=2 T=1024 H=4096 V=32000 bf16";
+            var sw = System.Diagnostics.Stopwatch.StartNew();
+            Row("log-probs from hidden, forward", shape, "reference (matmul + log_softmax)", () =>
+            {
+                using var s = NewDisposeScope();
+                DpoLogRatio.SequenceLogProbsReference(hidden.matmul(w.t()), labels, mask);
+            });
+            Console.WriteLine($"|  |  | (reference: {sw.Elapsed.TotalSeconds / 2:F1} s per call incl. warm-up average) |  |");
+            sw.Restart();
+            Row("log-probs from hidden, forward", shape, "fused linear (256-row blocks)", () =>
+                DpoLogRatio.SequenceLogProbsFromHidden(hidden, w, labels, mask).Dispose());
+            Console.WriteLine($"|  |  | (fused: {sw.Elapsed.TotalSeconds / 2:F1} s per call incl. warm-up average) |  |");
         }
         using (var bl = randn(new long[] { 25, 32000 }, generator: g))
         using (var bs = zeros(25))

@@ -18,7 +18,7 @@ public static partial class DpoLogRatio
 
     /// <summary>
     /// Autograd Function: forward through the chosen engine (Fused / Ilgpu / Cuda), backward on the CPU
-    /// (or CUDA when the forward ran there and the kernel is loaded) from the saved per-row logsumexp.
+    /// (or with the CUDA kernel when the forward asked for CUDA and it is loaded) from the saved per-row logsumexp.
     /// </summary>
     internal sealed class SequenceLogProbsFunction : autograd.SingleTensorFunction<SequenceLogProbsFunction>
     {
@@ -42,6 +42,7 @@ public static partial class DpoLogRatio
             var seq = SumRows(rowLp, x.shape[0], x.shape[1]);               // [N]
             rowLp.Dispose();
             ctx.save_for_backward(new List<Tensor> { x, lab, valid, rowLse });
+            ctx.save_data("engine", engine);
             return seq;
         }
 
@@ -50,7 +51,10 @@ public static partial class DpoLogRatio
             var saved = ctx.get_saved_variables();
             var (x, lab, valid, rowLse) = (saved[0], saved[1], saved[2], saved[3]);
             var g = gradOutput.to(ScalarType.Float32).contiguous();          // [N]
-            var grad = CpuBackward(x, lab, valid, rowLse, g);                // [N, T, V] like logits
+            var engine = (KernelPath)ctx.get_data("engine");
+            var grad = engine == KernelPath.Cuda
+                ? CudaBackward(x, lab, valid, rowLse, g)                       // falls back to the CPU with one log line
+                : CpuBackward(x, lab, valid, rowLse, g);                       // [N, T, V] like logits
             return new List<Tensor> { grad, null!, null!, null! };
         }
     }

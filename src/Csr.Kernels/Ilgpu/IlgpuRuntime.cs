@@ -18,14 +18,17 @@ public static class IlgpuRuntime
     private static Accelerator? _accelerator;
     private static readonly ConcurrentDictionary<(Accelerator, string), Delegate> Kernels = new();
 
-    /// <summary>The accelerator the ILGPU paths run on (created on first use).</summary>
+    /// <summary>
+    /// The accelerator the ILGPU paths run on (created on first use), bound to the calling thread: on a GPU,
+    /// Csr.Native's PTX runtime owns a second CUDA context, so each use makes this one current again.
+    /// </summary>
     public static Accelerator Accelerator
     {
         get
         {
             lock (Gate)
             {
-                if (_accelerator is not null) return _accelerator;
+                if (_accelerator is not null) { _accelerator.Bind(); return _accelerator; }
                 _context = Context.Create(b => b.Default().EnableAlgorithms().Math(MathMode.Default));
                 bool forceCpu = string.Equals(Environment.GetEnvironmentVariable("CSR_ILGPU"), "cpu", StringComparison.OrdinalIgnoreCase);
                 Device? cuda = forceCpu ? null : _context.Devices.FirstOrDefault(d => d.AcceleratorType == AcceleratorType.Cuda);

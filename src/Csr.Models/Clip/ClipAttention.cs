@@ -1,11 +1,13 @@
+using Csr.Models.Llama;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace Csr.Models.Clip;
 
-/// <summary>HF <c>CLIPAttention</c> (eager): multi-head attention with biased q/k/v/out projections,
-/// scale head_dim^-0.5, optional additive mask, softmax in float32.</summary>
+/// <summary>HF <c>CLIPAttention</c>: multi-head attention with biased q/k/v/out projections,
+/// scale head_dim^-0.5, optional additive mask. <see cref="Implementation"/> picks HF's eager path
+/// (softmax in float32) or torch's scaled_dot_product_attention (HF's default, "sdpa").</summary>
 public sealed class ClipAttention : nn.Module<Tensor, Tensor>
 {
     // field order = HF's registration order (k, v, q, out)
@@ -13,6 +15,8 @@ public sealed class ClipAttention : nn.Module<Tensor, Tensor>
     public readonly Linear v_proj; // (H, H)
     public readonly Linear q_proj; // (H, H)
     public readonly Linear out_proj; // (H, H)
+
+    public AttentionImplementation Implementation { get; set; } = AttentionImplementation.Sdpa;
 
     public int NumHeads { get; }
     public int HeadDim { get; }
@@ -42,10 +46,20 @@ public sealed class ClipAttention : nn.Module<Tensor, Tensor>
         var q = Heads(q_proj.forward(x));
         var k = Heads(k_proj.forward(x));
         var v = Heads(v_proj.forward(x));
-        var scores = q.matmul(k.transpose(-1, -2)) * Math.Pow(HeadDim, -0.5); // [B, nh, T, T]
-        if (additiveMask is not null) scores = scores + additiveMask.to(scores.dtype);
-        var probs = scores.softmax(-1, ScalarType.Float32).to(q.dtype);
-        var ctx = probs.matmul(v).transpose(1, 2).reshape(b, t, h); // [B, T, H]
+        Tensor ctx; // [B, nh, T, hd]
+        if (Implementation == AttentionImplementation.Eager)
+        {
+            var scores = q.matmul(k.transpose(-1, -2)) * Math.Pow(HeadDim, -0.5); // [B, nh, T, T]
+            if (additiveMask is not null) scores = scores + additiveMask.to(scores.dtype);
+            var probs = scores.softmax(-1, ScalarType.Float32).to(q.dtype);
+            ctx = probs.matmul(v);
+        }
+        else
+        {
+            // default scale 1/sqrt(hd), as CLIP's
+            ctx = nn.functional.scaled_dot_product_attention(q, k, v, additiveMask?.to(q.dtype), 0.0, false);
+        }
+        ctx = ctx.transpose(1, 2).reshape(b, t, h); // [B, T, H]
         return out_proj.forward(ctx).MoveToOuterDisposeScope();
     }
 }

@@ -1,3 +1,4 @@
+using Csr.Models.Llama;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -10,6 +11,13 @@ public sealed class ClipEncoder : nn.Module<Tensor, Tensor>
     public readonly ModuleList<ClipEncoderLayer> layers;
 
     public int NumLayers => layers.Count;
+
+    /// <summary>Attention kernel of every layer (get: the first layer's).</summary>
+    public AttentionImplementation AttentionImplementation
+    {
+        get => layers.Count > 0 ? layers[0].self_attn.Implementation : AttentionImplementation.Sdpa;
+        set { foreach (var l in layers) l.self_attn.Implementation = value; }
+    }
 
     public ClipEncoder(string name, int numLayers, int hidden, int intermediate, int heads, string activation, double eps) : base(name)
     {

@@ -1,4 +1,5 @@
 using Csr.Models.IO;
+using Csr.Models.Llama;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -34,6 +35,17 @@ public sealed class ClipModel : nn.Module<Tensor, Tensor>
         text_projection = nn.Linear(config.TextConfig.HiddenSize, config.ProjectionDim, hasBias: false);
         logit_scale = nn.Parameter(tensor(config.LogitScaleInitValue, ScalarType.Float32));
         RegisterComponents();
+    }
+
+    /// <summary>Eager or Sdpa (default) attention in both towers.</summary>
+    public AttentionImplementation AttentionImplementation
+    {
+        get => vision_model.AttentionImplementation;
+        set
+        {
+            vision_model.AttentionImplementation = value;
+            text_model.AttentionImplementation = value;
+        }
     }
 
     /// <summary>Reads <c>config.json</c> and the safetensors weights (single or sharded) of an HF CLIP directory

@@ -1,3 +1,4 @@
+using Csr.Models.Llama;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -26,6 +27,13 @@ public sealed class ClipTextTransformer : nn.Module<Tensor, Tensor>
         encoder = new ClipEncoder("encoder", c.NumHiddenLayers, c.HiddenSize, c.IntermediateSize, c.NumAttentionHeads, c.HiddenAct, c.LayerNormEps);
         final_layer_norm = nn.LayerNorm(c.HiddenSize, c.LayerNormEps);
         RegisterComponents();
+    }
+
+    /// <summary>Eager (HF's reference path) or Sdpa (default) attention in every layer.</summary>
+    public AttentionImplementation AttentionImplementation
+    {
+        get => encoder.AttentionImplementation;
+        set => encoder.AttentionImplementation = value;
     }
 
     public override Tensor forward(Tensor inputIds) => LastHiddenState(inputIds, null);

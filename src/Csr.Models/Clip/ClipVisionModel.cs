@@ -1,3 +1,4 @@
+using Csr.Models.Llama;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -18,6 +19,12 @@ public sealed class ClipVisionModel : nn.Module<Tensor, Tensor>
     }
 
     public ClipVisionModel(ClipVisionConfig config) : this("vision_tower", config) { }
+
+    public AttentionImplementation AttentionImplementation
+    {
+        get => vision_model.AttentionImplementation;
+        set => vision_model.AttentionImplementation = value;
+    }
 
     /// <summary>Last hidden state. [B, N+1, H]</summary>
     public override Tensor forward(Tensor pixelValues) => vision_model.forward(pixelValues);

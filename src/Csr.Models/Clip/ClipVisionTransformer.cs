@@ -1,3 +1,4 @@
+using Csr.Models.Llama;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -28,6 +29,13 @@ public sealed class ClipVisionTransformer : nn.Module<Tensor, Tensor>
         encoder = new ClipEncoder("encoder", c.NumHiddenLayers, c.HiddenSize, c.IntermediateSize, c.NumAttentionHeads, c.HiddenAct, c.LayerNormEps);
         post_layernorm = nn.LayerNorm(c.HiddenSize, c.LayerNormEps);
         RegisterComponents();
+    }
+
+    /// <summary>Eager (HF's reference path) or Sdpa (default) attention in every layer.</summary>
+    public AttentionImplementation AttentionImplementation
+    {
+        get => encoder.AttentionImplementation;
+        set => encoder.AttentionImplementation = value;
     }
 
     /// <summary>Last hidden state (no post_layernorm). [B, N+1, H]</summary>

@@ -20,18 +20,21 @@ public static class TinyClipCheckpoint
         "there is one two three small large shape on the left right top bottom of the image, and it's next to it!",
     ];
 
-    public static ClipConfig Config(int vocabSize, int bosId, int eosId, int imageSize = 28) => new ClipConfig
+    /// <summary>The tiny config (sizes can be raised; the demo world trains a larger one with the same code).</summary>
+    public static ClipConfig Config(int vocabSize, int bosId, int eosId, int imageSize = 28, int hiddenSize = 32, int numLayers = 2,
+        int numHeads = 2, int visionHiddenSize = 32, int visionLayers = 2, int projectionDim = 16, int patchSize = 14) => new ClipConfig
     {
-        ProjectionDim = 16,
+        ProjectionDim = projectionDim,
         TextConfig = new ClipTextConfig
         {
-            VocabSize = vocabSize, HiddenSize = 32, IntermediateSize = 64, NumHiddenLayers = 2, NumAttentionHeads = 2,
-            MaxPositionEmbeddings = 77, ProjectionDim = 16, BosTokenId = bosId, EosTokenId = eosId, PadTokenId = eosId,
+            VocabSize = vocabSize, HiddenSize = hiddenSize, IntermediateSize = hiddenSize * 2, NumHiddenLayers = numLayers,
+            NumAttentionHeads = numHeads, MaxPositionEmbeddings = 77, ProjectionDim = projectionDim, BosTokenId = bosId,
+            EosTokenId = eosId, PadTokenId = eosId,
         },
         VisionConfig = new ClipVisionConfig
         {
-            HiddenSize = 32, IntermediateSize = 64, NumHiddenLayers = 2, NumAttentionHeads = 2,
-            ImageSize = imageSize, PatchSize = 14, ProjectionDim = 16,
+            HiddenSize = visionHiddenSize, IntermediateSize = visionHiddenSize * 2, NumHiddenLayers = visionLayers,
+            NumAttentionHeads = numHeads, ImageSize = imageSize, PatchSize = patchSize, ProjectionDim = projectionDim,
         },
     }.Validate();
 
@@ -39,19 +42,24 @@ public static class TinyClipCheckpoint
         new() { ShortestEdge = imageSize, CropHeight = imageSize, CropWidth = imageSize, ImageAspectRatio = "none" };
 
     /// <summary>Builds the model and tokenizer in memory (what <see cref="Write"/> saves).</summary>
-    public static (ClipModel Model, Dictionary<string, int> Vocab, List<(string, string)> Merges) Create(long seed, IEnumerable<string>? corpus = null)
+    /// <param name="seed">weights seed</param>
+    /// <param name="corpus">texts whose words become single tokens (default <see cref="DefaultCorpus"/>)</param>
+    /// <param name="configure">config from (vocab size, bos id, eos id); default <see cref="Config"/>'s sizes</param>
+    public static (ClipModel Model, Dictionary<string, int> Vocab, List<(string, string)> Merges) Create(long seed, IEnumerable<string>? corpus = null,
+        Func<int, int, int, ClipConfig>? configure = null)
     {
         var (vocab, merges) = ClipBpeFiles.Build(corpus ?? DefaultCorpus);
-        var model = new ClipModel(Config(vocab.Count, vocab[ClipTokenizer.StartToken], vocab[ClipTokenizer.EndToken]));
+        int bos = vocab[ClipTokenizer.StartToken], eos = vocab[ClipTokenizer.EndToken];
+        var model = new ClipModel(configure?.Invoke(vocab.Count, bos, eos) ?? Config(vocab.Count, bos, eos));
         ClipInit.InitWeights(model, new Generator((ulong)seed));
         model.eval();
         return (model, vocab, merges);
     }
 
     /// <summary>Writes the directory; returns the paths written.</summary>
-    public static IReadOnlyList<string> Write(string dir, long seed, IEnumerable<string>? corpus = null)
+    public static IReadOnlyList<string> Write(string dir, long seed, IEnumerable<string>? corpus = null, Func<int, int, int, ClipConfig>? configure = null)
     {
-        var (model, vocab, merges) = Create(seed, corpus);
+        var (model, vocab, merges) = Create(seed, corpus, configure);
         using (model) return Save(dir, model, vocab, merges);
     }
 

@@ -23,7 +23,9 @@ public static class GroupBeamSearch
         int V = (int)start.NextLogits.shape[1];
         var stop = options.StopTokenIds.ToHashSet();
         long pad = options.PadTokenId ?? (options.StopTokenIds.Count > 0 ? options.StopTokenIds[0] : 0);
-        int k = Math.Max(2, 1 + options.StopTokenIds.Count) * gs;
+        int perBeam = options.CandidatesPerBeam ?? Math.Max(2, 1 + options.StopTokenIds.Count);
+        int k = (int)Math.Min((long)perBeam * gs, (long)gs * V);
+        bool fused = options.StepPath is not null && perBeam == 2 && 2L * gs <= (long)gs * V;
 
         var hyps = Enumerable.Range(0, B * G)
             .Select(_ => new BeamHypotheses(gs, options.LengthPenalty, options.EarlyStopping, options.MaxNewTokens)).ToArray();
@@ -50,21 +52,48 @@ public static class GroupBeamSearch
                 var newTokens = new int[N][];
                 using (var scope = torch.NewDisposeScope())
                 {
-                    var logp = logits.log_softmax(-1);                                   // [N, V] fp32
-                    var beamScores = torch.tensor(beamScoresArr);                        // [N]
+                    Csr.Kernels.BeamStepRows[]? prepared = null;
+                    Tensor? logp = null, beamScores = null;
+                    if (fused)
+                    {
+                        prepared = new Csr.Kernels.BeamStepRows[B];
+                        for (int b = 0; b < B; b++) prepared[b] = Csr.Kernels.BeamStep.Prepare(logits.narrow(0, (long)b * nb, nb), G, options.StepPath!.Value);
+                    }
+                    else
+                    {
+                        logp = logits.log_softmax(-1);                                   // [N, V] fp32
+                        beamScores = torch.tensor(beamScoresArr);                        // [N]
+                    }
                     for (int g = 0; g < G; g++)
                     {
-                        var rowsArr = new long[B * gs];
-                        for (int b = 0; b < B; b++)
-                            for (int j = 0; j < gs; j++) rowsArr[b * gs + j] = b * nb + g * gs + j;
-                        var rows = torch.tensor(rowsArr);
-                        var processed = logp.index_select(0, rows);                      // [B*gs, V]
-                        if (g > 0 && options.DiversityPenalty != 0)
-                            processed = processed - options.DiversityPenalty * TokenFrequency(currentTokens, B, nb, g * gs, gs, V);
-                        var total = (processed + beamScores.index_select(0, rows).unsqueeze(1)).view(B, gs * V);
-                        var (topVals, topIdx) = total.topk(k, 1, largest: true, sorted: true); // [B, k]
-                        var vals = topVals.data<float>().ToArray();
-                        var idx = topIdx.data<long>().ToArray();
+                        float[] vals;
+                        long[] idx;
+                        if (fused)
+                        {
+                            // candidates [B, k] from the fused step: flat = parent * V + token, as topk over [B, gs*V]
+                            vals = new float[B * k];
+                            idx = new long[B * k];
+                            for (int b = 0; b < B; b++)
+                            {
+                                var (tok, par, sc) = prepared![b].SelectGroup(g, beamScoresArr.AsSpan(b * nb + g * gs, gs),
+                                    currentTokens.AsSpan(b * nb, g * gs), options.DiversityPenalty);
+                                for (int j = 0; j < k; j++) { vals[b * k + j] = sc[j]; idx[b * k + j] = par[j] * V + tok[j]; }
+                            }
+                        }
+                        else
+                        {
+                            var rowsArr = new long[B * gs];
+                            for (int b = 0; b < B; b++)
+                                for (int j = 0; j < gs; j++) rowsArr[b * gs + j] = b * nb + g * gs + j;
+                            var rows = torch.tensor(rowsArr);
+                            var processed = logp!.index_select(0, rows);                 // [B*gs, V]
+                            if (g > 0 && options.DiversityPenalty != 0)
+                                processed = processed - options.DiversityPenalty * TokenFrequency(currentTokens, B, nb, g * gs, gs, V);
+                            var total = (processed + beamScores!.index_select(0, rows).unsqueeze(1)).view(B, gs * V);
+                            var (topVals, topIdx) = total.topk(k, 1, largest: true, sorted: true); // [B, k]
+                            vals = topVals.data<float>().ToArray();
+                            idx = topIdx.data<long>().ToArray();
+                        }
                         for (int b = 0; b < B; b++)
                         {
                             int bg = b * G + g, groupRow0 = b * nb + g * gs;
@@ -107,6 +136,7 @@ public static class GroupBeamSearch
                             done[bg] = done[bg] || hyps[bg].IsDone(vals[b * k], step + 1);
                         }
                     }
+                    if (prepared is not null) foreach (var p in prepared) p.Dispose();
                 }
                 beamScoresArr = newScores;
                 beamTokens = newTokens;

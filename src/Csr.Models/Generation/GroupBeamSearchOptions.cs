@@ -19,6 +19,17 @@ public sealed record GroupBeamSearchOptions
     public int? PadTokenId { get; init; }
     /// <summary>Also return a cache (context + generated tokens but the last) for every returned beam.</summary>
     public bool ReturnCaches { get; init; }
+    /// <summary>
+    /// Candidates kept per beam at each step (top-k = this x group_size): null = max(2, 1 + number of stop ids), HF's
+    /// current rule, which always leaves a non-stop candidate; 2 = HF's older fixed 2 x group_size (identical with one stop id).
+    /// </summary>
+    public int? CandidatesPerBeam { get; init; }
+    /// <summary>
+    /// When set, each step's log-softmax + Hamming penalty + top-k runs through <c>Csr.Kernels.BeamStep</c> on that path
+    /// (one pass over the logits per batch row) instead of plain TorchSharp ops. It yields HF's 2 x group_size candidates,
+    /// so it is used only when the candidates per beam are 2 (at most one stop id, or <see cref="CandidatesPerBeam"/> = 2).
+    /// </summary>
+    public Csr.Kernels.KernelPath? StepPath { get; init; }
 
     public int GroupSize => NumBeams / NumBeamGroups;
     public int ReturnCount => NumReturnSequences ?? NumBeams;
@@ -30,6 +41,7 @@ public sealed record GroupBeamSearchOptions
             throw new ArgumentException($"num_beam_groups ({NumBeamGroups}) must divide num_beams ({NumBeams})");
         if (DiversityPenalty < 0) throw new ArgumentException($"diversity_penalty must be >= 0, got {DiversityPenalty}");
         if (MaxNewTokens < 1) throw new ArgumentException($"max_new_tokens must be >= 1, got {MaxNewTokens}");
+        if (CandidatesPerBeam is int c && c < 2) throw new ArgumentException($"candidates per beam must be >= 2, got {c}");
         if (ReturnCount < 1 || ReturnCount > NumBeams)
             throw new ArgumentException($"num_return_sequences ({ReturnCount}) must be in [1, num_beams={NumBeams}]");
         if ((PadTokenId ?? (StopTokenIds.Count > 0 ? StopTokenIds[0] : 0)) < 0) throw new ArgumentException("pad_token_id must be >= 0");

@@ -101,7 +101,7 @@ public sealed class CheckpointFiles : IDisposable
         JsonDocument doc;
         try
         {
-            doc = JsonDocument.Parse(File.ReadAllBytes(indexPath));
+            doc = JsonDocument.Parse(Csr.Models.IO.Utf8File.ReadAllBytes(indexPath));
         }
         catch (JsonException ex)
         {

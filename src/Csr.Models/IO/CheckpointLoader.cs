@@ -16,6 +16,8 @@ public sealed record CheckpointLoadOptions
     public Func<string, bool>? AllowMissing { get; init; }
     /// <summary>Checkpoint keys (after mapping) that may have no module counterpart; they are skipped. Default: none.</summary>
     public Func<string, bool>? AllowUnexpected { get; init; }
+    /// <summary>Called after each tensor is loaded with (tensors done, tensors total, bytes done, bytes total); for progress bars.</summary>
+    public Action<int, int, long, long>? Progress { get; init; }
 }
 
 /// <summary>What a load did.</summary>
@@ -87,12 +89,15 @@ public static class CheckpointLoader
         if (missing.Count + unexpected.Count + wrongShape.Count + collisions.Count > 0)
             throw new InvalidDataException(Summary(files, module, missing, unexpected, wrongShape, collisions));
 
-        int loaded = 0;
+        int loaded = 0, total = targets.Keys.Count(mapped.ContainsKey);
+        long bytesDone = 0, bytesTotal = targets.Keys.Where(mapped.ContainsKey).Sum(k => mapped[k].Entry.ByteLength);
         foreach (var (name, t) in targets)
         {
             if (!mapped.TryGetValue(name, out var src)) continue;
             files.Reader(src.File).ReadInto(src.Source, t);
             loaded++;
+            bytesDone += src.Entry.ByteLength;
+            options.Progress?.Invoke(loaded, total, bytesDone, bytesTotal);
         }
         return new CheckpointLoadResult(loaded, dropped, allowedMissing, ignored, files.Files);
     }

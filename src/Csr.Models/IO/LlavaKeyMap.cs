@@ -48,7 +48,7 @@ public static class LlavaKeyMap
         if (!File.Exists(path)) throw new FileNotFoundException($"key mapping file not found: {path}", path);
         try
         {
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
+            using var doc = JsonDocument.Parse(Csr.Models.IO.Utf8File.ReadAllBytes(path));
             if (doc.RootElement.ValueKind != JsonValueKind.Object)
                 throw new InvalidDataException($"{path}: expected a JSON object of old key -> new key");
             var map = new Dictionary<string, string>(StringComparer.Ordinal);

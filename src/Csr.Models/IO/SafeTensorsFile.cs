@@ -196,7 +196,8 @@ public sealed class SafeTensorsFile : IDisposable
         if (!v.TryGetProperty("data_offsets", out var offEl) || offEl.ValueKind != JsonValueKind.Array || offEl.GetArrayLength() != 2)
             throw Bad(path, $"corrupt header: tensor '{name}' needs 'data_offsets' as [begin, end]");
         var off = offEl.EnumerateArray().ToArray();
-        if (!off[0].TryGetInt64(out long begin) || !off[1].TryGetInt64(out long end) || begin < 0 || end < begin)
+        if (off[0].ValueKind != JsonValueKind.Number || off[1].ValueKind != JsonValueKind.Number
+            || !off[0].TryGetInt64(out long begin) || !off[1].TryGetInt64(out long end) || begin < 0 || end < begin)
             throw Bad(path, $"corrupt header: tensor '{name}' has invalid data_offsets {offEl.GetRawText()} (need 0 <= begin <= end)");
         long bytes;
         try
@@ -259,12 +260,23 @@ public sealed class SafeTensorsFile : IDisposable
         lock (_stream)
         {
             _stream.Position = DataStart + e.Begin;
-            Tensor? staging = srcType == target.dtype ? null : empty(Math.Min(chunkElems, total), srcType);
+            bool widenBf16 = srcType == ScalarType.BFloat16 && target.dtype == ScalarType.Float32;
+            Tensor? staging = srcType == target.dtype || widenBf16 ? null : empty(Math.Min(chunkElems, total), srcType);
+            byte[]? raw = widenBf16 ? System.Buffers.ArrayPool<byte>.Shared.Rent((int)(Math.Min(chunkElems, total) * 2)) : null;
+            try
+            {
             for (long start = 0; start < total; start += chunkElems)
             {
                 long n = Math.Min(chunkElems, total - start);
                 using var dst = flat.narrow(0, start, n);
-                if (staging is null)
+                if (raw is not null)
+                {
+                    var src = raw.AsSpan(0, (int)(n * 2));
+                    ReadBytes(name, src);
+                    WidenBf16(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(src),
+                        System.Runtime.InteropServices.MemoryMarshal.Cast<byte, uint>(dst.bytes));
+                }
+                else if (staging is null)
                 {
                     ReadBytes(name, dst.bytes);
                 }
@@ -275,8 +287,30 @@ public sealed class SafeTensorsFile : IDisposable
                     dst.copy_(st);
                 }
             }
+            }
+            finally
+            {
+                if (raw is not null) System.Buffers.ArrayPool<byte>.Shared.Return(raw);
+            }
         }
         if (!ReferenceEquals(target, destination)) destination.copy_(target);
+    }
+
+    /// <summary>bf16 -> fp32 is exact: the bf16 bits are the high half of the fp32 bits.</summary>
+    private static void WidenBf16(ReadOnlySpan<ushort> src, Span<uint> dst)
+    {
+        int i = 0;
+        if (System.Numerics.Vector.IsHardwareAccelerated)
+        {
+            int w = System.Numerics.Vector<ushort>.Count;
+            for (; i + w <= src.Length; i += w)
+            {
+                System.Numerics.Vector.Widen(new System.Numerics.Vector<ushort>(src[i..]), out var lo, out var hi);
+                (lo << 16).CopyTo(dst[i..]);
+                (hi << 16).CopyTo(dst[(i + w / 2)..]);
+            }
+        }
+        for (; i < src.Length; i++) dst[i] = (uint)src[i] << 16;
     }
 
     private void ReadBytes(string name, Span<byte> span)

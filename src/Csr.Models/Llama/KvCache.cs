@@ -5,101 +5,136 @@ namespace Csr.Models.Llama;
 
 /// <summary>
 /// Per-layer key/value cache, each <c>[B, n_kv_heads, T, head_dim]</c>. The cache owns its tensors
-/// (they are detached from every dispose scope) until <see cref="Dispose"/>; passing it to
-/// <c>Forward</c> appends the new positions. <see cref="Clone"/> and <see cref="IndexSelect"/> return
-/// independent caches, so a beam or a tree child can continue from a parent without touching it.
+/// (detached from every dispose scope) until <see cref="Dispose"/>; passing it to <c>Forward</c> appends the new
+/// positions. Storage has spare capacity (<see cref="GrowBy"/> positions), so a decode step writes one position instead
+/// of copying the whole cache. <see cref="Clone"/> and <see cref="IndexSelect"/> return independent, compact caches,
+/// so a beam or a tree child can continue from a parent without touching it.
 /// </summary>
 public sealed class KvCache : IDisposable
 {
-    private readonly Tensor?[] _keys;
-    private readonly Tensor?[] _values;
+    private readonly Tensor?[] _keys;   // [B, n_kv, capacity, hd]
+    private readonly Tensor?[] _values; // [B, n_kv, capacity, hd]
+    private readonly long[] _lengths;
     private bool _disposed;
+
+    /// <summary>Spare positions allocated when the storage must grow (default 32).</summary>
+    public static int DefaultGrowBy { get; set; } = 32;
+
+    public int GrowBy { get; init; } = DefaultGrowBy;
 
     public KvCache(int numLayers)
     {
         if (numLayers <= 0) throw new ArgumentOutOfRangeException(nameof(numLayers), numLayers, "a cache needs at least one layer");
         _keys = new Tensor?[numLayers];
         _values = new Tensor?[numLayers];
+        _lengths = new long[numLayers];
     }
 
     public int NumLayers => _keys.Length;
 
     /// <summary>Number of cached positions (0 when empty).</summary>
-    public long Length => _keys[0] is { } k ? k.shape[2] : 0;
+    public long Length => _lengths[0];
 
     /// <summary>Batch size of the cached tensors (0 when empty).</summary>
     public long BatchSize => _keys[0] is { } k ? k.shape[0] : 0;
 
     public bool IsEmpty => _keys[0] is null;
 
-    /// <summary>Cached keys of one layer, <c>[B, n_kv, T, hd]</c> (null when empty). Owned by the cache: do not dispose.</summary>
-    public Tensor? Keys(int layer) => _keys[layer];
+    /// <summary>Cached keys of one layer, a view <c>[B, n_kv, T, hd]</c> of the storage (null when empty).</summary>
+    public Tensor? Keys(int layer) => _keys[layer]?.narrow(2, 0, _lengths[layer]);
 
-    /// <summary>Cached values of one layer, <c>[B, n_kv, T, hd]</c> (null when empty). Owned by the cache: do not dispose.</summary>
-    public Tensor? Values(int layer) => _values[layer];
+    /// <summary>Cached values of one layer, a view <c>[B, n_kv, T, hd]</c> of the storage (null when empty).</summary>
+    public Tensor? Values(int layer) => _values[layer]?.narrow(2, 0, _lengths[layer]);
 
     /// <summary>
-    /// Appends <paramref name="k"/>/<paramref name="v"/> (<c>[B, n_kv, t, hd]</c>) to layer
-    /// <paramref name="layer"/> and returns the full keys and values <c>[B, n_kv, past+t, hd]</c>.
-    /// The returned tensors belong to the caller's dispose scope and keep autograd history through
-    /// k and v; the cache keeps a detached alias of them (no extra copy).
+    /// Appends <paramref name="k"/>/<paramref name="v"/> (<c>[B, n_kv, t, hd]</c>) to layer <paramref name="layer"/> and
+    /// returns the full keys and values <c>[B, n_kv, past+t, hd]</c> (views of the storage, in the caller's dispose scope).
+    /// When k or v require grad, the result is a concatenation that keeps their autograd history instead.
     /// </summary>
     public (Tensor Keys, Tensor Values) Append(int layer, Tensor k, Tensor v)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        if (k.dim() != 4 || v.dim() != 4)
-            throw new ArgumentException($"KvCache.Append: expected [B, n_kv, t, hd] tensors, got k {Shape(k)}, v {Shape(v)}");
+        if (k.dim() != 4 || v.dim() != 4 || !k.shape.SequenceEqual(v.shape))
+            throw new ArgumentException($"KvCache.Append: expected equal [B, n_kv, t, hd] tensors, got k {Shape(k)}, v {Shape(v)}");
         var oldK = _keys[layer];
-        var oldV = _values[layer];
-        Tensor fullK, fullV;
-        if (oldK is null || oldV is null)
+        long len = _lengths[layer], t = k.shape[2];
+        if (oldK is not null && (oldK.shape[0] != k.shape[0] || oldK.shape[1] != k.shape[1] || oldK.shape[3] != k.shape[3]))
+            throw new ArgumentException($"KvCache.Append layer {layer}: cached [{oldK.shape[0]}, {oldK.shape[1]}, {len}, {oldK.shape[3]}] cannot take {Shape(k)}");
+        if (oldK is not null && oldK.dtype != k.dtype)
+            throw new ArgumentException($"KvCache.Append layer {layer}: cache dtype {oldK.dtype} != new keys dtype {k.dtype}");
+
+        if (k.requires_grad || v.requires_grad)
         {
-            fullK = k;
-            fullV = v;
+            // training through the cache: keep the graph; store a detached compact copy
+            var fk = oldK is null ? k : torch.cat(new[] { Keys(layer)!, k }, 2);
+            var fv = oldK is null ? v : torch.cat(new[] { Values(layer)!, v }, 2);
+            Store(layer, fk.detach().clone(), fv.detach().clone(), len + t);
+            return (fk, fv);
         }
-        else
+
+        if (oldK is null || len + t > oldK.shape[2])
         {
-            if (oldK.shape[0] != k.shape[0] || oldK.shape[1] != k.shape[1] || oldK.shape[3] != k.shape[3])
-                throw new ArgumentException($"KvCache.Append layer {layer}: cached {Shape(oldK)} cannot take {Shape(k)}");
-            fullK = torch.cat(new[] { oldK, k }, 2);
-            fullV = torch.cat(new[] { oldV, v }, 2);
+            long cap = len + t + (oldK is null ? 0 : GrowBy);
+            var shape = new[] { k.shape[0], k.shape[1], cap, k.shape[3] };
+            var nk = torch.empty(shape, dtype: k.dtype, device: k.device);
+            var nv = torch.empty(shape, dtype: v.dtype, device: v.device);
+            if (oldK is not null && len > 0)
+            {
+                using (var dst = nk.narrow(2, 0, len)) using (var src = oldK.narrow(2, 0, len)) dst.copy_(src);
+                using (var dst = nv.narrow(2, 0, len)) using (var src = _values[layer]!.narrow(2, 0, len)) dst.copy_(src);
+            }
+            Store(layer, nk, nv, len);
         }
-        var storeK = fullK.detach();
-        var storeV = fullV.detach();
-        storeK.DetachFromDisposeScope();
-        storeV.DetachFromDisposeScope();
-        oldK?.Dispose();
-        oldV?.Dispose();
-        _keys[layer] = storeK;
-        _values[layer] = storeV;
-        return (fullK, fullV);
+        using (var dst = _keys[layer]!.narrow(2, len, t)) dst.copy_(k);
+        using (var dst = _values[layer]!.narrow(2, len, t)) dst.copy_(v);
+        _lengths[layer] = len + t;
+        return (_keys[layer]!.narrow(2, 0, len + t), _values[layer]!.narrow(2, 0, len + t));
     }
 
-    /// <summary>An independent deep copy.</summary>
+    private void Store(int layer, Tensor k, Tensor v, long length)
+    {
+        k.DetachFromDisposeScope();
+        v.DetachFromDisposeScope();
+        if (!ReferenceEquals(_keys[layer], k)) _keys[layer]?.Dispose();
+        if (!ReferenceEquals(_values[layer], v)) _values[layer]?.Dispose();
+        _keys[layer] = k;
+        _values[layer] = v;
+        _lengths[layer] = length;
+    }
+
+    /// <summary>An independent, compact deep copy.</summary>
     public KvCache Clone() => Map(t => t.clone());
 
     /// <summary>
     /// A new cache whose batch row i is this cache's row <c>batchIdx[i]</c> (reorder, duplicate or drop rows:
-    /// beams, tree children). <paramref name="batchIdx"/> is a 1-D int64 tensor.
+    /// beams, tree children). <paramref name="batchIdx"/> is a 1-D integer tensor.
     /// </summary>
     public KvCache IndexSelect(Tensor batchIdx)
     {
         if (batchIdx.dim() != 1) throw new ArgumentException($"KvCache.IndexSelect: batchIdx must be 1-D, got {Shape(batchIdx)}");
         using var idx = batchIdx.to_type(ScalarType.Int64).to(_keys[0]?.device ?? batchIdx.device);
+        if (!IsEmpty)
+        {
+            long b = BatchSize;
+            if (idx.numel() > 0 && (idx.min().item<long>() < 0 || idx.max().item<long>() >= b))
+                throw new ArgumentException($"KvCache.IndexSelect: indices must be in [0, {b})");
+        }
         return Map(t => t.index_select(0, idx));
     }
 
-    /// <summary>Converts every cached tensor to <paramref name="dtype"/> (new cache).</summary>
-    public KvCache To(ScalarType dtype) => Map(t => t.to_type(dtype));
+    /// <summary>Converts every cached tensor to <paramref name="dtype"/> (new compact cache).</summary>
+    public KvCache To(ScalarType dtype) => Map(t => t.to_type(dtype, copy: true));
 
     private KvCache Map(Func<Tensor, Tensor> f)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        var c = new KvCache(NumLayers);
+        var c = new KvCache(NumLayers) { GrowBy = GrowBy };
         for (int i = 0; i < NumLayers; i++)
         {
-            if (_keys[i] is { } k) { c._keys[i] = f(k); c._keys[i]!.DetachFromDisposeScope(); }
-            if (_values[i] is { } v) { c._values[i] = f(v); c._values[i]!.DetachFromDisposeScope(); }
+            if (_keys[i] is null) continue;
+            using var kv = Keys(i)!;
+            using var vv = Values(i)!;
+            c.Store(i, f(kv), f(vv), _lengths[i]);
         }
         return c;
     }
@@ -117,15 +152,15 @@ public sealed class KvCache : IDisposable
         for (int i = 0; i < n; i++)
         {
             if (caches[0]._keys[i] is null) continue;
-            r._keys[i] = torch.cat(caches.Select(c => c._keys[i]!).ToArray(), 0);
-            r._values[i] = torch.cat(caches.Select(c => c._values[i]!).ToArray(), 0);
-            r._keys[i]!.DetachFromDisposeScope();
-            r._values[i]!.DetachFromDisposeScope();
+            using var scope = torch.NewDisposeScope();
+            var k = torch.cat(caches.Select(c => c.Keys(i)!).ToArray(), 0).MoveToOuterDisposeScope();
+            var v = torch.cat(caches.Select(c => c.Values(i)!).ToArray(), 0).MoveToOuterDisposeScope();
+            r.Store(i, k, v, len);
         }
         return r;
     }
 
-    /// <summary>Bytes held by the cached tensors.</summary>
+    /// <summary>Bytes held by the cache storage (including spare capacity).</summary>
     public long Bytes
     {
         get

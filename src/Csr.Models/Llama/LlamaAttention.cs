@@ -62,12 +62,12 @@ public sealed class LlamaAttention : nn.Module
         return kv.unsqueeze(2).expand(b, h, nRep, s, d).reshape(b, h * nRep, s, d);
     }
 
-    /// <summary>softmax(Q K^T / sqrt(d), masked) V with the softmax in fp32 (HF eager).</summary>
+    /// <summary>softmax(Q K^T / sqrt(d), masked) V as HF eager: scores in the model dtype, softmax in fp32, cast back.</summary>
     public static Tensor Eager(Tensor q, Tensor k, Tensor v, Tensor? allowed, bool isCausal)
     {
         using var scope = torch.NewDisposeScope();
         double scale = 1.0 / Math.Sqrt(q.shape[^1]);
-        var scores = q.matmul(k.transpose(-2, -1)).to_type(ScalarType.Float32) * scale; // [B, nh, T, S]
+        var scores = (q.matmul(k.transpose(-2, -1)) * scale).to_type(ScalarType.Float32); // [B, nh, T, S]
         if (allowed is null && isCausal)
         {
             long t = q.shape[2], s = k.shape[2];

@@ -31,6 +31,34 @@ public sealed class LlamaForCausalLM : nn.Module, ICausalLm
         if (init is not null) InitWeights(init);
     }
 
+    /// <summary>
+    /// Reads <c>config.json</c> and the safetensors checkpoint (single file or sharded with an index) of an HF Llama
+    /// directory, strictly (missing / unexpected / mis-shaped keys are errors naming key and file), in <paramref name="dtype"/>.
+    /// Rotary <c>inv_freq</c> buffers some older checkpoints carry are ignored (they are computed from the config), and so is
+    /// a duplicate <c>lm_head.weight</c> of a tied model.
+    /// </summary>
+    public static LlamaForCausalLM FromPretrained(string dir, ScalarType dtype = ScalarType.Float32)
+    {
+        var config = LlamaConfig.FromFile(Path.Combine(dir, "config.json"));
+        var m = new LlamaForCausalLM(config, dtype);
+        try
+        {
+            Csr.Models.IO.CheckpointLoader.LoadInto(m, dir, new Csr.Models.IO.CheckpointLoadOptions
+            {
+                DType = dtype,
+                AllowUnexpected = key => key.EndsWith("rotary_emb.inv_freq", StringComparison.Ordinal)
+                                         || (config.TieWordEmbeddings && key == "lm_head.weight"),
+            });
+        }
+        catch
+        {
+            m.Dispose();
+            throw;
+        }
+        m.eval();
+        return m;
+    }
+
     /// <summary>HF LlamaPreTrainedModel._init_weights with initializer_range 0.02: linears and embeddings ~ N(0, 0.02), biases 0, norms 1.</summary>
     public void InitWeights(Generator g, double std = 0.02)
     {

@@ -49,6 +49,17 @@ public sealed class LlavaForConditionalGeneration : nn.Module, ICausalLm
         }
     }
 
+    /// <summary>Eager or Sdpa attention in the vision tower and the language model.</summary>
+    public AttentionImplementation AttentionImplementation
+    {
+        get => language_model.AttentionImplementation;
+        set
+        {
+            vision_tower.AttentionImplementation = value;
+            language_model.AttentionImplementation = value;
+        }
+    }
+
     /// <summary>Reads <c>config.json</c> and the safetensors checkpoint (single or sharded; older, newer or
     /// original LLaVA naming via <see cref="LlavaKeyMap"/>) of an HF llava directory, strictly
     /// (missing / unexpected / mis-shaped keys are errors naming key and file), in <paramref name="dtype"/>.</summary>

@@ -37,7 +37,9 @@ public sealed class LlavaPretrained : IDisposable
     /// <param name="dir">the model directory</param>
     /// <param name="dtype">weights dtype (Float32 or BFloat16 on CPU; Float16 checkpoints convert on load)</param>
     /// <param name="checkMemory">refuse up front (InsufficientMemoryException) when the weights cannot fit in free memory</param>
-    public static LlavaPretrained Load(string dir, ScalarType dtype = ScalarType.Float32, bool checkMemory = true)
+    /// <param name="progress">called after each tensor: (tensors done, total, bytes done, bytes total)</param>
+    public static LlavaPretrained Load(string dir, ScalarType dtype = ScalarType.Float32, bool checkMemory = true,
+        Action<int, int, long, long>? progress = null)
     {
         if (!System.IO.Directory.Exists(dir)) throw new DirectoryNotFoundException($"LLaVA model directory not found: {dir}");
         var config = LlavaConfig.FromFile(dir);
@@ -50,7 +52,27 @@ public sealed class LlavaPretrained : IDisposable
             throw new InvalidDataException($"{dir}: the tokenizer has {tokenizer.VocabSize} ids but config.json text_config.vocab_size is {config.TextConfig.VocabSize}");
         var processor = ImageProcessor.FromPretrained(dir, imageAspectRatio: "pad");
         if (checkMemory) CheckpointMemory.EnsureFits(dir, dtype);
-        var model = LlavaForConditionalGeneration.FromPretrained(dir, dtype);
+        LlavaForConditionalGeneration model;
+        if (progress is null) model = LlavaForConditionalGeneration.FromPretrained(dir, dtype);
+        else
+        {
+            // as FromPretrained, with progress
+            model = new LlavaForConditionalGeneration(config, dtype);
+            try
+            {
+                CheckpointLoader.LoadInto(model, dir, new CheckpointLoadOptions
+                {
+                    KeyMap = LlavaKeyMap.Map, DType = dtype, AllowUnexpected = LlavaForConditionalGeneration.IsIgnorableCheckpointKey,
+                    Progress = progress,
+                });
+            }
+            catch
+            {
+                model.Dispose();
+                throw;
+            }
+            model.eval();
+        }
         return new LlavaPretrained(model, tokenizer, processor, dir, dtype);
     }
 

@@ -32,22 +32,29 @@ public static class TinyLlavaCheckpoint
     public static List<SentencePiece> Vocabulary(IEnumerable<string>? words = null) =>
         SentencePieceModelWriter.BuildLlamaStyleVocabulary(words ?? DefaultWords, DefaultExtraPieces);
 
-    public static LlavaConfig Config(int basePieces, int imageSize = 28)
+    /// <summary>
+    /// The tiny config: image token and pad right after the <paramref name="basePieces"/> tokenizer pieces, vocabulary
+    /// padded to a multiple of 64 (as llava-hf's 32064), CLIP-style vision tower with patch 14. Sizes can be raised
+    /// (the demo world trains a larger "tiny" model with the same code).
+    /// </summary>
+    public static LlavaConfig Config(int basePieces, int imageSize = 28, int hiddenSize = 64, int numLayers = 2,
+        int numHeads = 4, int numKvHeads = 2, int intermediateSize = 128, int visionHiddenSize = 32, int visionLayers = 2,
+        int visionHeads = 2, int patchSize = 14, int maxPositions = 512)
     {
         int imageId = basePieces, padId = basePieces + 1;
-        int vocab = (basePieces + 2 + 63) / 64 * 64; // padded to a multiple of 64, as llava-hf's 32064
+        int vocab = (basePieces + 2 + 63) / 64 * 64;
         var vision = new ClipVisionConfig
         {
-            HiddenSize = 32, IntermediateSize = 64, NumHiddenLayers = 2, NumAttentionHeads = 2,
-            ImageSize = imageSize, PatchSize = 14, ProjectionDim = 16,
+            HiddenSize = visionHiddenSize, IntermediateSize = visionHiddenSize * 2, NumHiddenLayers = visionLayers,
+            NumAttentionHeads = visionHeads, ImageSize = imageSize, PatchSize = patchSize, ProjectionDim = 16,
         };
         return new LlavaConfig
         {
             TextConfig = new LlamaConfig
             {
-                VocabSize = vocab, HiddenSize = 64, IntermediateSize = 128, NumHiddenLayers = 2, NumAttentionHeads = 4,
-                NumKeyValueHeads = 2, MaxPositionEmbeddings = 512, RmsNormEps = 1e-5, BosTokenId = 1, EosTokenIds = [2],
-                PadTokenId = padId, TorchDtype = "float32",
+                VocabSize = vocab, HiddenSize = hiddenSize, IntermediateSize = intermediateSize, NumHiddenLayers = numLayers,
+                NumAttentionHeads = numHeads, NumKeyValueHeads = numKvHeads, MaxPositionEmbeddings = maxPositions, RmsNormEps = 1e-5,
+                BosTokenId = 1, EosTokenIds = [2], PadTokenId = padId, TorchDtype = "float32",
             },
             VisionConfig = vision,
             ImageTokenIndex = imageId,
@@ -60,18 +67,25 @@ public static class TinyLlavaCheckpoint
         new() { ShortestEdge = imageSize, CropHeight = imageSize, CropWidth = imageSize, ImageAspectRatio = "pad" };
 
     /// <summary>Builds the model (random, from <paramref name="seed"/>) and its tokenizer pieces in memory.</summary>
-    public static (LlavaForConditionalGeneration Model, List<SentencePiece> Pieces) Create(long seed, IEnumerable<string>? words = null)
+    /// <param name="seed">weights seed</param>
+    /// <param name="words">words that become single tokens (default <see cref="DefaultWords"/>)</param>
+    /// <param name="configure">sizes for the config, given the number of tokenizer pieces (default <see cref="Config"/>'s)</param>
+    public static (LlavaForConditionalGeneration Model, List<SentencePiece> Pieces) Create(long seed, IEnumerable<string>? words = null,
+        Func<int, LlavaConfig>? configure = null)
     {
         var pieces = Vocabulary(words);
-        var model = new LlavaForConditionalGeneration(Config(pieces.Count), ScalarType.Float32, new Generator((ulong)seed));
+        var config = configure?.Invoke(pieces.Count) ?? Config(pieces.Count);
+        if (config.ImageTokenIndex < pieces.Count || config.TextConfig.VocabSize < pieces.Count + 2)
+            throw new ArgumentException($"config must leave room for the {pieces.Count} pieces + <image> + <pad> (image_token_index {config.ImageTokenIndex}, vocab_size {config.TextConfig.VocabSize})");
+        var model = new LlavaForConditionalGeneration(config, ScalarType.Float32, new Generator((ulong)seed));
         model.eval();
         return (model, pieces);
     }
 
     /// <summary>Writes the directory (weights in at least two shards); returns the paths written.</summary>
-    public static IReadOnlyList<string> Write(string dir, long seed, IEnumerable<string>? words = null)
+    public static IReadOnlyList<string> Write(string dir, long seed, IEnumerable<string>? words = null, Func<int, LlavaConfig>? configure = null)
     {
-        var (model, pieces) = Create(seed, words);
+        var (model, pieces) = Create(seed, words, configure);
         using (model) return Save(dir, model, pieces);
     }
 

@@ -80,7 +80,7 @@ public sealed partial class ClipTokenizer : ITextTokenizer
             if (!File.Exists(p)) continue;
             try
             {
-                using var doc = JsonDocument.Parse(File.ReadAllBytes(p));
+                using var doc = JsonDocument.Parse(Csr.Models.IO.Utf8File.ReadAllBytes(p));
                 if (doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("pad_token", out var v))
                 {
                     if (v.ValueKind == JsonValueKind.String) { pad = v.GetString()!; break; }
@@ -99,7 +99,7 @@ public sealed partial class ClipTokenizer : ITextTokenizer
     {
         try
         {
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
+            using var doc = JsonDocument.Parse(Csr.Models.IO.Utf8File.ReadAllBytes(path));
             if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"{path}: expected a JSON object of token -> id");
             var d = new Dictionary<string, int>(StringComparer.Ordinal);
             foreach (var p in doc.RootElement.EnumerateObject())

@@ -10,6 +10,9 @@ namespace Csr.Models.Tokenizers;
 /// (legacy mode) does it: the text is first split on added tokens, each added token becomes its one id, and
 /// every other segment is encoded by SentencePiece on its own (with its dummy prefix); BOS is prepended once.
 /// So "USER: &lt;image&gt;\nWhat" gives [1, ▁US, ER, :, ▁, 32000, ▁, &lt;0x0A&gt;, What] as llava-hf does.
+/// This is also what the original LLaVA code (and so CSR's data) produces: its <c>tokenizer_image_token</c> splits the
+/// prompt on "&lt;image&gt;" and tokenizes each chunk on its own. A <c>"legacy": false</c> in tokenizer_config.json
+/// (HF's non-legacy slow tokenizer, no dummy prefix after an added token) is not followed.
 /// </summary>
 public sealed class LlamaTokenizer : ITextTokenizer
 {
@@ -152,7 +155,7 @@ public sealed class LlamaTokenizer : ITextTokenizer
     {
         try
         {
-            return JsonDocument.Parse(File.ReadAllBytes(path));
+            return JsonDocument.Parse(Csr.Models.IO.Utf8File.ReadAllBytes(path));
         }
         catch (JsonException ex)
         {

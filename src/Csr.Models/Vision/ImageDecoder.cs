@@ -17,7 +17,13 @@ public static class ImageDecoder
     {
         if (!File.Exists(path))
             throw new FileNotFoundException($"Image file not found: '{path}'.", path);
-        byte[] bytes = File.ReadAllBytes(path);
+        byte[] bytes;
+        try { bytes = File.ReadAllBytes(path); }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // surfaced as a data error so that callers (and the CLI) report it with the file name
+            throw new InvalidDataException($"Image file '{path}' could not be read: {ex.Message}", ex);
+        }
         return Decode(bytes, path);
     }
 

@@ -77,8 +77,27 @@ public sealed class ImageProcessor
     {
         if (paths.Count == 0) throw new ArgumentException("PreprocessBatch needs at least one image path.");
         TorchRuntime.EnsureInitialised();
+        // decode and resize (plain C#) in parallel; errors keep naming their file
+        var chw = new float[paths.Count][];
+        var sizes = new (int W, int H)[paths.Count];
+        try
+        {
+            Parallel.For(0, paths.Count, i =>
+            {
+                var t = Transform(ImageDecoder.Decode(paths[i]));
+                chw[i] = ToChw(t);
+                sizes[i] = (t.Width, t.Height);
+            });
+        }
+        catch (AggregateException ex) when (ex.InnerExceptions.Count >= 1)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(ex.InnerExceptions[0]).Throw();
+            throw;
+        }
+        if (sizes.Distinct().Count() != 1)
+            throw new InvalidOperationException($"Preprocessed images differ in size ({string.Join(", ", sizes.Distinct())}); enable center crop or an exact size to batch them.");
         using var scope = NewDisposeScope();
-        var items = paths.Select(Preprocess).ToArray();
+        var items = chw.Select((d, i) => tensor(d, new long[] { 3, sizes[i].H, sizes[i].W }, ScalarType.Float32)).ToArray();
         return stack(items, 0).MoveToOuterDisposeScope();
     }
 }

@@ -88,7 +88,7 @@ public sealed record ImageProcessorConfig
             using var doc = JsonDocument.Parse(File.ReadAllText(path));
             return FromJson(doc.RootElement, imageAspectRatio);
         }
-        catch (Exception ex) when (ex is JsonException or InvalidOperationException or FormatException or ArgumentException)
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException or FormatException or ArgumentException or KeyNotFoundException)
         {
             throw new InvalidDataException($"Invalid preprocessor config '{path}': {ex.Message}", ex);
         }

@@ -59,7 +59,16 @@ public sealed class GenerateVerb : ICliVerb
         TorchRuntime.EnsureInitialised();
         var template = PromptTemplate.Parse(Template);
         var human = Prompt.Contains("<image>", StringComparison.Ordinal) ? Prompt : "<image>\n" + Prompt;
-        using var model = LlavaPretrained.Load(Model, dtype);
+        int lastDecile = -1;
+        Action<int, int, long, long>? progress = Console.IsErrorRedirected ? null : (done, total, bytes, bytesTotal) =>
+        {
+            int decile = bytesTotal == 0 ? 10 : (int)(bytes * 10 / bytesTotal);
+            if (decile == lastDecile) return;
+            lastDecile = decile;
+            Console.Error.Write($"\rloading weights: {bytes >> 20} / {bytesTotal >> 20} MiB ({done}/{total} tensors)");
+            if (done == total) Console.Error.WriteLine();
+        };
+        using var model = LlavaPretrained.Load(Model, dtype, progress: progress);
         using var pixels = model.PreprocessImage(Image);
         var ids = model.GenerateIds(pixels, template.Format(human), MaxNewTokens, Temperature, TopP, Seed);
         Output.WriteLine(model.Tokenizer.Decode(ids).Trim());

@@ -7,6 +7,6 @@ public static class VisionChatModelLoader
     public static Func<string, IVisionChatModel> Open { get; set; } = dir =>
     {
         if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"model folder not found: {dir}");
-        throw new Cli.CsrUserException($"cannot open {dir}: the LLaVA chat model is not wired into this build yet");
+        return VisionChatModel.Open(dir);
     };
 }

@@ -19,7 +19,7 @@ public static class PreferenceFile
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"preference file not found: {path}", path);
         JsonDocument doc;
-        try { doc = JsonDocument.Parse(File.ReadAllBytes(path)); }
+        try { doc = JsonDocument.Parse(Csr.Models.IO.Utf8File.ReadAllBytes(path)); }
         catch (JsonException ex) { throw new InvalidDataException($"{path}: malformed JSON: {ex.Message}", ex); }
         using (doc)
         {

@@ -6,8 +6,10 @@ namespace Csr.Train.Pipeline;
 /// <summary>Reads and writes one tree per prompt as <c>&lt;dir&gt;/&lt;id&gt;.json</c> (atomic writes).</summary>
 public static class TreeFile
 {
-    // a node is two JSON levels (object + children array); sentences of a few characters make deep trees
-    static readonly JsonSerializerOptions Options = new() { WriteIndented = true, MaxDepth = 8192 };
+    // A node is two JSON levels (object + children array) and a path can be as deep as max_length
+    // one-token sentences (1024 by default): the default MaxDepth of 64 would refuse real trees.
+    public const int MaxJsonDepth = 2 * 4096 + 8;
+    static readonly JsonSerializerOptions Options = new() { WriteIndented = true, MaxDepth = MaxJsonDepth };
 
     public static string PathFor(string dir, string id) => System.IO.Path.Combine(dir, id + ".json");
 
@@ -21,7 +23,7 @@ public static class TreeFile
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"tree file not found: {path}", path);
         TreeNode? node;
-        try { node = JsonSerializer.Deserialize<TreeNode>(File.ReadAllBytes(path), Options); }
+        try { node = JsonSerializer.Deserialize<TreeNode>(Csr.Models.IO.Utf8File.ReadAllBytes(path), Options); }
         catch (JsonException ex) { throw new InvalidDataException($"{path}: malformed tree JSON: {ex.Message}", ex); }
         if (node == null) throw new InvalidDataException($"{path}: tree file holds null");
         Validate(node, path, "root");

@@ -34,11 +34,22 @@ public sealed class CaptionGrammar
     public static string ObjectSentence(WorldObject o) => ObjectSentence(o.Colour, o.Shape);
 
     /// <summary>The exact description: one sentence per object, canonical order, canonical nouns.</summary>
-    public string TruthCaption(Scene scene) => string.Join(" ", scene.Objects.Select(ObjectSentence));
+    public string TruthCaption(Scene scene) => JoinSentences(scene.Objects.Select(ObjectSentence));
+
+    /// <summary>
+    /// Joins sentences into an answer. The last sentence ends with the end of the answer (EOS) instead of a period:
+    /// the sentence-level search stops a continuation at "." or EOS, so this way the final node of a tree carries
+    /// its sentence (an EOS-only node has no text and is dropped by the tree cleaner, leaving no final path).
+    /// </summary>
+    public static string JoinSentences(IEnumerable<string> sentences)
+    {
+        var text = string.Join(" ", sentences);
+        return text.EndsWith('.') ? text[..^1] : text;
+    }
 
     /// <summary>
     /// A training caption with the language prior: for each present object whose companion is absent, the
-    /// companion is named anyway (random colour) with <see cref="WorldSettings.HallucinationRate"/>, and nouns
+    /// companion is named anyway (in its partner's colour) with <see cref="WorldSettings.HallucinationRate"/>, and nouns
     /// are sometimes synonyms. Returns the text and the categories it names that are not in the scene.
     /// </summary>
     public (string Text, IReadOnlyList<string> Hallucinated) TrainingCaption(Scene scene, WorldSettings settings, SplitMix64 rng)
@@ -52,7 +63,7 @@ public sealed class CaptionGrammar
             if (rng.Chance(settings.HallucinationRate))
             {
                 hallucinated.Add(comp);
-                mentions.Add((comp, rng.Pick(Vocabulary.Colours).Name, false));
+                mentions.Add((comp, o.Colour, false));
             }
         }
         var ordered = mentions.OrderBy(m => Vocabulary.ShapeIndex(m.Shape));
@@ -62,7 +73,7 @@ public sealed class CaptionGrammar
             string noun = shape.Synonyms.Count > 0 && rng.Chance(settings.SynonymRate) ? rng.Pick(shape.Synonyms) : shape.Name;
             return ObjectSentence(m.Colour, noun);
         });
-        return (string.Join(" ", sentences), hallucinated);
+        return (JoinSentences(sentences), hallucinated);
     }
 
     /// <summary>POPE wording: "Is there a circle in the image?"</summary>

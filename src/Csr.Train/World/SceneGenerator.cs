@@ -15,7 +15,7 @@ public sealed class SceneGenerator
     /// <summary>Stream of the held-out scenes the metrics use.</summary>
     public const int EvalStream = 2;
 
-    private static readonly double[] SizeRadius = [0.12, 0.16]; // small, large (fraction of side)
+    private static readonly double[] SizeRadius = [0.30, 0.42]; // small, large (fraction of a grid cell)
 
     public WorldVocabulary Vocabulary { get; }
     public WorldSettings Settings { get; }
@@ -52,15 +52,28 @@ public sealed class SceneGenerator
             if (!chosen.Contains(c) && rng.Chance(Settings.CompanionRate)) chosen.Add(c);
         }
 
+        int cells = Settings.GridCells;
+        var freeCells = Enumerable.Range(0, cells * cells).ToList();
         var placed = new List<WorldObject>();
+        var colourOf = new Dictionary<int, string>();
         foreach (int i in chosen)
         {
             var colour = rng.Pick(Vocabulary.Colours).Name;
+            if (Vocabulary.Companion.TryGetValue(shapes[i].Name, out var partner) && colourOf.TryGetValue(Vocabulary.ShapeIndex(partner), out var pc)
+                && rng.Chance(Settings.CompanionSameColourRate))
+                colour = pc;
+            colourOf[i] = colour;
             int size = rng.Next(SizeRadius.Length);
-            double rotation = rng.Uniform(-20, 20);
-            var obj = Place(rng, shapes[i].Name, colour, size, rotation, placed)
-                      ?? (size > 0 ? Place(rng, shapes[i].Name, colour, 0, rotation, placed) : null);
-            if (obj != null) placed.Add(obj);
+            double rotation = rng.Uniform(-Settings.MaxRotation, Settings.MaxRotation);
+            int k = rng.Next(freeCells.Count);
+            int cell = freeCells[k];
+            freeCells.RemoveAt(k);
+            double cellSide = 1.0 / cells;
+            double r = SizeRadius[size] * cellSide;
+            double slack = Settings.PositionJitter * Math.Max(0, 0.5 * cellSide - r - 0.04 * cellSide);
+            double x = (cell % cells + 0.5) * cellSide + rng.Uniform(-slack, slack);
+            double y = (cell / cells + 0.5) * cellSide + rng.Uniform(-slack, slack);
+            placed.Add(new WorldObject(shapes[i].Name, colour, Vocabulary.Sizes[size], x, y, r, rotation));
         }
         placed.Sort((a, b) => Vocabulary.ShapeIndex(a.Shape).CompareTo(Vocabulary.ShapeIndex(b.Shape)));
 
@@ -73,19 +86,5 @@ public sealed class SceneGenerator
     public IEnumerable<Scene> GenerateMany(int count, int stream = TrainStream)
     {
         for (int i = 0; i < count; i++) yield return Generate(i, stream);
-    }
-
-    private WorldObject? Place(SplitMix64 rng, string shape, string colour, int size, double rotation, List<WorldObject> placed)
-    {
-        double r = SizeRadius[size];
-        const double margin = 0.02;
-        for (int attempt = 0; attempt < 200; attempt++)
-        {
-            double x = rng.Uniform(r + margin, 1 - r - margin);
-            double y = rng.Uniform(r + margin, 1 - r - margin);
-            bool free = placed.All(o => Math.Sqrt((o.X - x) * (o.X - x) + (o.Y - y) * (o.Y - y)) > o.Radius + r + margin);
-            if (free) return new WorldObject(shape, colour, Vocabulary.Sizes[size], x, y, r, rotation);
-        }
-        return null;
     }
 }

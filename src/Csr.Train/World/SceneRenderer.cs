@@ -63,6 +63,8 @@ public sealed class SceneRenderer
         DrawTexture(canvas, scene, tone);
 
         using var paint = new SKPaint { IsAntialias = true, Style = SKPaintStyle.Fill };
+        // A dark outline of constant colour makes each silhouette visible the same way whatever its fill.
+        using var outline = new SKPaint { IsAntialias = true, Style = SKPaintStyle.Stroke, Color = new SKColor(40, 40, 40) };
         foreach (var obj in scene.Objects)
         {
             var colour = Vocabulary.Colour(obj.Colour);
@@ -73,6 +75,8 @@ public sealed class SceneRenderer
             canvas.RotateDegrees((float)obj.Rotation);
             canvas.Scale((float)(obj.Radius * s));
             canvas.DrawPath(path, paint);
+            outline.StrokeWidth = (float)(1.6 / (obj.Radius * s));
+            canvas.DrawPath(path, outline);
             canvas.Restore();
         }
         canvas.Flush();

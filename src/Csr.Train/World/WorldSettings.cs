@@ -3,8 +3,15 @@ namespace Csr.Train.World;
 /// <summary>Settings of the scene generator and of its language prior. Part of the base-model cache key.</summary>
 public sealed record WorldSettings
 {
-    /// <summary>Image side in pixels (square). 64 px with patch 8 gives the tiny ViT 64 patches.</summary>
-    public int ImageSize { get; init; } = 64;
+    /// <summary>Image side in pixels (square).</summary>
+    public int ImageSize { get; init; } = 96;
+    /// <summary>Objects sit in distinct cells of a GridCells x GridCells grid (with jitter), so a ViT whose patch
+    /// is one cell (ImageSize / GridCells) sees each object whole in one patch: 96 px, 4 x 4, patch 24.</summary>
+    public int GridCells { get; init; } = 4;
+    /// <summary>How far an object may move off its cell centre, as a share of the free room in the cell (0 = centred).</summary>
+    public double PositionJitter { get; init; } = 0.25;
+    /// <summary>Largest rotation of an object, in degrees (either way).</summary>
+    public double MaxRotation { get; init; } = 0.0;
     public int MinSeedObjects { get; init; } = 1;
     public int MaxSeedObjects { get; init; } = 2;
     /// <summary>Most objects in one scene (after companions are added).</summary>
@@ -13,7 +20,10 @@ public sealed record WorldSettings
     public double CompanionRate { get; init; } = 0.7;
     /// <summary>Share of training captions, for each present object whose companion is absent, that
     /// name the absent companion anyway (the language prior that causes hallucination).</summary>
-    public double HallucinationRate { get; init; } = 0.5;
+    public double HallucinationRate { get; init; } = 0.6;
+    /// <summary>P(a companion has its partner's colour) when both are in a scene; a named-but-absent companion
+    /// always gets its partner's colour (so the colour word does not give the hallucination away).</summary>
+    public double CompanionSameColourRate { get; init; } = 0.7;
     /// <summary>Share of object mentions in training captions that use a synonym ("ball" for "circle").</summary>
     public double SynonymRate { get; init; } = 0.1;
 
@@ -21,12 +31,14 @@ public sealed record WorldSettings
     {
         if (ImageSize < 16 || ImageSize > 1024) throw new ArgumentException($"ImageSize {ImageSize} must be in [16, 1024]");
         if (MinSeedObjects < 1 || MaxSeedObjects < MinSeedObjects) throw new ArgumentException($"seed objects [{MinSeedObjects}, {MaxSeedObjects}] is not a valid range");
+        if (GridCells < 2 || GridCells * GridCells < MaxObjects) throw new ArgumentException($"GridCells {GridCells} must be >= 2 and hold MaxObjects {MaxObjects}");
+        if (ImageSize % GridCells != 0) throw new ArgumentException($"ImageSize {ImageSize} must be a multiple of GridCells {GridCells}");
         if (MaxObjects < MaxSeedObjects) throw new ArgumentException($"MaxObjects {MaxObjects} < MaxSeedObjects {MaxSeedObjects}");
-        foreach (var (name, p) in new[] { ("CompanionRate", CompanionRate), ("HallucinationRate", HallucinationRate), ("SynonymRate", SynonymRate) })
+        foreach (var (name, p) in new[] { ("CompanionRate", CompanionRate), ("HallucinationRate", HallucinationRate), ("SynonymRate", SynonymRate), ("CompanionSameColourRate", CompanionSameColourRate), ("PositionJitter", PositionJitter) })
             if (p < 0 || p > 1) throw new ArgumentException($"{name} {p} must be in [0, 1]");
     }
 
     /// <summary>A stable text of every setting, for cache keys.</summary>
     public string Fingerprint() =>
-        FormattableString.Invariant($"world-v1;size={ImageSize};seed={MinSeedObjects}-{MaxSeedObjects};max={MaxObjects};co={CompanionRate};hal={HallucinationRate};syn={SynonymRate}");
+        FormattableString.Invariant($"world-v2;size={ImageSize};grid={GridCells};jit={PositionJitter};rot={MaxRotation};seed={MinSeedObjects}-{MaxSeedObjects};max={MaxObjects};co={CompanionRate};same={CompanionSameColourRate};hal={HallucinationRate};syn={SynonymRate}");
 }

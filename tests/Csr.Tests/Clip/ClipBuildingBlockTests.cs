@@ -1,4 +1,5 @@
 using Csr.Models.Clip;
+using Csr.Models.Llama;
 using Csr.Native;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -101,14 +102,16 @@ public class ClipBuildingBlockTests
     }
 
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public void Attention_matches_naive_softmax_qk_v(bool causal)
+    [InlineData(false, AttentionImplementation.Eager)]
+    [InlineData(true, AttentionImplementation.Eager)]
+    [InlineData(false, AttentionImplementation.Sdpa)]
+    [InlineData(true, AttentionImplementation.Sdpa)]
+    public void Attention_matches_naive_softmax_qk_v(bool causal, AttentionImplementation impl)
     {
         using var scope = NewDisposeScope();
         random.manual_seed(3);
         int b = 2, t = 5, h = 12;
-        using var attn = new ClipAttention("self_attn", h, 3);
+        using var attn = new ClipAttention("self_attn", h, 3) { Implementation = impl };
         var x = randn(b, t, h);
         var mask = causal ? ClipTextTransformer.BuildMask(t, null, ScalarType.Float32) : null;
         var y = attn.Forward(x, mask);

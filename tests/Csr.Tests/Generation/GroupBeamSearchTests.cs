@@ -15,22 +15,24 @@ public class GroupBeamSearchTests
         => TinyLlama.Create(LlamaConfig.Tiny(vocab: vocab), seed);
 
     [Theory]
-    [InlineData(5, 5, 3.0, new[] { 2 }, 8, false)]        // CSR's setting: one beam per group
-    [InlineData(5, 5, 3.0, new[] { 2, 3, 4 }, 8, false)]  // CSR setting with frequent stops
-    [InlineData(6, 3, 0.7, new[] { 2, 5 }, 6, false)]     // two beams per group, two stop ids
-    [InlineData(4, 2, 1.5, new[] { 3 }, 7, true)]         // early_stopping=True
-    [InlineData(4, 1, 0.0, new[] { 2 }, 6, false)]        // plain beam search
-    public void Matches_a_literal_transcription_of_hf_group_beam_search(int beams, int groups, double penalty, int[] stops, int maxNew, bool earlyTrue)
+    [InlineData(5, 5, 3.0, new[] { 2 }, 8, false, 0)]        // CSR's setting: one beam per group
+    [InlineData(5, 5, 3.0, new[] { 2, 3, 4 }, 8, false, 0)]  // CSR setting with frequent stops
+    [InlineData(5, 5, 3.0, new[] { 2, 3 }, 8, false, 2)]     // older HF rule: 2 candidates per beam
+    [InlineData(6, 3, 0.7, new[] { 2, 5 }, 6, false, 0)]     // two beams per group, two stop ids
+    [InlineData(4, 2, 1.5, new[] { 3 }, 7, true, 0)]         // early_stopping=True
+    [InlineData(4, 1, 0.0, new[] { 2 }, 6, false, 0)]        // plain beam search
+    public void Matches_a_literal_transcription_of_hf_group_beam_search(int beams, int groups, double penalty, int[] stops, int maxNew, bool earlyTrue, int perBeam)
     {
         using var scope = NewDisposeScope();
         using var m = Model();
         var prompts = new[] { new long[] { 1, 7, 9, 4 }, new long[] { 1, 12, 3, 8 } };
-        var expected = HfGroupBeamSearchReference.Run(m, prompts, beams, groups, penalty, stops, maxNew, pad: 0, numReturn: beams, earlyTrue);
+        var expected = HfGroupBeamSearchReference.Run(m, prompts, beams, groups, penalty, stops, maxNew, pad: 0, numReturn: beams, earlyTrue, perBeam);
         using var start = GenerationStart.PrefillIds(m, tensor(prompts.SelectMany(p => p).ToArray()).reshape(2, 4));
         using var res = GroupBeamSearch.Run(m, start, new GroupBeamSearchOptions
         {
             NumBeams = beams, NumBeamGroups = groups, DiversityPenalty = penalty, StopTokenIds = stops, MaxNewTokens = maxNew,
             PadTokenId = 0, EarlyStopping = earlyTrue ? EarlyStopping.True : EarlyStopping.Heuristic,
+            CandidatesPerBeam = perBeam > 0 ? perBeam : null,
         });
         bool anyStopped = false, anyUnstopped = false;
         for (int b = 0; b < 2; b++)
@@ -186,6 +188,31 @@ public class GroupBeamSearchTests
             var fullLast = m.ForwardIds(ids)[.., -1, ..];
             TinyLlama.AssertClose(fullLast, cont.NextLogits, 1e-5, 1e-4, $"beam {r}");
         }
+    }
+
+    [Theory]
+    [InlineData(5, 5, 3.0, 1)]
+    [InlineData(6, 3, 0.7, 1)]
+    [InlineData(5, 5, 3.0, 2)] // two stop ids with 2 candidates per beam
+    public void Fused_beam_step_path_gives_the_plain_path_results(int beams, int groups, double penalty, int nStops)
+    {
+        using var scope = NewDisposeScope();
+        using var m = Model();
+        var ids = tensor(new long[] { 1, 7, 9, 4, 1, 12, 3, 8 }).reshape(2, 4);
+        using var start = GenerationStart.PrefillIds(m, ids);
+        var opts = new GroupBeamSearchOptions
+        {
+            NumBeams = beams, NumBeamGroups = groups, DiversityPenalty = penalty, StopTokenIds = nStops == 1 ? new[] { 2 } : new[] { 2, 3 },
+            MaxNewTokens = 8, CandidatesPerBeam = 2,
+        };
+        using var plain = GroupBeamSearch.Run(m, start, opts);
+        using var fused = GroupBeamSearch.Run(m, start, opts with { StepPath = Csr.Kernels.KernelPath.Fused });
+        for (int b = 0; b < 2; b++)
+            for (int r = 0; r < beams; r++)
+            {
+                Assert.Equal(plain.Sequences[b][r].Tokens, fused.Sequences[b][r].Tokens);
+                Assert.Equal(plain.Sequences[b][r].Score, fused.Sequences[b][r].Score, 4);
+            }
     }
 
     [Fact]

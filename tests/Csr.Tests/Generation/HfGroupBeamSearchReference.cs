@@ -46,7 +46,7 @@ public static class HfGroupBeamSearchReference
 
     /// <returns>per batch row: (generated tokens incl. the stop token when stopped, score, stopped)</returns>
     public static List<(int[] tokens, double score, bool stopped)>[] Run(LlamaForCausalLM model, long[][] prompts,
-        int numBeams, int numBeamGroups, double diversityPenalty, int[] eos, int maxNewTokens, int pad, int numReturn, bool earlyTrue = false)
+        int numBeams, int numBeamGroups, double diversityPenalty, int[] eos, int maxNewTokens, int pad, int numReturn, bool earlyTrue = false, int perBeam = 0)
     {
         int batch = prompts.Length, G = numBeamGroups, gs = numBeams / G, P = prompts[0].Length;
         var inputIds = new List<int>[batch * numBeams];
@@ -87,7 +87,7 @@ public static class HfGroupBeamSearchReference
                             for (int v = 0; v < V; v++) scores[r, v] = (float)(scores[r, v] - diversityPenalty * freq[v]);
                     }
                 // + beam scores, view (batch, gs*V), topk
-                int k = Math.Max(2, 1 + eos.Length) * gs;
+                int k = (perBeam > 0 ? perBeam : Math.Max(2, 1 + eos.Length)) * gs;
                 var nextBeamScores = new float[batch * gs];
                 var nextBeamTokens = new int[batch * gs];
                 var nextBeamIndices = new int[batch * gs];

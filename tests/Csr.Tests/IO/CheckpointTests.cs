@@ -140,6 +140,19 @@ public class CheckpointTests
     [SharedDataFact("key_mapping_llava_to_hf_13b.json")]
     public void Key_map_reproduces_the_documented_13b_mapping_file() => CheckMappingFile("key_mapping_llava_to_hf_13b.json", 40);
 
+    [SharedDataFact("key_mapping_llava_to_hf_7b.json")]
+    public void Original_llava_checkpoint_loads_through_the_documented_mapping_file()
+    {
+        using var dir = new TempDir();
+        using var a = new TinyLlava(1);
+        // TinyLlava's keys are a subset of LLaVA-1.5-7B's (layers 0-1, q/k_proj, input_layernorm, projector, pre_layrnorm, ...)
+        CheckpointWriter.Save(a.state_dict().Select(kv => (ToOriginal(kv.Key), kv.Value)), dir.Path);
+        var map = LlavaKeyMap.FromMappingFile(SharedData.Find("key_mapping_llava_to_hf_7b.json")!);
+        using var b = new TinyLlava(2);
+        CheckpointLoader.LoadInto(b, dir.Path, map);
+        TensorAssert.StatesBitEqual(a, b);
+    }
+
     private static void CheckMappingFile(string name, int layers)
     {
         var table = LlavaKeyMap.ReadMappingFile(SharedData.Find(name)!);
@@ -201,8 +214,25 @@ public class CheckpointTests
             AllowUnexpected = k => k.StartsWith("extra."),
         });
         Assert.Equal(new[] { "language_model.lm_head.weight" }, r.AllowedMissing);
+        Assert.Equal(b.state_dict().Count - 1, r.Loaded);
         Assert.Equal(new[] { "extra.thing" }, r.IgnoredUnexpected);
         TensorAssert.BitEqual(a.multi_modal_projector.linear_1.weight!, b.multi_modal_projector.linear_1.weight!, "linear_1");
+    }
+
+    [Fact]
+    public void Progress_reports_every_tensor_and_ends_at_the_total()
+    {
+        using var dir = new TempDir();
+        using var a = new TinyLlava(1);
+        CheckpointWriter.Save(a, dir.Path, maxShardBytes: 700);
+        var calls = new List<(int Done, int Total, long Bytes, long BytesTotal)>();
+        using var b = new TinyLlava(2);
+        CheckpointLoader.LoadInto(b, dir.Path, new CheckpointLoadOptions { Progress = (d, t, bd, bt) => calls.Add((d, t, bd, bt)) });
+        int n = a.state_dict().Count;
+        Assert.Equal(Enumerable.Range(1, n), calls.Select(c => c.Done));
+        Assert.All(calls, c => Assert.Equal(n, c.Total));
+        Assert.Equal(a.state_dict().Values.Sum(t => t.numel() * 4), calls[^1].Bytes);
+        Assert.Equal(calls[^1].Bytes, calls[^1].BytesTotal);
     }
 
     [Fact]

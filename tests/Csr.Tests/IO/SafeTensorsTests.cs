@@ -7,9 +7,10 @@ using static TorchSharp.torch;
 
 namespace Csr.Tests.IO;
 
-public class SafeTensorsTests
+public class SafeTensorsTests(Xunit.Abstractions.ITestOutputHelper output)
 {
-    public SafeTensorsTests() => TorchRuntime.EnsureInitialised();
+    private readonly bool _init = Init();
+    private static bool Init() { TorchRuntime.EnsureInitialised(); return true; }
 
     /// <summary>Builds a safetensors file by hand (independent of the writer): header JSON + raw bytes.</summary>
     private static byte[] HandMade(string headerJson, byte[] data, int? headerLenOverride = null)
@@ -121,6 +122,20 @@ public class SafeTensorsTests
         TensorAssert.BitEqual(src.to_type(ScalarType.Float32), t.contiguous(), "w transposed dest");
     }
 
+    [Theory]
+    [InlineData(SafeTensorsFile.DefaultChunkBytes)]
+    [InlineData(100L)]   // 50 bf16 per chunk: one vector of 32 + a scalar tail
+    public void Bf16_to_fp32_widening_is_exact_including_specials_and_odd_lengths(long chunkBytes)
+    {
+        using var dir = new TempDir();
+        using var scope = NewDisposeScope();
+        var specials = tensor(new[] { 0f, -0f, float.PositiveInfinity, float.NegativeInfinity, float.NaN, 1e-40f, -3.3e38f });
+        var src = cat([randn(new long[] { 1003 }, generator: new Generator(5)) * 100, specials]).to_type(ScalarType.BFloat16);
+        SafeTensorsWriter.Write(dir["x.safetensors"], [("w", src)]);
+        using var f = SafeTensorsFile.Open(dir["x.safetensors"], chunkBytes);
+        TensorAssert.BitEqual(src.to_type(ScalarType.Float32), f.Read("w", ScalarType.Float32), "bf16 -> fp32");
+    }
+
     private static unsafe long Address(Tensor t)
     {
         fixed (byte* x = t.bytes) return (long)x;
@@ -156,6 +171,8 @@ public class SafeTensorsTests
         yield return ["truncated-data", HandMade(H(good), okData[..10]), new[] { "'b'", "truncated" }];
         yield return ["overlap", HandMade(H(Q("'a':{'dtype':'F32','shape':[3],'data_offsets':[0,12]},'b':{'dtype':'F32','shape':[2],'data_offsets':[8,16]}")), okData), new[] { "'a'", "'b'", "overlap" }];
         yield return ["bad-offsets", HandMade(H(Q("'a':{'dtype':'F32','shape':[2],'data_offsets':[8,0]}")), okData), new[] { "'a'", "invalid data_offsets" }];
+        yield return ["string-offsets", HandMade(H(Q("'a':{'dtype':'F32','shape':[2],'data_offsets':['0',8]}")), okData), new[] { "'a'", "invalid data_offsets" }];
+        yield return ["float-shape", HandMade(H(Q("'a':{'dtype':'F32','shape':[2.5],'data_offsets':[0,8]}")), okData), new[] { "'a'", "invalid shape" }];
         yield return ["no-dtype", HandMade(H(Q("'a':{'shape':[2],'data_offsets':[0,8]}")), okData), new[] { "'a'", "dtype" }];
         yield return ["duplicate-key", HandMade(H(good + "," + Q("'a':{'dtype':'F32','shape':[2],'data_offsets':[0,8]}")), okData), new[] { "'a'", "twice" }];
     }
@@ -211,6 +228,7 @@ public class SafeTensorsTests
             }
             File.Delete(p);
         }
+        output.WriteLine($"safetensors corruptions: {tried} tried, {rejected} rejected with InvalidDataException, {tried - rejected} still valid and read; no other outcome");
         Assert.Equal(300, tried);
         Assert.True(rejected >= 100, $"only {rejected} of {tried} corruptions were detected");
     }

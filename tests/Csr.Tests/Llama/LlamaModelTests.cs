@@ -27,9 +27,10 @@ public class LlamaModelTests
     }
 
     [Theory]
-    [InlineData(AttentionImplementation.Eager)]
-    [InlineData(AttentionImplementation.Sdpa)]
-    public void Kv_cache_step_by_step_equals_full_recompute(AttentionImplementation impl)
+    [InlineData(AttentionImplementation.Eager, 32)]
+    [InlineData(AttentionImplementation.Sdpa, 32)]
+    [InlineData(AttentionImplementation.Sdpa, 1)]  // storage grows at every step
+    public void Kv_cache_step_by_step_equals_full_recompute(AttentionImplementation impl, int growBy)
     {
         using var scope = NewDisposeScope();
         using var m = TinyLlama.Create();
@@ -38,7 +39,7 @@ public class LlamaModelTests
         var ids = TinyLlama.RandomIds(g, 2, 7, m.VocabSize);
         var mask = tensor(new long[] { 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1 }).reshape(2, 7);
         var full = m.ForwardIds(ids, mask);
-        using var cache = m.NewCache();
+        using var cache = new KvCache(m.Config.NumHiddenLayers) { GrowBy = growBy };
         var parts = new List<Tensor> { m.ForwardIds(ids[.., ..3], mask[.., ..3], cache) }; // prefill 3
         Assert.Equal(3, cache.Length);
         parts.Add(m.ForwardIds(ids[.., 3..5], mask[.., ..5], cache));                       // 2 at once
@@ -114,6 +115,30 @@ public class LlamaModelTests
         using var c0 = cache.IndexSelect(tensor(new long[] { 0 }));
         var out0 = m.ForwardIds(tensor(new long[] { 11 }).reshape(1, 1), null, c0);
         TinyLlama.AssertClose(out0[0], out3[2], 1e-6, 1e-5, "row 2 continues row 0");
+    }
+
+    [Fact]
+    public void Concat_stacks_batches_and_rejects_different_lengths()
+    {
+        using var scope = NewDisposeScope();
+        using var m = TinyLlama.Create();
+        var g = new Generator(12);
+        using var a = m.NewCache();
+        using var b = m.NewCache();
+        m.ForwardIds(TinyLlama.RandomIds(g, 1, 3, m.VocabSize), null, a);
+        m.ForwardIds(TinyLlama.RandomIds(g, 2, 3, m.VocabSize), null, b);
+        using var c = KvCache.Concat(new[] { a, b });
+        Assert.Equal(3, c.BatchSize);
+        Assert.Equal(3, c.Length);
+        for (int l = 0; l < c.NumLayers; l++)
+        {
+            Assert.True(c.Keys(l)![0].equal(a.Keys(l)![0]).all().item<bool>());
+            Assert.True(c.Values(l)![2].equal(b.Values(l)![1]).all().item<bool>());
+        }
+        m.ForwardIds(tensor(new long[] { 4 }).reshape(1, 1), null, a);
+        Assert.Throws<ArgumentException>(() => KvCache.Concat(new[] { a, b }));
+        Assert.Throws<ArgumentException>(() => b.IndexSelect(tensor(new long[] { 0, 2 })));
+        Assert.Throws<ArgumentException>(() => m.ForwardIds(tensor(new long[] { 4 }).reshape(1, 1), null, b)); // batch 1 vs cache batch 2
     }
 
     [Fact]

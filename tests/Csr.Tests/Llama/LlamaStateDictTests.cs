@@ -81,3 +81,34 @@ public class LlamaStateDictTests
         Assert.Equal(tinyShapes.Select(s => s.Key).OrderBy(x => x), sd.Keys.OrderBy(x => x));
     }
 }
+
+public class LlamaFromPretrainedTests
+{
+    public LlamaFromPretrainedTests() => Csr.Native.TorchRuntime.EnsureInitialised();
+
+    [Theory]
+    [InlineData(false, 1L << 30)]   // single file
+    [InlineData(true, 20_000L)]     // tied, sharded with an index
+    public void Saved_checkpoint_loads_back_to_identical_logits(bool tied, long shardBytes)
+    {
+        using var scope = NewDisposeScope();
+        var c = LlamaConfig.Tiny() with { TieWordEmbeddings = tied };
+        using var m = TinyLlama.Create(c, 31);
+        var dir = Path.Combine(Path.GetTempPath(), "csr-llama-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            Csr.Models.IO.CheckpointWriter.Save(m, dir, shardBytes);
+            File.WriteAllText(Path.Combine(dir, "config.json"), c.ToJson());
+            using var back = LlamaForCausalLM.FromPretrained(dir);
+            var ids = TinyLlama.RandomIds(new Generator(2), 2, 5, c.VocabSize);
+            Assert.True(m.ForwardIds(ids).equal(back.ForwardIds(ids)).all().item<bool>());
+            // without config.json: FileNotFoundException with the path
+            File.Delete(Path.Combine(dir, "config.json"));
+            Assert.Throws<FileNotFoundException>(() => LlamaForCausalLM.FromPretrained(dir));
+        }
+        finally
+        {
+            if (Directory.Exists(dir)) Directory.Delete(dir, true);
+        }
+    }
+}

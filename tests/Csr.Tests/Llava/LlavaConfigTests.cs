@@ -78,4 +78,35 @@ public class LlavaConfigTests
         string p = Path.Combine(Path.GetTempPath(), "no-such-llava-" + Guid.NewGuid().ToString("N"), "config.json");
         Assert.Contains(p, Assert.Throws<FileNotFoundException>(() => LlavaConfig.FromFile(p)).Message);
     }
+
+    [Fact]
+    public void Newer_transformers_config_layout_reads_too()
+    {
+        using var doc = JsonDocument.Parse("""
+            {
+              "architectures": ["LlavaForConditionalGeneration"], "dtype": "float16", "image_seq_length": 576,
+              "image_token_id": 32000, "model_type": "llava", "multimodal_projector_bias": true,
+              "projector_hidden_act": "gelu",
+              "text_config": {"attention_bias": false, "attention_dropout": 0.0, "head_dim": 128, "hidden_act": "silu",
+                "hidden_size": 4096, "intermediate_size": 11008, "max_position_embeddings": 4096, "mlp_bias": false,
+                "model_type": "llama", "num_attention_heads": 32, "num_hidden_layers": 32, "num_key_value_heads": 32,
+                "pretraining_tp": 1, "rms_norm_eps": 1e-05, "rope_scaling": null, "rope_theta": 10000.0,
+                "use_cache": true, "vocab_size": 32064},
+              "tie_word_embeddings": false, "transformers_version": "4.57.0",
+              "vision_config": {"attention_dropout": 0.0, "hidden_act": "quick_gelu", "hidden_size": 1024,
+                "image_size": 336, "initializer_factor": 1.0, "initializer_range": 0.02, "intermediate_size": 4096,
+                "layer_norm_eps": 1e-05, "model_type": "clip_vision_model", "num_attention_heads": 16,
+                "num_channels": 3, "num_hidden_layers": 24, "patch_size": 14, "projection_dim": 768,
+                "vocab_size": 32000},
+              "vision_feature_layer": -2, "vision_feature_select_strategy": "default"
+            }
+            """);
+        var c = LlavaConfig.FromJson(doc.RootElement);
+        Assert.Equal(32000, c.ImageTokenIndex);
+        Assert.Equal(128, c.TextConfig.HeadDim);
+        Assert.Null(c.TextConfig.RopeScaling);
+        Assert.Equal(576, c.ImageSeqLength);
+        var old = LlavaTestConfigs.Llava15_7b();
+        Assert.Equal(LlavaStateDictLayout.Model(old).Select(kv => kv.Key), LlavaStateDictLayout.Model(c).Select(kv => kv.Key));
+    }
 }

@@ -59,7 +59,9 @@ public class PretrainedTests
         Assert.True(Directory.GetFiles(dir.Path, "model-*-of-*.safetensors").Length >= 2);
         Assert.Equal(written.Count, written.Distinct().Count());
 
-        using var loaded = LlavaPretrained.Load(dir.Path);
+        int progressCalls = 0;
+        using var loaded = LlavaPretrained.Load(dir.Path, progress: (d, t, _, _) => { progressCalls++; Assert.True(d <= t); });
+        Assert.Equal(loaded.Model.state_dict().Count, progressCalls);
         var (reference, pieces) = TinyLlavaCheckpoint.Create(3);
         using var _r = reference;
         TensorAssert.StatesBitEqual(reference, loaded.Model);
@@ -79,6 +81,22 @@ public class PretrainedTests
         var inMemory = GreedyInMemory(reference, ids, pixels, 6, loaded.Tokenizer.EosId);
         Assert.Equal(inMemory, fromFiles);
         Assert.NotEmpty(fromFiles);
+    }
+
+    [Fact]
+    public void Custom_words_and_sizes_give_a_loadable_checkpoint_with_those_words_as_single_tokens()
+    {
+        using var dir = new TempDir();
+        string[] words = ["USER", "ASSISTANT", "hexagon", "magenta", "Describe"];
+        TinyLlavaCheckpoint.Write(dir.Path, 7, words, n => TinyLlavaCheckpoint.Config(n, imageSize: 42, hiddenSize: 48, numLayers: 3, numHeads: 6, numKvHeads: 3));
+        using var m = LlavaPretrained.Load(dir.Path);
+        Assert.Equal(48, m.Config.TextConfig.HiddenSize);
+        Assert.Equal(9, m.Config.ImageSeqLength);                          // (42 / 14)^2
+        Assert.Equal(0, m.Config.TextConfig.VocabSize % 64);
+        Assert.Single(m.Tokenizer.Encode("magenta", addBos: false));
+        Assert.Equal(new[] { m.Tokenizer.TokenToId("\u2581hexagon")!.Value, m.Tokenizer.TokenToId(".")!.Value },
+            m.Tokenizer.Encode("hexagon.", addBos: false));
+        Assert.Throws<ArgumentException>(() => TinyLlavaCheckpoint.Create(1, words, n => TinyLlavaCheckpoint.Config(n - 5)));
     }
 
     [Fact]

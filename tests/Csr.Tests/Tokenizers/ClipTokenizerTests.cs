@@ -5,9 +5,10 @@ using static TorchSharp.torch;
 
 namespace Csr.Tests.Tokenizers;
 
-public class ClipTokenizerTests
+public class ClipTokenizerTests(Xunit.Abstractions.ITestOutputHelper output)
 {
-    public ClipTokenizerTests() => TorchRuntime.EnsureInitialised();
+    private readonly bool _init = Init();
+    private static bool Init() { TorchRuntime.EnsureInitialised(); return true; }
 
     // A hand-written vocabulary: ids chosen by hand so expected outputs can be checked by eye.
     private static readonly string[] Tokens =
@@ -128,5 +129,40 @@ public class ClipTokenizerTests
         Assert.Contains("vocab.json", Assert.Throws<InvalidDataException>(() => ClipTokenizer.FromDirectory(dir.Path)).Message);
         File.Delete(dir["vocab.json"]);
         Assert.Contains("vocab.json", Assert.Throws<FileNotFoundException>(() => ClipTokenizer.FromDirectory(dir.Path)).Message);
+    }
+
+    [Fact]
+    public void Corrupted_vocab_and_merges_only_ever_give_invalid_data_errors()
+    {
+        using var dir = new TempDir();
+        var (vocab, merges) = ClipBpeFiles.Build(["a red circle and a blue square."]);
+        ClipBpeFiles.Write(dir.Path, vocab, merges);
+        var files = new[] { dir["vocab.json"], dir["merges.txt"] };
+        var originals = files.Select(File.ReadAllBytes).ToArray();
+        var rng = new Random(7);
+        int rejected = 0, loaded = 0;
+        for (int trial = 0; trial < 100; trial++)
+        {
+            int which = trial % 2;
+            var b = (byte[])originals[which].Clone();
+            if (trial % 4 < 2) b = b[..rng.Next(b.Length)];
+            else for (int k = 0; k < 3; k++) b[rng.Next(b.Length)] = (byte)rng.Next(256);
+            File.WriteAllBytes(files[which], b);
+            File.WriteAllBytes(files[1 - which], originals[1 - which]);
+            try
+            {
+                var tok = ClipTokenizer.FromDirectory(dir.Path);
+                tok.Decode(tok.Encode("a red circle, a blue square!", addBos: true));
+                tok.EncodeBatch(["a red circle"]);
+                loaded++;
+            }
+            catch (InvalidDataException ex)
+            {
+                Assert.Contains(dir.Path, ex.Message);
+                rejected++;
+            }
+        }
+        output.WriteLine($"CLIP vocab.json/merges.txt corruptions: 100 tried, {rejected} rejected with InvalidDataException, {loaded} still loadable; no other outcome");
+        Assert.Equal(100, rejected + loaded);
     }
 }

@@ -216,4 +216,31 @@ public sealed class ImageProcessorTests : IDisposable
         Assert.Equal(c.ImageStd, back.ImageStd);
         Assert.Equal(c.RescaleFactor, back.RescaleFactor);
     }
+
+    [Fact]
+    public void Exact_height_width_size_resizes_without_keeping_the_aspect()
+    {
+        string path = Write("hw.png", 5, 3, (x, y) => (77, 88, 99, 255));
+        using var scope = NewDisposeScope();
+        var p = new ImageProcessor(ImageProcessorConfig.ForSize(4) with
+        {
+            ShortestEdge = null, SizeHeight = 2, SizeWidth = 6, DoCenterCrop = false, ImageAspectRatio = "none",
+        });
+        var t = p.Preprocess(path);
+        Assert.Equal(new long[] { 3, 2, 6 }, t.shape);
+        Assert.Equal(Norm(88, 1), t[1, 1, 5].item<float>());
+    }
+
+    [Fact]
+    public void Batch_error_names_the_bad_file_and_uncropped_sizes_must_agree()
+    {
+        string good = Write("ok.png", 4, 4, (x, y) => (1, 2, 3, 255));
+        string bad = Path.Combine(_dir, "bad.png");
+        File.WriteAllBytes(bad, new byte[] { 1, 2, 3 });
+        var p = Processor(4);
+        Assert.Contains(bad, Assert.Throws<InvalidDataException>(() => p.PreprocessBatch(new[] { good, bad })).Message);
+        string wide = Write("wide.png", 8, 4, (x, y) => (1, 2, 3, 255));
+        var noCrop = new ImageProcessor(ImageProcessorConfig.ForSize(4) with { DoCenterCrop = false, ImageAspectRatio = "none" });
+        Assert.Throws<InvalidOperationException>(() => noCrop.PreprocessBatch(new[] { good, wide }));
+    }
 }

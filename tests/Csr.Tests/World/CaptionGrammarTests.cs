@@ -15,7 +15,7 @@ public class CaptionGrammarTests
             new WorldObject("circle", "red", "small", 0.3, 0.3, 0.1, 0),
             new WorldObject("star", "orange", "large", 0.7, 0.7, 0.1, 0),
         ], "plain", 0);
-        Assert.Equal("There is a red circle. There is an orange star.", new CaptionGrammar().TruthCaption(scene));
+        Assert.Equal("There is a red circle. There is an orange star", new CaptionGrammar().TruthCaption(scene));
     }
 
     [Fact]

@@ -54,8 +54,14 @@ public class SceneGeneratorTests
             var idx = s.Objects.Select(o => vocab.ShapeIndex(o.Shape)).ToList();
             Assert.Equal(idx.OrderBy(i => i), idx);
             Assert.Equal(idx.Count, idx.Distinct().Count());
+            int cells = g.Settings.GridCells;
+            var cellOf = s.Objects.Select(o => ((int)(o.X * cells), (int)(o.Y * cells))).ToList();
+            Assert.Equal(cellOf.Count, cellOf.Distinct().Count());
             foreach (var o in s.Objects)
             {
+                // each object lies inside one grid cell, i.e. inside one ViT patch
+                Assert.Equal((int)((o.X - o.Radius) * cells), (int)((o.X + o.Radius) * cells));
+                Assert.Equal((int)((o.Y - o.Radius) * cells), (int)((o.Y + o.Radius) * cells));
                 Assert.InRange(o.X - o.Radius, 0, 1);
                 Assert.InRange(o.X + o.Radius, 0, 1);
                 Assert.InRange(o.Y - o.Radius, 0, 1);
@@ -73,7 +79,7 @@ public class SceneGeneratorTests
     [Fact]
     public void RenderedPngDecodesAndShowsEachObjectsColourAtItsCentre()
     {
-        var g = new SceneGenerator(5, new WorldSettings { ImageSize = 96 });
+        var g = new SceneGenerator(5);
         var r = new SceneRenderer(96);
         foreach (var s in g.GenerateMany(20))
         {

@@ -1,0 +1,78 @@
+using CommandLine;
+using Csr.Native;
+using Csr.Train.World;
+using Csr.Train.World.Training;
+using Spectre.Console;
+
+namespace Csr.Train.Cli;
+
+/// <summary>The default verb: CSR end to end on the embedded world, with a report.</summary>
+[Verb("demo", isDefault: true, HelpText = "Run CSR end to end on the embedded generated world (tiny CLIP + tiny LLaVA built on this CPU), with the alpha = 0 ablation, and write report.md / report.json / report.png. This is what `csr-train` with no verb does.")]
+public sealed class DemoVerb : ICliVerb
+{
+    [Option("fused", HelpText = "Use the fused ops of Csr.Kernels (CLIP scoring, beam step, DPO loss).")]
+    public bool Fused { get; set; }
+
+    [Option("seed", Default = 1, HelpText = "World and training seed.")]
+    public int Seed { get; set; } = 1;
+
+    [Option("out", Default = "csr-demo", HelpText = "Output folder (report, run folders, world data).")]
+    public string Out { get; set; } = "csr-demo";
+
+    [Option("cache", HelpText = "Base-model cache folder (default: $XDG_CACHE_HOME/csr-train/world or ~/.cache/csr-train/world).")]
+    public string? Cache { get; set; }
+
+    [Option("rounds", Default = 3, HelpText = "CSR rounds per arm.")]
+    public int Rounds { get; set; } = 3;
+
+    [Option("prompts", Default = 48, HelpText = "CSR prompts per round.")]
+    public int Prompts { get; set; } = 48;
+
+    [Option("eval-scenes", Default = 100, HelpText = "Held-out scenes for CHAIR and POPE.")]
+    public int EvalScenes { get; set; } = 100;
+
+    [Option("alpha", Default = 0.9, HelpText = "CLIP weight of the calibrated reward in the CSR arm.")]
+    public double Alpha { get; set; } = 0.9;
+
+    [Option("no-ablation", HelpText = "Skip the alpha = 0 arm.")]
+    public bool NoAblation { get; set; }
+
+    [Option("threads", Default = 0, HelpText = "Torch CPU threads (0 = number of cores).")]
+    public int Threads { get; set; }
+
+    [Option("tiny", HelpText = "Tiny models and budgets (seconds; for tests and smoke runs, not for results).")]
+    public bool Tiny { get; set; }
+
+    public static string DefaultCache()
+    {
+        var xdg = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
+        var root = !string.IsNullOrEmpty(xdg) ? xdg : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache");
+        return Path.Combine(root, "csr-train", "world");
+    }
+
+    public WorldDemoOptions Options() => new()
+    {
+        OutDir = Out, CacheDir = Cache ?? DefaultCache(), Seed = Seed, Rounds = Rounds, Prompts = Prompts, EvalScenes = EvalScenes,
+        Alpha = Alpha, Fused = Fused, NoAblation = NoAblation,
+        Models = Tiny ? WorldModelSettings.Tiny : new WorldModelSettings(),
+        MaxNewTokens = Tiny ? 12 : 48,
+        NumBeams = Tiny ? 2 : 5,
+        DpoEpochs = Tiny ? 1 : 2,
+    };
+
+    public int Execute()
+    {
+        if (Rounds < 1) throw new CsrUserException($"--rounds {Rounds}: must be >= 1");
+        if (Prompts < 1 || EvalScenes < 1) throw new CsrUserException("--prompts and --eval-scenes must be >= 1");
+        TorchRuntime.EnsureInitialised();
+        TorchSharp.torch.set_num_threads(Threads > 0 ? Threads : Environment.ProcessorCount);
+        var options = Options();
+        AnsiConsole.MarkupLine($"[bold]CSR on the embedded world[/] (seed {Seed}, {Rounds} rounds, {(Fused ? "fused ops" : "reference ops")})");
+        var outcome = SpectreProgress.Run(p => new WorldDemo(options) { Progress = p }.Run());
+        var goals = Report.ReportGoals.From(outcome.Report);
+        if (goals != null)
+            AnsiConsole.MarkupLine($"CHAIR_S {goals.BaseChairS:F1} -> {goals.FinalChairS:F1} (CSR), ablation {goals.AblationFinalChairS?.ToString("F1") ?? "-"}; POPE adv F1 {goals.BaseAdversarialF1:F1} -> {goals.FinalAdversarialF1:F1}");
+        AnsiConsole.MarkupLine($"report: [bold]{Markup.Escape(Path.GetFullPath(outcome.Paths.Markdown))}[/]");
+        return 0;
+    }
+}

@@ -1,0 +1,59 @@
+using Csr.Models.Generation;
+using Csr.Train.Models;
+using Csr.Train.Pipeline;
+using static TorchSharp.torch;
+
+namespace Csr.Train.Eval;
+
+/// <summary>
+/// Greedy batched answers from a LLaVA model: prompts in the chat template, left-padded to one length, each image
+/// encoded once per batch, then greedy decoding with the KV cache until EOS.
+/// </summary>
+public sealed class VisionChatModel(VisionLanguageModel vlm, PromptTemplate template, bool ownsModel = false, int batchSize = 16) : IVisionChatModel
+{
+    public VisionLanguageModel Model { get; } = vlm;
+
+    public static VisionChatModel Open(string dir) => new(VisionLanguageModel.Load(dir), PromptTemplate.Default, ownsModel: true);
+
+    public IReadOnlyList<string> Answer(IReadOnlyList<VisionPrompt> prompts, int maxNewTokens)
+    {
+        var answers = new List<string>(prompts.Count);
+        for (int i = 0; i < prompts.Count; i += batchSize)
+            answers.AddRange(AnswerBatch(prompts.Skip(i).Take(batchSize).ToList(), maxNewTokens));
+        return answers;
+    }
+
+    private IReadOnlyList<string> AnswerBatch(IReadOnlyList<VisionPrompt> batch, int maxNewTokens)
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var m = Model.Model;
+        var tok = Model.Tokenizer;
+        var ids = batch.Select(p => Model.PromptIds(template.Format(PromptEntry.ImageMarker + "\n" + p.Question))).ToList();
+        int t = ids.Max(x => x.Length), b = batch.Count;
+        long pad = tok.PadId ?? tok.EosId;
+        var flat = new long[b * t];
+        var mask = new long[b * t];
+        for (int k = 0; k < b; k++)
+        {
+            int off = t - ids[k].Length; // left padding
+            for (int j = 0; j < t; j++)
+            {
+                flat[k * t + j] = j < off ? pad : ids[k][j - off];
+                mask[k * t + j] = j < off ? 0 : 1;
+            }
+        }
+        var dtype = m.multi_modal_projector.linear_1.weight!.dtype;
+        var pixels = stack(batch.Select(p => Model.Images.Preprocess(p.ImagePath)).ToList()).to_type(dtype);
+        var features = m.EncodeImages(pixels);
+        var embeds = m.EmbedInputs(tensor(flat, new long[] { b, t }), features);
+        using var start = GenerationStart.Prefill(m, embeds, tensor(mask, new long[] { b, t }));
+        var output = Decoding.Greedy(m, start, maxNewTokens, [tok.EosId]);
+        return output.Tokens.Select(x => tok.Decode(x).Trim()).ToList();
+    }
+
+    public void Dispose()
+    {
+        if (ownsModel) Model.Dispose();
+    }
+}

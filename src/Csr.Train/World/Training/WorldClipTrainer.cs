@@ -1,0 +1,118 @@
+using Csr.Models.Clip;
+using Csr.Models.Tokenizers;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Csr.Train.World.Training;
+
+/// <summary>
+/// Trains the world's tiny CLIP. Loss: CLIP's symmetric contrastive loss over a batch of images and
+/// object sentences (one true sentence and one absent-object sentence per image, often the absent companion;
+/// other captions that are also true for an image are masked out rather than counted as negatives), plus an
+/// auxiliary per-patch classification of each grid cell's shape and colour on the vision tower's
+/// penultimate layer (the features LLaVA reads), which makes the tiny ViT learn in a few hundred steps.
+/// The auxiliary heads are not part of the saved model.
+/// </summary>
+public sealed class WorldClipTrainer
+{
+    public sealed record Result(ClipModel Model, Dictionary<string, int> Vocab, List<(string, string)> Merges, double FinalLoss, double PairAccuracy);
+
+    /// <summary>Every sentence the grammar can say about one object (the CLIP tokenizer's corpus).</summary>
+    public static IEnumerable<string> Corpus(WorldVocabulary v) =>
+        from s in v.Shapes from noun in s.Synonyms.Prepend(s.Name) from c in v.Colours select CaptionGrammar.ObjectSentence(c.Name, noun);
+
+    public static Result Train(IReadOnlyList<Scene> scenes, Tensor pixels, WorldVocabulary vocab, WorldSettings world,
+        WorldModelSettings m, int seed, Action<int, double>? progress = null)
+    {
+        var (bpeVocab, merges) = ClipBpeFiles.Build(Corpus(vocab));
+        var tok = new ClipTokenizer(bpeVocab, merges);
+        var cfg = new ClipConfig
+        {
+            ProjectionDim = m.ClipProjection,
+            TextConfig = new ClipTextConfig
+            {
+                VocabSize = bpeVocab.Count, HiddenSize = m.ClipTextHidden, IntermediateSize = 4 * m.ClipTextHidden,
+                NumHiddenLayers = m.ClipTextLayers, NumAttentionHeads = Math.Max(1, m.ClipTextHidden / 16), MaxPositionEmbeddings = 77,
+                ProjectionDim = m.ClipProjection, BosTokenId = tok.BosId, EosTokenId = tok.EosId, PadTokenId = tok.EosId,
+            },
+            VisionConfig = new ClipVisionConfig
+            {
+                HiddenSize = m.VisionHidden, IntermediateSize = 4 * m.VisionHidden, NumHiddenLayers = m.VisionLayers,
+                NumAttentionHeads = m.VisionHeads, ImageSize = world.ImageSize, PatchSize = world.ImageSize / world.GridCells,
+                ProjectionDim = m.ClipProjection,
+            },
+        }.Validate();
+        var gen = new Generator((ulong)seed);
+        var model = new ClipModel(cfg);
+        ClipInit.InitWeights(model, gen);
+        int cells = world.GridCells;
+        var shapeHead = nn.Linear(m.VisionHidden, vocab.Shapes.Count + 1);
+        var colourHead = nn.Linear(m.VisionHidden, vocab.Colours.Count + 1);
+        var parameters = model.parameters().Concat(shapeHead.parameters()).Concat(colourHead.parameters()).ToList();
+        var opt = optim.AdamW(parameters, lr: m.ClipLr, weight_decay: 0.01);
+        var rng = SplitMix64.For(seed, 77, 0);
+        int n = scenes.Count, b = Math.Min(m.ClipBatch, n);
+        double lastLoss = double.NaN, pairAcc = double.NaN;
+        model.train();
+        for (int step = 0; step < m.ClipSteps; step++)
+        {
+            using var scope = NewDisposeScope();
+            SetLr(opt, m.ClipLr, step, m.ClipSteps);
+            var idx = Enumerable.Range(0, b).Select(_ => rng.Next(n)).ToArray();
+            var texts = new List<(string Shape, string Colour)>();
+            foreach (var i in idx)
+            {
+                var s = scenes[i];
+                var o = rng.Pick(s.Objects);
+                texts.Add((o.Shape, o.Colour));
+                var absent = vocab.Shapes.Select(x => x.Name).Where(x => !s.Contains(x)).ToList();
+                var comps = s.Objects.Select(x => vocab.Companion.GetValueOrDefault(x.Shape)).Where(x => x != null && !s.Contains(x)).ToList();
+                string neg = comps.Count > 0 && rng.Chance(0.5) ? rng.Pick(comps)! : rng.Pick(absent);
+                texts.Add((neg, rng.Chance(0.5) ? o.Colour : rng.Pick(vocab.Colours).Name));
+            }
+            // sentences with and without the final period (the last sentence of an answer has none)
+            var (ids, mask) = tok.EncodeBatch(texts.Select(t => CaptionGrammar.ObjectSentence(t.Colour, t.Shape)).Select(x => rng.Chance(0.3) ? x[..^1] : x).ToList(), 16);
+            var img = pixels.index_select(0, tensor(idx.Select(x => (long)x).ToArray()));
+            var logits = model.LogitsPerImage(img, ids, mask); // [b, 2b]
+            var truth = new bool[b * texts.Count];
+            for (int a = 0; a < b; a++)
+                for (int t = 0; t < texts.Count; t++)
+                    truth[a * texts.Count + t] = t != 2 * a && scenes[idx[a]].Objects.Any(o => o.Shape == texts[t].Shape && o.Colour == texts[t].Colour);
+            var falseNeg = tensor(truth, new long[] { b, texts.Count });
+            var masked = logits.masked_fill(falseNeg, -1e4f);
+            var own = arange(b, dtype: ScalarType.Int64) * 2;
+            var lossImage = nn.functional.cross_entropy(masked, own);
+            var lossText = nn.functional.cross_entropy(masked.index_select(1, own).t(), arange(b, dtype: ScalarType.Int64));
+            var patches = model.vision_model.HiddenState(img, -2).narrow(1, 1, cells * cells); // [b, cells^2, H]
+            var yShape = WorldPixels.CellLabels(scenes, idx, vocab, cells, colour: false);
+            var yColour = WorldPixels.CellLabels(scenes, idx, vocab, cells, colour: true);
+            var lossShape = nn.functional.cross_entropy(shapeHead.forward(patches).reshape(-1, vocab.Shapes.Count + 1), yShape.reshape(-1));
+            var lossColour = nn.functional.cross_entropy(colourHead.forward(patches).reshape(-1, vocab.Colours.Count + 1), yColour.reshape(-1));
+            var loss = (lossImage + lossText) / 2 + lossShape + lossColour;
+            opt.zero_grad();
+            loss.backward();
+            nn.utils.clip_grad_norm_(parameters, 1.0);
+            opt.step();
+            lastLoss = loss.item<float>();
+            if (step == m.ClipSteps - 1)
+            {
+                using var _ = no_grad();
+                var d = logits.detach();
+                var pos = d.gather(1, own.unsqueeze(1)).squeeze(1);
+                var negl = d.gather(1, (own + 1).unsqueeze(1)).squeeze(1);
+                pairAcc = pos.gt(negl).to_type(ScalarType.Float32).mean().item<float>();
+            }
+            progress?.Invoke(step + 1, lastLoss);
+        }
+        model.eval();
+        return new Result(model, bpeVocab, merges, lastLoss, pairAcc);
+    }
+
+    /// <summary>Cosine schedule with 5% linear warmup.</summary>
+    public static void SetLr(optim.Optimizer opt, double peak, int step, int total)
+    {
+        int warm = Math.Max(1, total / 20);
+        double lr = step < warm ? peak * (step + 1) / warm : peak * 0.5 * (1 + Math.Cos(Math.PI * (step - warm) / Math.Max(1, total - warm)));
+        foreach (var g in opt.ParamGroups) g.LearningRate = lr;
+    }
+}

@@ -1,0 +1,164 @@
+using Csr.Models.Clip;
+using Csr.Models.Llama;
+using Csr.Models.Llava;
+using Csr.Models.Tokenizers;
+using Csr.Train.Pipeline;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Csr.Train.World.Training;
+
+/// <summary>
+/// Trains the world's tiny LLaVA-1.5 (the real classes: CLIP ViT + mlp2x_gelu projector + Llama, a real
+/// SentencePiece tokenizer.model built for the world's words). The vision tower is the world CLIP's, frozen, as
+/// LLaVA's; the projector and the language model learn descriptions (training captions with the language prior)
+/// and yes/no probes (true answers), with the loss on answer tokens only.
+/// </summary>
+public sealed class WorldLlavaTrainer
+{
+    public sealed record Result(LlavaForConditionalGeneration Model, List<SentencePiece> Pieces, LlamaTokenizer Tokenizer, double FinalLoss);
+
+    public static readonly string[] ExtraPieces = [".", ",", ":", "?", "'", "!"];
+
+    /// <summary>The words the tokenizer makes single tokens: the grammar's, the prompts' and the chat template's.</summary>
+    public static IReadOnlyList<string> Words(CaptionGrammar grammar, PromptTemplate template)
+    {
+        var words = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var w in grammar.AllWords()) words.Add(w);
+        foreach (var w in (template.System + " USER ASSISTANT").Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            words.Add(w.TrimEnd('.', ',', ':', '?', '!'));
+        words.Remove("");
+        return words.ToList();
+    }
+
+    /// <summary>Builds the tokenizer files in <paramref name="dir"/> and loads them back (the tokenizer the checkpoint will have).</summary>
+    public static (List<SentencePiece> Pieces, LlamaTokenizer Tokenizer, int ImageId, int PadId) BuildTokenizer(IReadOnlyList<string> words, string dir, int maxLength)
+    {
+        var pieces = SentencePieceModelWriter.BuildLlamaStyleVocabulary(words, ExtraPieces);
+        int imageId = pieces.Count, padId = pieces.Count + 1;
+        LlamaTokenizerFiles.Write(dir, pieces, [new AddedToken(imageId, "<image>"), new AddedToken(padId, "<pad>")], padToken: "<pad>", modelMaxLength: maxLength);
+        return (pieces, LlamaTokenizer.FromDirectory(dir), imageId, padId);
+    }
+
+    public static Result Train(ClipModel clip, IReadOnlyList<Scene> scenes, Tensor pixels, WorldVocabulary vocab, WorldSettings world,
+        WorldModelSettings m, PromptTemplate template, int seed, string tokenizerDir, Action<int, double>? progress = null)
+    {
+        var grammar = new CaptionGrammar(vocab);
+        const int maxPositions = 512;
+        var (pieces, tok, imageId, padId) = BuildTokenizer(Words(grammar, template), tokenizerDir, maxPositions);
+        var vision = clip.Config.VisionConfig;
+        var config = new LlavaConfig
+        {
+            TextConfig = new LlamaConfig
+            {
+                VocabSize = (pieces.Count + 2 + 63) / 64 * 64, HiddenSize = m.LmHidden, IntermediateSize = m.LmIntermediate,
+                NumHiddenLayers = m.LmLayers, NumAttentionHeads = m.LmHeads, NumKeyValueHeads = m.LmHeads,
+                MaxPositionEmbeddings = maxPositions, RmsNormEps = 1e-5, BosTokenId = tok.BosId, EosTokenIds = [tok.EosId],
+                PadTokenId = padId, TorchDtype = "float32",
+            },
+            VisionConfig = vision,
+            ImageTokenIndex = imageId,
+            ImageSeqLength = vision.NumPatches,
+            PadTokenId = padId,
+        }.Validate();
+        var model = new LlavaForConditionalGeneration(config, ScalarType.Float32, new Generator((ulong)seed + 1));
+        using (no_grad())
+        {
+            var src = clip.vision_model.state_dict();
+            foreach (var (name, p) in model.vision_tower.vision_model.state_dict())
+                p.copy_(src[name]);
+        }
+        foreach (var p in model.vision_tower.parameters()) p.requires_grad = false;
+
+        // The frozen tower's features are computed once: [N, patches, Hv] (penultimate layer, class token dropped).
+        Tensor features;
+        using (no_grad())
+        {
+            var chunks = new List<Tensor>();
+            for (int i = 0; i < scenes.Count; i += 256)
+            {
+                using var scope = NewDisposeScope();
+                var h = model.vision_tower.HiddenState(pixels.narrow(0, i, Math.Min(256, scenes.Count - i)), config.VisionFeatureLayers[0]);
+                chunks.Add(h.narrow(1, 1, h.shape[1] - 1).MoveToOuterDisposeScope());
+            }
+            features = cat(chunks, 0);
+            foreach (var c in chunks) c.Dispose();
+        }
+
+        var trainable = model.multi_modal_projector.parameters().Concat(model.language_model.parameters()).ToList();
+        var opt = optim.AdamW(trainable, lr: m.LlavaLr, weight_decay: 0.0);
+        var rng = SplitMix64.For(seed, 78, 0);
+        int n = scenes.Count, b = Math.Min(m.LlavaBatch, n);
+        double lastLoss = double.NaN;
+        model.train();
+        for (int step = 0; step < m.LlavaSteps; step++)
+        {
+            using var scope = NewDisposeScope();
+            WorldClipTrainer.SetLr(opt, m.LlavaLr, step, m.LlavaSteps);
+            var idx = new long[b];
+            var rows = new List<(int[] Prompt, int[] Answer)>();
+            for (int k = 0; k < b; k++)
+            {
+                int i = rng.Next(n);
+                idx[k] = i;
+                var (q, a) = Example(scenes[i], grammar, world, rng, m.ProbeShare);
+                var prompt = model.ExpandImageTokens(tok.Encode(template.Format(PromptEntry.ImageMarker + "\n" + q), addBos: true));
+                var answer = tok.Encode(a, addBos: false).Append(tok.EosId).ToArray();
+                rows.Add((prompt, answer));
+            }
+            int t = rows.Max(r => r.Prompt.Length + r.Answer.Length);
+            var ids = new long[b * t];
+            var mask = new long[b * t];
+            var labels = Enumerable.Repeat(-100L, b * t).ToArray();
+            for (int k = 0; k < b; k++)
+            {
+                var (p, a) = rows[k];
+                for (int j = 0; j < t; j++)
+                {
+                    int at = k * t + j;
+                    if (j < p.Length) { ids[at] = p[j]; mask[at] = 1; }
+                    else if (j < p.Length + a.Length) { ids[at] = a[j - p.Length]; mask[at] = 1; labels[at] = a[j - p.Length]; }
+                    else ids[at] = padId;
+                }
+            }
+            var idsT = tensor(ids, new long[] { b, t });
+            var maskT = tensor(mask, new long[] { b, t });
+            var labelsT = tensor(labels, new long[] { b, t });
+            var projected = model.multi_modal_projector.forward(features.index_select(0, tensor(idx)));
+            var embeds = model.EmbedInputs(idsT, projected);
+            var logits = model.Forward(embeds, maskT, null); // [b, t, V]
+            var loss = nn.functional.cross_entropy(
+                logits.narrow(1, 0, t - 1).reshape(-1, logits.shape[2]), labelsT.narrow(1, 1, t - 1).reshape(-1), ignore_index: -100);
+            opt.zero_grad();
+            loss.backward();
+            nn.utils.clip_grad_norm_(trainable, 1.0);
+            opt.step();
+            lastLoss = loss.item<float>();
+            progress?.Invoke(step + 1, lastLoss);
+        }
+        features.Dispose();
+        model.eval();
+        return new Result(model, pieces, tok, lastLoss);
+    }
+
+    /// <summary>One training (question, answer): a yes/no probe (true answer; half about absent objects, often the
+    /// absent companion) or a description with the language prior.</summary>
+    public static (string Question, string Answer) Example(Scene scene, CaptionGrammar grammar, WorldSettings world, SplitMix64 rng, double probeShare)
+    {
+        var vocab = grammar.Vocabulary;
+        if (rng.Chance(probeShare))
+        {
+            bool yes = rng.Chance(0.5);
+            string shape;
+            if (yes) shape = rng.Pick(scene.Objects).Shape;
+            else
+            {
+                var absent = vocab.Shapes.Select(s => s.Name).Where(s => !scene.Contains(s)).ToList();
+                var comps = scene.Objects.Select(o => vocab.Companion.GetValueOrDefault(o.Shape)).Where(c => c != null && !scene.Contains(c)).ToList();
+                shape = comps.Count > 0 && rng.Chance(0.5) ? rng.Pick(comps)! : rng.Pick(absent);
+            }
+            return (CaptionGrammar.ProbeQuestion(shape), CaptionGrammar.ProbeAnswer(yes));
+        }
+        return (rng.Pick(CaptionGrammar.DescribePrompts), grammar.TrainingCaption(scene, world, rng).Text);
+    }
+}

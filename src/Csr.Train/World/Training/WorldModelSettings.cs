@@ -1,0 +1,50 @@
+namespace Csr.Train.World.Training;
+
+/// <summary>Sizes and training budgets of the world's tiny CLIP and tiny LLaVA. Part of the base-model cache key.</summary>
+public sealed record WorldModelSettings
+{
+    /// <summary>Training scenes (train stream) both models learn from.</summary>
+    public int TrainScenes { get; init; } = 4000;
+
+    // CLIP: vision tower (also LLaVA's), text tower, projection
+    public int VisionHidden { get; init; } = 64;
+    public int VisionLayers { get; init; } = 3;
+    public int VisionHeads { get; init; } = 4;
+    public int ClipTextHidden { get; init; } = 64;
+    public int ClipTextLayers { get; init; } = 2;
+    public int ClipProjection { get; init; } = 64;
+    public int ClipSteps { get; init; } = 600;
+    public int ClipBatch { get; init; } = 64;
+    public double ClipLr { get; init; } = 2e-3;
+
+    // LLaVA language model
+    public int LmHidden { get; init; } = 128;
+    public int LmLayers { get; init; } = 2;
+    public int LmHeads { get; init; } = 4;
+    public int LmIntermediate { get; init; } = 256;
+    public int LlavaSteps { get; init; } = 1000;
+    public int LlavaBatch { get; init; } = 32;
+    public double LlavaLr { get; init; } = 3e-3;
+    /// <summary>Share of LLaVA training examples that are yes/no probes (the rest are descriptions).</summary>
+    public double ProbeShare { get; init; } = 0.5;
+
+    /// <summary>Small settings for tests (seconds, not minutes).</summary>
+    public static WorldModelSettings Tiny => new()
+    {
+        TrainScenes = 64, VisionHidden = 32, VisionLayers = 1, VisionHeads = 2, ClipTextHidden = 32, ClipTextLayers = 1,
+        ClipProjection = 16, ClipSteps = 3, ClipBatch = 8, LmHidden = 32, LmLayers = 1, LmHeads = 2, LmIntermediate = 64,
+        LlavaSteps = 120, LlavaBatch = 8, LlavaLr = 1e-2, ProbeShare = 0.2,
+    };
+
+    public void Validate()
+    {
+        foreach (var (name, v) in new[] { ("TrainScenes", TrainScenes), ("VisionHidden", VisionHidden), ("VisionLayers", VisionLayers),
+                     ("ClipSteps", ClipSteps), ("ClipBatch", ClipBatch), ("LmHidden", LmHidden), ("LmLayers", LmLayers),
+                     ("LlavaSteps", LlavaSteps), ("LlavaBatch", LlavaBatch) })
+            if (v <= 0) throw new ArgumentException($"{name} must be positive, got {v}");
+        if (VisionHidden % VisionHeads != 0) throw new ArgumentException($"VisionHidden {VisionHidden} is not divisible by VisionHeads {VisionHeads}");
+        if (LmHidden % LmHeads != 0) throw new ArgumentException($"LmHidden {LmHidden} is not divisible by LmHeads {LmHeads}");
+    }
+
+    public string Fingerprint() => System.Text.Json.JsonSerializer.Serialize(this);
+}

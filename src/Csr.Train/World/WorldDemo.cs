@@ -1,0 +1,168 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Csr.Train.Dpo;
+using Csr.Train.Eval;
+using Csr.Train.Models;
+using Csr.Train.Pipeline;
+using Csr.Train.Report;
+using Csr.Train.Sampling;
+using Csr.Train.Scoring;
+using Csr.Train.World.Training;
+
+namespace Csr.Train.World;
+
+/// <summary>
+/// The embedded default: build (or load from the cache) the world's tiny CLIP and LLaVA, evaluate the base model,
+/// run CSR rounds with the real pipeline for alpha (CSR) and alpha = 0 (ablation), evaluate after each round, and
+/// write report.md / report.json / report.png.
+/// </summary>
+public sealed class WorldDemo(WorldDemoOptions o)
+{
+    public IStageProgress Progress { get; init; } = NoProgress.Instance;
+
+    public sealed record Outcome(ReportData Report, ReportWriter.Paths Paths, WorldBaseModelPaths BaseModels);
+
+    public Outcome Run()
+    {
+        var timings = new Dictionary<string, double>();
+        var total = Stopwatch.StartNew();
+        var template = PromptTemplate.Default;
+        Directory.CreateDirectory(o.OutDir);
+
+        // 1. base models
+        var sw = Stopwatch.StartNew();
+        var started = new HashSet<string>();
+        var baseModels = WorldBaseModels.BuildOrLoad(o.CacheDir, o.Seed, o.World, o.Models, template, (stage, step, of, loss) =>
+        {
+            if (started.Add(stage)) Progress.Start(stage, of);
+            Progress.Advance(stage);
+        });
+        timings[baseModels.FromCache ? "base models (cached)" : "base models: train CLIP"] = baseModels.FromCache ? sw.Elapsed.TotalSeconds : baseModels.ClipSeconds;
+        if (!baseModels.FromCache) timings["base models: train LLaVA"] = baseModels.LlavaSeconds;
+        Progress.Message($"base models: {Path.GetDirectoryName(baseModels.LlavaDir)} ({(baseModels.FromCache ? "cached" : "built")})");
+
+        // 2. data: CSR prompts and held-out evaluation scenes
+        sw.Restart();
+        var gen = new SceneGenerator(o.Seed, o.World);
+        var dataDir = Path.Combine(o.OutDir, "data");
+        var csrScenes = WorldDataset.Write(gen, SceneGenerator.CsrStream, o.Prompts, Path.Combine(dataDir, "csr"));
+        var prompts = PromptFile.Read(Path.Combine(dataDir, "csr", "prompts.json"));
+        var evaluator = new WorldEvaluator(gen, Path.Combine(dataDir, "eval"), o.EvalScenes);
+        timings["world data"] = sw.Elapsed.TotalSeconds;
+
+        // 3. base evaluation (round 0 of both arms)
+        sw.Restart();
+        using var baseVlm = VisionLanguageModel.Load(baseModels.LlavaDir);
+        var baseEval = Evaluate(baseVlm, template, evaluator, 0, "base");
+        timings["eval"] = sw.Elapsed.TotalSeconds;
+
+        using var scorer = ClipSentenceScorer.Load(baseModels.ClipDir, fused: o.Fused);
+        var arms = new List<ArmReport>();
+        var examples = new List<ExamplePair>();
+        var scenesById = csrScenes.ToDictionary(s => s.Id);
+        var notes = new List<string>();
+        if (!baseModels.FromCache)
+            notes.Add($"base models built in this run: CLIP pair accuracy (true vs absent-object sentence, last batch) {baseModels.ClipPairAccuracy:F3}, LLaVA final training loss {baseModels.LlavaFinalLoss:F3}");
+        var armList = new List<(string Name, double Alpha)> { ("csr", o.Alpha) };
+        if (!o.NoAblation) armList.Add(("ablation", 0.0));
+        foreach (var (name, alpha) in armList)
+        {
+            var rounds = new List<RoundReport> { baseEval.Metrics };
+            var runOptions = new CsrRunOptions
+            {
+                OutDir = Path.Combine(o.OutDir, name),
+                Iterations = o.Rounds,
+                Sample = new SampleOptions
+                {
+                    NumBeams = o.NumBeams, NumBeamGroups = o.NumBeams, NumTokenBeams = o.NumBeams, MaxNewTokens = 16, MaxLength = 1024,
+                    SentenceEndId = baseVlm.Tokenizer.TokenToId("."), Fused = o.Fused,
+                },
+                Construct = new ConstructOptions(RewardRule.Rank, alpha),
+                Dpo = new DpoOptions
+                {
+                    LearningRate = o.DpoLearningRate, ProjectorLearningRate = o.DpoProjectorLearningRate, Beta = o.DpoBeta,
+                    LoraR = o.LoraR, LoraAlpha = o.LoraAlpha, LoraDropout = 0.0, Epochs = o.DpoEpochs, BatchSize = o.DpoBatchSize,
+                    WarmupRatio = 0.1, SaveSteps = 0, Seed = o.Seed, Fused = o.Fused,
+                },
+                Template = template,
+                Images = new ImagePathRule(Path.Combine(dataDir, "csr", "images")),
+                Seed = o.Seed,
+                MaxLength = 512,
+            };
+            var run = new CsrRun(runOptions)
+            {
+                Progress = Progress,
+                OnRoundEnd = (r, vlm) =>
+                {
+                    var t = Stopwatch.StartNew();
+                    timings[$"{name} round {r.Round}: sample+score+construct+dpo+merge"] = r.Seconds;
+                    rounds.Add(Evaluate(vlm, template, evaluator, r.Round, $"{name} round {r.Round}").Metrics);
+                    timings["eval"] += t.Elapsed.TotalSeconds;
+                    var pair = FirstPair(Path.Combine(CsrRunOptions.RoundDir(runOptions.OutDir, r.Round), "preferences.json"));
+                    if (pair != null && scenesById.TryGetValue(Path.GetFileNameWithoutExtension(pair.Value.Image), out var scene))
+                        examples.Add(new ExamplePair(name, r.Round, pair.Value.Image, pair.Value.Prompt, pair.Value.Chosen, pair.Value.Rejected, scene.Categories.ToList()));
+                },
+            };
+            // a fresh copy of the base model per arm: the run merges LoRA into the model it is given
+            using var armBase = VisionLanguageModel.Load(baseModels.LlavaDir);
+            try
+            {
+                run.Run(armBase, scorer, prompts, new Dictionary<string, object?> { ["arm"] = name, ["alpha"] = alpha, ["seed"] = o.Seed },
+                    new Dictionary<string, string> { ["prompts"] = Path.Combine(dataDir, "csr", "prompts.json") });
+            }
+            catch (InvalidDataException ex) when (ex.Message.Contains("no preference pairs", StringComparison.Ordinal))
+            {
+                // a model too weak to write sentences the tree cleaner keeps: report it instead of failing the whole run
+                notes.Add($"{name}: stopped after round {rounds.Count - 1}: {ex.Message}");
+                Progress.Message(notes[^1]);
+            }
+            arms.Add(new ArmReport(name, alpha, rounds));
+        }
+        timings["total"] = total.Elapsed.TotalSeconds;
+
+        var report = new ReportData(o.Seed, arms, examples)
+        {
+            Notes = notes,
+            TimingsSeconds = timings,
+            Settings = new Dictionary<string, string>
+            {
+                ["world"] = o.World.Fingerprint(),
+                ["models"] = o.Models.Fingerprint(),
+                ["base model cache"] = Path.GetDirectoryName(baseModels.LlavaDir)!,
+                ["rounds"] = o.Rounds.ToString(),
+                ["csr prompts per round"] = o.Prompts.ToString(),
+                ["held-out scenes"] = o.EvalScenes.ToString(),
+                ["fused"] = o.Fused.ToString(),
+                ["dpo"] = $"lr {o.DpoLearningRate}, projector lr {o.DpoProjectorLearningRate}, beta {o.DpoBeta}, LoRA r {o.LoraR} alpha {o.LoraAlpha}, epochs {o.DpoEpochs}, batch {o.DpoBatchSize}",
+            },
+        };
+        var paths = ReportWriter.Write(report, o.OutDir);
+        return new Outcome(report, paths, baseModels);
+    }
+
+    private WorldEvaluation Evaluate(VisionLanguageModel vlm, PromptTemplate template, WorldEvaluator evaluator, int round, string label)
+    {
+        string stage = $"eval {label}";
+        Progress.Start(stage, evaluator.PromptCount);
+        using var chat = new VisionChatModel(vlm, template);
+        var result = evaluator.Evaluate(chat, round, o.MaxNewTokens, n => Progress.Advance(stage, n));
+        var m = result.Metrics;
+        Progress.Message($"{label}: CHAIR_S {m.ChairS:F1}  CHAIR_I {m.ChairI:F1}  POPE F1 rand {m.Pope["random"].F1:F1} pop {m.Pope["popular"].F1:F1} adv {m.Pope["adversarial"].F1:F1}");
+        return result;
+    }
+
+    private static (string Image, string Prompt, string Chosen, string Rejected)? FirstPair(string path)
+    {
+        if (!File.Exists(path)) return null;
+        using var doc = JsonDocument.Parse(File.ReadAllText(path));
+        foreach (var p in doc.RootElement.EnumerateArray())
+        {
+            string Gpt(string key) => p.GetProperty(key).EnumerateArray().Last().GetProperty("value").GetString() ?? "";
+            string human = p.GetProperty("conversations").EnumerateArray().First().GetProperty("value").GetString() ?? "";
+            var chosen = Gpt("conversations");
+            var rejected = Gpt("rejected_conversations");
+            if (chosen != rejected) return (p.GetProperty("image").GetString() ?? "", human, chosen, rejected);
+        }
+        return null;
+    }
+}

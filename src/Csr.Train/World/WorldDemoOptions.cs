@@ -1,0 +1,34 @@
+using Csr.Train.World.Training;
+
+namespace Csr.Train.World;
+
+/// <summary>Options of the embedded default run (<c>csr-train</c> with no verb).</summary>
+public sealed record WorldDemoOptions
+{
+    public required string OutDir { get; init; }
+    /// <summary>Base-model cache root (models are keyed by a hash of every setting below that shapes them).</summary>
+    public required string CacheDir { get; init; }
+    public int Seed { get; init; } = 1;
+    public int Rounds { get; init; } = 3;
+    /// <summary>CSR prompts (scenes of the CSR stream) per round.</summary>
+    public int Prompts { get; init; } = 48;
+    /// <summary>Held-out scenes for CHAIR and POPE.</summary>
+    public int EvalScenes { get; init; } = 100;
+    public double Alpha { get; init; } = 0.9;
+    public bool Fused { get; init; }
+    /// <summary>Skip the alpha = 0 ablation arm.</summary>
+    public bool NoAblation { get; init; }
+    public int MaxNewTokens { get; init; } = 48;
+    public WorldSettings World { get; init; } = new();
+    public WorldModelSettings Models { get; init; } = new();
+
+    // CSR stage settings for tiny models (the official 7B values do not move a model this small)
+    public int NumBeams { get; init; } = 5;
+    public double DpoLearningRate { get; init; } = 5e-4;
+    public double DpoProjectorLearningRate { get; init; } = 1e-4;
+    public double DpoBeta { get; init; } = 0.1;
+    public int LoraR { get; init; } = 16;
+    public double LoraAlpha { get; init; } = 32;
+    public int DpoEpochs { get; init; } = 2;
+    public int DpoBatchSize { get; init; } = 4;
+}

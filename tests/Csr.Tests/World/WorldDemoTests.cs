@@ -1,0 +1,58 @@
+using System.Text.Json;
+using Csr.Native;
+using Csr.Train.Cli;
+using Csr.Train.World;
+
+namespace Csr.Tests.World;
+
+public class WorldDemoTests
+{
+    [Fact]
+    public void TinyDemoWritesTheReportWithEveryFieldAndReusesCachedBaseModels()
+    {
+        TorchRuntime.EnsureInitialised();
+        var root = Path.Combine(Path.GetTempPath(), "csr-demo-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var verb = new DemoVerb { Out = Path.Combine(root, "out"), Cache = Path.Combine(root, "cache"), Rounds = 1, Prompts = 2, EvalScenes = 3, Tiny = true, Seed = 4 };
+            var options = verb.Options();
+            var first = new WorldDemo(options).Run();
+            Assert.False(first.BaseModels.FromCache);
+            foreach (var f in new[] { "config.json", "tokenizer.model", "preprocessor_config.json", "model.safetensors.index.json" })
+                Assert.True(File.Exists(Path.Combine(first.BaseModels.LlavaDir, f)), f);
+            foreach (var f in new[] { "config.json", "vocab.json", "merges.txt" })
+                Assert.True(File.Exists(Path.Combine(first.BaseModels.ClipDir, f)), f);
+
+            using var doc = JsonDocument.Parse(File.ReadAllText(first.Paths.Json));
+            var arms = doc.RootElement.GetProperty("arms");
+            Assert.Equal(new[] { "csr", "ablation" }, arms.EnumerateArray().Select(a => a.GetProperty("name").GetString()));
+            foreach (var arm in arms.EnumerateArray())
+            {
+                var rounds = arm.GetProperty("rounds").EnumerateArray().ToList();
+                // round 0 is the base; a tiny, barely trained model may write nothing CSR can pair, which the report must say
+                Assert.Equal(0, rounds[0].GetProperty("round").GetInt32());
+                if (rounds.Count == 1)
+                    Assert.Contains(doc.RootElement.GetProperty("notes").EnumerateArray(), n => n.GetString()!.StartsWith(arm.GetProperty("name").GetString() + ": stopped after round 0"));
+                else
+                    Assert.Equal(new[] { 0, 1 }, rounds.Select(r => r.GetProperty("round").GetInt32()));
+                foreach (var r in rounds)
+                {
+                    Assert.InRange(r.GetProperty("chair_s").GetDouble(), 0, 100);
+                    Assert.InRange(r.GetProperty("chair_i").GetDouble(), 0, 100);
+                    foreach (var split in new[] { "random", "popular", "adversarial" })
+                        foreach (var key in new[] { "acc", "precision", "recall", "f1", "yes_ratio" })
+                            Assert.InRange(r.GetProperty("pope").GetProperty(split).GetProperty(key).GetDouble(), 0, 100);
+                }
+            }
+            var md = File.ReadAllText(first.Paths.Markdown);
+            Assert.Contains("| csr | 0.9 | 0 |", md);
+            Assert.Contains("| ablation | 0 | 0 |", md);
+            Assert.True(new FileInfo(first.Paths.Plot).Length > 1000);
+
+            var second = new WorldDemo(options with { OutDir = Path.Combine(root, "out2"), NoAblation = true }).Run();
+            Assert.True(second.BaseModels.FromCache);
+            Assert.Equal(first.BaseModels.LlavaDir, second.BaseModels.LlavaDir);
+        }
+        finally { if (Directory.Exists(root)) Directory.Delete(root, true); }
+    }
+}
