@@ -134,7 +134,7 @@ public static class PipelineReport
     {
         var m = new LlavaForConditionalGeneration(vlm.Model.Config);
         using (no_grad())
-            foreach (var (name, p) in m.named_parameters()) p.copy_(vlm.Model.get_parameter(name));
+            foreach (var (name, p) in m.named_parameters()) p.copy_(vlm.Model.get_parameter(name)!);
         m.eval();
         return new VisionLanguageModel(m, vlm.Tokenizer, vlm.Images);
     }
