@@ -16,8 +16,28 @@ public static unsafe class Bf16Gemv
     /// <summary>Largest number of rows of x the kernel takes (more rows: use a GEMM).</summary>
     public const int MaxRows = 16;
 
-    /// <summary>Enables the kernel inside <c>LoraLinear</c> (inference only); for benchmarks and A/B tests.</summary>
-    public static bool Enabled { get; set; } = true;
+    private static volatile bool _enabled = true;
+    [ThreadStatic] private static bool? _threadOverride;
+
+    /// <summary>Enables the kernel inside <c>LoraLinear</c> and the output projection (inference only), process-wide.</summary>
+    public static bool Enabled
+    {
+        get => _threadOverride ?? _enabled;
+        set => _enabled = value;
+    }
+
+    /// <summary>Turns the kernel off for the calling thread until disposed (A/B comparisons that must not affect other threads).</summary>
+    public static IDisposable DisableOnThisThread()
+    {
+        var previous = _threadOverride;
+        _threadOverride = false;
+        return new Restore(previous);
+    }
+
+    private sealed class Restore(bool? previous) : IDisposable
+    {
+        public void Dispose() => _threadOverride = previous;
+    }
 
     /// <summary>x <c>[..., K]</c> (any float dtype), W <c>[N, K]</c> bf16 contiguous → <c>[..., N]</c> in x's dtype.</summary>
     public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias)

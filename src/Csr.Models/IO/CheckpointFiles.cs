@@ -96,37 +96,24 @@ public sealed class CheckpointFiles : IDisposable
     }
 
     /// <summary>Reads and validates the weight_map of a <c>model.safetensors.index.json</c>.</summary>
-    public static Dictionary<string, string> ReadWeightMap(string indexPath)
+    public static Dictionary<string, string> ReadWeightMap(string indexPath) => JsonFile.Read(indexPath, root =>
     {
-        JsonDocument doc;
-        try
+        if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("weight_map", out var wm) || wm.ValueKind != JsonValueKind.Object)
+            throw new InvalidDataException($"{indexPath}: expected an object with a 'weight_map' object");
+        var map = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var p in wm.EnumerateObject())
         {
-            doc = JsonDocument.Parse(Csr.Models.IO.Utf8File.ReadAllBytes(indexPath));
+            if (p.Value.ValueKind != JsonValueKind.String)
+                throw new InvalidDataException($"{indexPath}: weight_map['{p.Name}'] must be a file name string, found {p.Value.ValueKind}");
+            var f = p.Value.GetString()!;
+            if (f.Length == 0 || f.Contains('/') || f.Contains('\\') || f == "." || f == "..")
+                throw new InvalidDataException($"{indexPath}: weight_map['{p.Name}'] = '{f}' is not a plain file name in the checkpoint directory");
+            if (!map.TryAdd(p.Name, f))
+                throw new InvalidDataException($"{indexPath}: weight_map lists '{p.Name}' twice");
         }
-        catch (JsonException ex)
-        {
-            throw new InvalidDataException($"{indexPath}: not valid JSON ({ex.Message})", ex);
-        }
-        using (doc)
-        {
-            if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("weight_map", out var wm)
-                || wm.ValueKind != JsonValueKind.Object)
-                throw new InvalidDataException($"{indexPath}: expected an object with a 'weight_map' object");
-            var map = new Dictionary<string, string>(StringComparer.Ordinal);
-            foreach (var p in wm.EnumerateObject())
-            {
-                if (p.Value.ValueKind != JsonValueKind.String)
-                    throw new InvalidDataException($"{indexPath}: weight_map['{p.Name}'] must be a file name string, found {p.Value.ValueKind}");
-                var f = p.Value.GetString()!;
-                if (f.Length == 0 || f.Contains('/') || f.Contains('\\') || f == "." || f == "..")
-                    throw new InvalidDataException($"{indexPath}: weight_map['{p.Name}'] = '{f}' is not a plain file name in the checkpoint directory");
-                if (!map.TryAdd(p.Name, f))
-                    throw new InvalidDataException($"{indexPath}: weight_map lists '{p.Name}' twice");
-            }
-            if (map.Count == 0) throw new InvalidDataException($"{indexPath}: weight_map is empty");
-            return map;
-        }
-    }
+        if (map.Count == 0) throw new InvalidDataException($"{indexPath}: weight_map is empty");
+        return map;
+    });
 
     /// <summary>The open reader for one of <see cref="Files"/>.</summary>
     public SafeTensorsFile Reader(string file)

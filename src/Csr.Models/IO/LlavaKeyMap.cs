@@ -46,24 +46,19 @@ public static class LlavaKeyMap
     public static IReadOnlyDictionary<string, string> ReadMappingFile(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"key mapping file not found: {path}", path);
-        try
+        return JsonFile.Read(path, root =>
         {
-            using var doc = JsonDocument.Parse(Csr.Models.IO.Utf8File.ReadAllBytes(path));
-            if (doc.RootElement.ValueKind != JsonValueKind.Object)
+            if (root.ValueKind != JsonValueKind.Object)
                 throw new InvalidDataException($"{path}: expected a JSON object of old key -> new key");
             var map = new Dictionary<string, string>(StringComparer.Ordinal);
-            foreach (var p in doc.RootElement.EnumerateObject())
+            foreach (var p in root.EnumerateObject())
             {
                 if (p.Value.ValueKind != JsonValueKind.String)
                     throw new InvalidDataException($"{path}: value of '{p.Name}' must be a string, found {p.Value.ValueKind}");
                 map[p.Name] = p.Value.GetString()!;
             }
-            return map;
-        }
-        catch (JsonException ex)
-        {
-            throw new InvalidDataException($"{path}: not valid JSON ({ex.Message})", ex);
-        }
+            return (IReadOnlyDictionary<string, string>)map;
+        });
     }
 
     /// <summary>A key map that looks keys up in a mapping file first and applies <see cref="Map"/> to the rest.</summary>

@@ -78,49 +78,38 @@ public sealed partial class ClipTokenizer : ITextTokenizer
         {
             var p = Path.Combine(dir, f);
             if (!File.Exists(p)) continue;
-            try
+            var found = Csr.Models.IO.JsonFile.Read(p, root =>
             {
-                using var doc = JsonDocument.Parse(Csr.Models.IO.Utf8File.ReadAllBytes(p));
-                if (doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("pad_token", out var v))
+                if (root.ValueKind == JsonValueKind.Object && root.TryGetProperty("pad_token", out var v))
                 {
-                    if (v.ValueKind == JsonValueKind.String) { pad = v.GetString()!; break; }
-                    if (v.ValueKind == JsonValueKind.Object && v.TryGetProperty("content", out var c) && c.ValueKind == JsonValueKind.String) { pad = c.GetString()!; break; }
+                    if (v.ValueKind == JsonValueKind.String) return v.GetString();
+                    if (v.ValueKind == JsonValueKind.Object && v.TryGetProperty("content", out var c) && c.ValueKind == JsonValueKind.String) return c.GetString();
                 }
-            }
-            catch (JsonException ex)
-            {
-                throw new InvalidDataException($"{p}: not valid JSON ({ex.Message})", ex);
-            }
+                return null;
+            });
+            if (found != null) { pad = found; break; }
         }
         return new ClipTokenizer(vocab, merges, pad, EndToken, vocabPath);
     }
 
-    public static Dictionary<string, int> ReadVocab(string path)
+    public static Dictionary<string, int> ReadVocab(string path) => Csr.Models.IO.JsonFile.Read(path, root =>
     {
-        try
+        if (root.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"{path}: expected a JSON object of token -> id");
+        var d = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var p in root.EnumerateObject())
         {
-            using var doc = JsonDocument.Parse(Csr.Models.IO.Utf8File.ReadAllBytes(path));
-            if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"{path}: expected a JSON object of token -> id");
-            var d = new Dictionary<string, int>(StringComparer.Ordinal);
-            foreach (var p in doc.RootElement.EnumerateObject())
-            {
-                if (p.Value.ValueKind != JsonValueKind.Number || !p.Value.TryGetInt32(out int id) || id < 0)
-                    throw new InvalidDataException($"{path}: id of '{p.Name}' must be a non-negative integer");
-                d[p.Name] = id;
-            }
-            return d;
+            if (p.Value.ValueKind != JsonValueKind.Number || !p.Value.TryGetInt32(out int id) || id < 0)
+                throw new InvalidDataException($"{path}: id of '{p.Name}' must be a non-negative integer");
+            d[p.Name] = id;
         }
-        catch (JsonException ex)
-        {
-            throw new InvalidDataException($"{path}: not valid JSON ({ex.Message})", ex);
-        }
-    }
+        return d;
+    });
 
     public static List<(string, string)> ReadMerges(string path)
     {
         var list = new List<(string, string)>();
         int lineNo = 0;
-        foreach (var raw in File.ReadLines(path))
+        foreach (var raw in Encoding.UTF8.GetString(Csr.Models.IO.Utf8File.ReadAllBytes(path)).Split('\n'))
         {
             lineNo++;
             var line = raw.TrimEnd('\r');

@@ -93,6 +93,19 @@ public sealed class LlamaTokenizer : ITextTokenizer
     /// </summary>
     public static LlamaTokenizer FromDirectory(string dir)
     {
+        try
+        {
+            return FromDirectoryCore(dir);
+        }
+        catch (InvalidOperationException ex)
+        {
+            // System.Text.Json: wrong value kind or an escaped string that is not valid UTF-16
+            throw new InvalidDataException($"{dir}: tokenizer files: {ex.Message}", ex);
+        }
+    }
+
+    private static LlamaTokenizer FromDirectoryCore(string dir)
+    {
         var modelPath = Path.Combine(dir, ModelFileName);
         if (!File.Exists(modelPath)) throw new FileNotFoundException($"{dir}: no {ModelFileName} (the Llama SentencePiece model)", modelPath);
         var added = new Dictionary<int, AddedToken>();
@@ -151,17 +164,8 @@ public sealed class LlamaTokenizer : ITextTokenizer
         return Create(fs, added.Values, pad, addBos, modelPath);
     }
 
-    private static JsonDocument ParseJson(string path)
-    {
-        try
-        {
-            return JsonDocument.Parse(Csr.Models.IO.Utf8File.ReadAllBytes(path));
-        }
-        catch (JsonException ex)
-        {
-            throw new InvalidDataException($"{path}: not valid JSON ({ex.Message})", ex);
-        }
-    }
+    private static JsonDocument ParseJson(string path) =>
+        Csr.Models.IO.JsonFile.Read(path, root => JsonDocument.Parse(root.GetRawText())); // validated (UTF-8, JSON), then owned by the caller
 
     private static string? TokenString(JsonElement root, string name, string path)
     {

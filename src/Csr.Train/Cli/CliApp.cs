@@ -24,7 +24,7 @@ public static class CliApp
     /// <summary>Errors caused by input (files, keys, shapes, options): reported in one line, no stack trace.</summary>
     public static bool IsUserError(Exception ex) =>
         ex is CsrUserException or InvalidDataException or FileNotFoundException or DirectoryNotFoundException
-            or ArgumentException or FormatException or System.Text.Json.JsonException;
+            or ArgumentException or FormatException or System.Text.Json.JsonException or InsufficientMemoryException;
 }
 
 /// <summary>An error caused by the user's input (file, key, shape, option): printed without a stack trace.</summary>

@@ -25,6 +25,9 @@ public static class SampleRunner
         MaxNewTokens = o.MaxNewTokens,
         NumReturnSequences = o.NumTokenBeams,
         PadTokenId = padId,
+        // --fused: the one-pass beam step of Csr.Kernels. It yields HF's 2 x group_size candidates, so GroupBeamSearch
+        // uses it only when that is HF's rule too (one stop id); with '.' and EOS both stopping it runs the plain ops.
+        StepPath = o.Fused ? Csr.Kernels.KernelPath.Fused : null,
     };
 
     public static List<SampledPrompt> Run(VisionLanguageModel vlm, IReadOnlyList<PromptEntry> prompts, string outDir,

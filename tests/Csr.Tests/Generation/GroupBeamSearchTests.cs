@@ -27,6 +27,7 @@ public class GroupBeamSearchTests
         using var m = Model();
         var prompts = new[] { new long[] { 1, 7, 9, 4 }, new long[] { 1, 12, 3, 8 } };
         var expected = HfGroupBeamSearchReference.Run(m, prompts, beams, groups, penalty, stops, maxNew, pad: 0, numReturn: beams, earlyTrue, perBeam);
+        int doneGroups = HfGroupBeamSearchReference.LastDoneGroups;
         using var start = GenerationStart.PrefillIds(m, tensor(prompts.SelectMany(p => p).ToArray()).reshape(2, 4));
         using var res = GroupBeamSearch.Run(m, start, new GroupBeamSearchOptions
         {
@@ -47,6 +48,7 @@ public class GroupBeamSearchTests
                 anyUnstopped |= !stopped;
             }
         if (earlyTrue || stops.Length > 2) Assert.True(anyStopped, "the case should exercise finished hypotheses");
+        if (earlyTrue || stops.Length > 2) Assert.True(doneGroups > 0, "the case should exercise groups that finish early (pad tokens in the Hamming counts)");
     }
 
     [Fact]

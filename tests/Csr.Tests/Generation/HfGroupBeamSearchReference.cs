@@ -44,6 +44,9 @@ public static class HfGroupBeamSearchReference
         }
     }
 
+    /// <summary>How many (batch, group) pairs the last <see cref="Run"/> marked done before the length limit.</summary>
+    [ThreadStatic] public static int LastDoneGroups;
+
     /// <returns>per batch row: (generated tokens incl. the stop token when stopped, score, stopped)</returns>
     public static List<(int[] tokens, double score, bool stopped)>[] Run(LlamaForCausalLM model, long[][] prompts,
         int numBeams, int numBeamGroups, double diversityPenalty, int[] eos, int maxNewTokens, int pad, int numReturn, bool earlyTrue = false, int perBeam = 0)
@@ -138,6 +141,7 @@ public static class HfGroupBeamSearchReference
             curLen++;
             if (done.All(d => d) || curLen - P >= maxNewTokens) break;
         }
+        LastDoneGroups = done.Count(d => d);
         // finalize
         for (int bg = 0; bg < batch * G; bg++)
         {

@@ -6,9 +6,10 @@ using static TorchSharp.torch;
 
 namespace Csr.Tests.IO;
 
-public class CheckpointTests
+public class CheckpointTests(Xunit.Abstractions.ITestOutputHelper output)
 {
-    public CheckpointTests() => TorchRuntime.EnsureInitialised();
+    private readonly bool _init = Init();
+    private static bool Init() { TorchRuntime.EnsureInitialised(); return true; }
 
     // The two other naming schemes, written out independently of LlavaKeyMap (canonical -> other).
     private static string ToNewer(string k) =>
@@ -294,5 +295,65 @@ public class CheckpointTests
         Assert.Contains("Float32", ex.Message);
         Assert.Contains("would fit as BFloat16 or Float16", ex.Message);
         Assert.True(CheckpointMemory.AvailableBytes() > 0);
+    }
+
+    [Fact]
+    public void Corrupted_index_and_shards_only_ever_give_file_errors_and_never_a_partial_load_of_a_bad_header()
+    {
+        using var dir = new TempDir();
+        using var a = new TinyLlava(1);
+        CheckpointWriter.Save(a, dir.Path, maxShardBytes: 700);
+        var files = Directory.GetFiles(dir.Path).OrderBy(f => f).ToArray();
+        var originals = files.Select(File.ReadAllBytes).ToArray();
+        var rng = new Random(11);
+        int tried = 0, rejected = 0, loaded = 0;
+        for (int trial = 0; trial < 120; trial++)
+        {
+            int which = rng.Next(files.Length);
+            var b = (byte[])originals[which].Clone();
+            if (trial % 2 == 0) b = b[..rng.Next(b.Length)];
+            else for (int k = 0; k < 3; k++) b[rng.Next(Math.Min(b.Length, 400))] = (byte)rng.Next(256);
+            File.WriteAllBytes(files[which], b);
+            tried++;
+            using var m = new TinyLlava(2);
+            try
+            {
+                CheckpointLoader.LoadInto(m, dir.Path);
+                loaded++;
+            }
+            catch (Exception ex) when (ex is InvalidDataException or FileNotFoundException)
+            {
+                Assert.Contains(dir.Path, ex.Message);
+                rejected++;
+            }
+            File.WriteAllBytes(files[which], originals[which]);
+        }
+        output.WriteLine($"checkpoint (index + shards) corruptions: {tried} tried, {rejected} rejected with a file error, {loaded} still loadable; no other outcome");
+        Assert.Equal(tried, rejected + loaded);
+        Assert.True(rejected >= 60, $"only {rejected} detected");
+    }
+
+    private sealed class WithIntBuffer : TorchSharp.torch.nn.Module
+    {
+        public TorchSharp.Modules.Parameter weight = new(randn(3, 2));
+        public WithIntBuffer() : base(nameof(WithIntBuffer))
+        {
+            RegisterComponents();
+            register_buffer("ids", arange(4L), persistent: true);
+        }
+    }
+
+    [Fact]
+    public void Dtype_conversion_on_load_keeps_integer_buffers_integer()
+    {
+        using var dir = new TempDir();
+        using var a = new WithIntBuffer();
+        CheckpointWriter.Save(a, dir.Path);
+        using var b = new WithIntBuffer();
+        CheckpointLoader.LoadInto(b, dir.Path, dtype: ScalarType.BFloat16);
+        var state = b.state_dict();
+        Assert.Equal(ScalarType.BFloat16, state["weight"].dtype);
+        Assert.Equal(ScalarType.Int64, state["ids"].dtype);
+        Assert.Equal(new long[] { 0, 1, 2, 3 }, state["ids"].data<long>().ToArray());
     }
 }

@@ -35,11 +35,14 @@ public class Bf16GemvTests
         Tensor a, b;
         using (no_grad())
         {
-            Bf16Gemv.Enabled = true;
+            Assert.True(Bf16Gemv.Enabled);
             a = m.ForwardIds(ids).to_type(ScalarType.Float32);
-            Bf16Gemv.Enabled = false;
-            b = m.ForwardIds(ids).to_type(ScalarType.Float32);
-            Bf16Gemv.Enabled = true;
+            using (Bf16Gemv.DisableOnThisThread())
+            {
+                Assert.False(Bf16Gemv.Enabled);
+                b = m.ForwardIds(ids).to_type(ScalarType.Float32);
+            }
+            Assert.True(Bf16Gemv.Enabled);
         }
         var err = (a - b).abs().max().item<float>();
         var scale = b.abs().max().item<float>();
