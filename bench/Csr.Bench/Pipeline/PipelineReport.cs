@@ -48,6 +48,7 @@ public static class PipelineReport
                 TreeFile.Serialize(TreeFile.Read(f)).Length > 0 && TreesMatch(TreeFile.Read(f), TreeFile.Read(Path.Combine(dir, "recompute", Path.GetFileName(f)))));
             Console.WriteLine($"trees identical (texts, finality; scores within 1e-3): {same}");
 
+            if (dpoSteps > 0)
             foreach (bool fused in new[] { false, true })
                 Dpo(vlm, entries, rule, Path.Combine(dir, fused ? "dpo-fused" : "dpo"), dpoSteps, fused);
         }
@@ -133,7 +134,7 @@ public static class PipelineReport
     {
         var m = new LlavaForConditionalGeneration(vlm.Model.Config);
         using (no_grad())
-            foreach (var (name, p) in m.named_parameters()) p.copy_(vlm.Model.get_parameter(name));
+            foreach (var (name, p) in m.named_parameters()) p.copy_(vlm.Model.get_parameter(name)!);
         m.eval();
         return new VisionLanguageModel(m, vlm.Tokenizer, vlm.Images);
     }

@@ -76,6 +76,16 @@ public class PromptFileTests : IDisposable
     }
 
     [Fact]
+    public void DeepTrees_RoundTrip()
+    {
+        var root = new TreeNode { Text = "p" };
+        var n = root;
+        for (int i = 0; i < 300; i++) n = HandTrees.Node(n, ".", -i, null, i == 299);
+        TreeFile.Write(_dir, "deep", root);
+        Assert.Equal(301, TreeFile.Read(_dir, "deep").DescendantsAndSelf().Count());
+    }
+
+    [Fact]
     public void PreferenceFile_RoundTrips()
     {
         var pairs = new[] { PreferencePair.Create("1", "1.jpg", "<image>\nQ", "good \"one\"", "bad") };
