@@ -157,7 +157,8 @@ public sealed class EvalVerb : ICliVerb
     private IReadOnlyList<string> RunBatched(IVisionChatModel chat, IReadOnlyList<VisionPrompt> prompts, int maxNewTokens, string label)
     {
         var answers = new List<string>(prompts.Count);
-        AnsiConsole.Progress().Start(ctx =>
+        // Render on this thread only (see SpectreProgress: no background allocation during libtorch calls).
+        AnsiConsole.Progress().AutoRefresh(false).Start(ctx =>
         {
             var task = ctx.AddTask(label, maxValue: prompts.Count);
             for (int i = 0; i < prompts.Count; i += Math.Max(1, BatchSize))
@@ -165,6 +166,7 @@ public sealed class EvalVerb : ICliVerb
                 var batch = prompts.Skip(i).Take(Math.Max(1, BatchSize)).ToList();
                 answers.AddRange(chat.Answer(batch, maxNewTokens));
                 task.Increment(batch.Count);
+                ctx.Refresh();
             }
         });
         return answers;
