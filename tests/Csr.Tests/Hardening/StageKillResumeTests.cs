@@ -44,7 +44,7 @@ public sealed class TinyWorkspace : IDisposable
 /// the same command: the outputs must equal an uninterrupted run's, and no temp file may be left where a
 /// reader would take it for output. CSR_KILL_TRIALS (default 1, to keep CI fast; the figures in the README come from a run with more) sets the kill points per stage.
 /// </summary>
-public class StageKillResumeTests(TinyWorkspace ws) : IClassFixture<TinyWorkspace>
+public class StageKillResumeTests(TinyWorkspace ws, Xunit.Abstractions.ITestOutputHelper output) : IClassFixture<TinyWorkspace>
 {
     static int Trials => int.TryParse(Environment.GetEnvironmentVariable("CSR_KILL_TRIALS"), out var n) && n > 0 ? n : 1;
 
@@ -84,6 +84,7 @@ public class StageKillResumeTests(TinyWorkspace ws) : IClassFixture<TinyWorkspac
             foreach (var (k, v) in expected) Assert.True(v.AsSpan().SequenceEqual(got[k]), $"{name} trial {t}: {k} differs from the uninterrupted run");
             Assert.Empty(CliProcess.TempFiles(dir).Where(f => !Path.GetFileName(f).StartsWith('.')));
         }
+        output.WriteLine($"{name}: {Trials} kill points, {killed} killed before finishing, {Trials} reruns identical to the uninterrupted run");
         Assert.True(killed > 0, $"{name}: no trial was killed before it finished");
     }
 
