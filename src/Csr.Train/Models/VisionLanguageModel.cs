@@ -26,15 +26,14 @@ public sealed class VisionLanguageModel : IDisposable
     /// <summary>The directory it was loaded from (null when built in memory).</summary>
     public string? Source { get; }
 
-    /// <summary>Loads config, weights, tokenizer and preprocessor from an HF llava directory.</summary>
+    /// <summary>
+    /// Loads config, weights, tokenizer and preprocessor from an HF llava directory through
+    /// <see cref="LlavaPretrained.Load"/> (memory check before loading, tokenizer-vs-config checks).
+    /// </summary>
     public static VisionLanguageModel Load(string dir, ScalarType dtype = ScalarType.Float32)
     {
-        if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"model directory not found: {dir}");
-        var model = LlavaForConditionalGeneration.FromPretrained(dir, dtype);
-        model.eval();
-        var tok = LlamaTokenizer.FromDirectory(dir);
-        var proc = ImageProcessor.FromPretrained(dir);
-        return new VisionLanguageModel(model, tok, proc, dir);
+        var p = LlavaPretrained.Load(dir, dtype);
+        return new VisionLanguageModel(p.Model, p.Tokenizer, p.Processor, dir);
     }
 
     /// <summary>Prompt token ids with the image marker expanded to one id per image feature.</summary>
