@@ -39,8 +39,9 @@ SRC
 
 nvcc_path="$(find_nvcc || true)"
 if [ -z "$nvcc_path" ]; then
-  install_debian_toolkit
-  nvcc_path="$(find_nvcc)" || { echo "build-ptx: nvcc still not found after install" >&2; exit 1; }
+  # Exit 3 = "no toolkit could be had" (e.g. the package mirror is unreachable): not a kernel that fails to build.
+  install_debian_toolkit || { echo "build-ptx: could not install nvidia-cuda-toolkit; kernels not compiled" >&2; exit 3; }
+  nvcc_path="$(find_nvcc)" || { echo "build-ptx: nvcc still not found after install" >&2; exit 3; }
 fi
 
 # nvcc 11.8 rejects g++ 12; clang-14 works as host compiler. Newer nvcc (12+) works with the default.
