@@ -28,6 +28,7 @@ public sealed class WorldDemo(WorldDemoOptions o)
         var total = Stopwatch.StartNew();
         var template = PromptTemplate.Default;
         Directory.CreateDirectory(o.OutDir);
+        TorchSharp.torch.manual_seed(o.Seed); // global-RNG users (LoRA dropout, heads) follow the run's seed
 
         // 1. base models
         var sw = Stopwatch.StartNew();

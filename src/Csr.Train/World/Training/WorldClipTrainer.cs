@@ -24,6 +24,9 @@ public sealed class WorldClipTrainer
     public static Result Train(IReadOnlyList<Scene> scenes, Tensor pixels, WorldVocabulary vocab, WorldSettings world,
         WorldModelSettings m, int seed, Action<int, double>? progress = null)
     {
+        // Everything that draws from libtorch's global RNG (nn.Linear heads' init, dropout) must be seeded too:
+        // without this the same seed built different base models in two processes.
+        torch.manual_seed(seed);
         var (bpeVocab, merges) = ClipBpeFiles.Build(Corpus(vocab));
         var tok = new ClipTokenizer(bpeVocab, merges);
         var cfg = new ClipConfig

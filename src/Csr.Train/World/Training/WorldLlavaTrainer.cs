@@ -43,6 +43,9 @@ public sealed class WorldLlavaTrainer
     public static Result Train(ClipModel clip, IReadOnlyList<Scene> scenes, Tensor pixels, WorldVocabulary vocab, WorldSettings world,
         WorldModelSettings m, PromptTemplate template, int seed, string tokenizerDir, Action<int, double>? progress = null)
     {
+        // Everything that draws from libtorch's global RNG (nn.Linear heads' init, dropout) must be seeded too:
+        // without this the same seed built different base models in two processes.
+        torch.manual_seed(seed);
         var grammar = new CaptionGrammar(vocab);
         const int maxPositions = 512;
         var (pieces, tok, imageId, padId) = BuildTokenizer(Words(grammar, template), tokenizerDir, maxPositions);
