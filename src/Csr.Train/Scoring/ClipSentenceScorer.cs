@@ -29,11 +29,14 @@ public sealed class ClipSentenceScorer : ISentenceScorer, IDisposable
         _clip.eval();
     }
 
-    /// <summary>Loads model, BPE files and preprocessor (CLIP style: no pad-to-square) from an HF CLIP directory.</summary>
+    /// <summary>
+    /// Loads model, BPE files and preprocessor (CLIP style: no pad-to-square) from an HF CLIP directory through
+    /// <see cref="ClipPretrained.Load"/>, which also checks the tokenizer against the text tower.
+    /// </summary>
     public static ClipSentenceScorer Load(string dir, ScalarType dtype = ScalarType.Float32, bool fused = false)
     {
-        if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"CLIP directory not found: {dir}");
-        return new ClipSentenceScorer(ClipModel.FromPretrained(dir, dtype), ClipTokenizer.FromDirectory(dir), ImageProcessor.FromPretrained(dir, "none"), fused);
+        var p = ClipPretrained.Load(dir, dtype);
+        return new ClipSentenceScorer(p.Model, p.Tokenizer, p.Processor, fused);
     }
 
     public int TextBatch { get; init; } = 256;
