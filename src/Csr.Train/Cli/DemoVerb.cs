@@ -22,7 +22,7 @@ public sealed class DemoVerb : ICliVerb
     [Option("cache", HelpText = "Base-model cache folder (default: $XDG_CACHE_HOME/csr-train/world or ~/.cache/csr-train/world).")]
     public string? Cache { get; set; }
 
-    [Option("rounds", Default = 3, HelpText = "CSR rounds per arm.")]
+    [Option("rounds", Default = 3, HelpText = "CSR rounds per arm (0: build or load the base models and evaluate them only).")]
     public int Rounds { get; set; } = 3;
 
     [Option("prompts", Default = 48, HelpText = "CSR prompts per round.")]
@@ -40,6 +40,18 @@ public sealed class DemoVerb : ICliVerb
     [Option("threads", Default = 0, HelpText = "Torch CPU threads (0 = number of cores).")]
     public int Threads { get; set; }
 
+    [Option("llava-steps", HelpText = "Training steps of the world's base LLaVA (default 1500; part of the base-model cache key).")]
+    public int? LlavaSteps { get; set; }
+
+    [Option("dpo-lr", HelpText = "DPO learning rate of the LoRA weights in each CSR round.")]
+    public double? DpoLr { get; set; }
+
+    [Option("dpo-epochs", HelpText = "DPO epochs over each round's preference pairs.")]
+    public int? DpoEpochs { get; set; }
+
+    [Option("dpo-beta", HelpText = "DPO beta.")]
+    public double? DpoBeta { get; set; }
+
     [Option("tiny", HelpText = "Tiny models and budgets (seconds; for tests and smoke runs, not for results).")]
     public bool Tiny { get; set; }
 
@@ -50,19 +62,30 @@ public sealed class DemoVerb : ICliVerb
         return Path.Combine(root, "csr-train", "world");
     }
 
-    public WorldDemoOptions Options() => new()
+    public WorldDemoOptions Options()
     {
-        OutDir = Out, CacheDir = Cache ?? DefaultCache(), Seed = Seed, Rounds = Rounds, Prompts = Prompts, EvalScenes = EvalScenes,
-        Alpha = Alpha, Fused = Fused, NoAblation = NoAblation,
-        Models = Tiny ? WorldModelSettings.Tiny : new WorldModelSettings(),
-        MaxNewTokens = Tiny ? 12 : 48,
-        NumBeams = Tiny ? 2 : 5,
-        DpoEpochs = Tiny ? 1 : 3,
-    };
+        var defaults = new WorldDemoOptions { OutDir = Out, CacheDir = Cache ?? DefaultCache() };
+        var models = Tiny ? WorldModelSettings.Tiny : new WorldModelSettings();
+        if (LlavaSteps is { } steps) models = models with { LlavaSteps = steps };
+        return defaults with
+        {
+            Seed = Seed, Rounds = Rounds, Prompts = Prompts, EvalScenes = EvalScenes,
+            Alpha = Alpha, Fused = Fused, NoAblation = NoAblation,
+            Models = models,
+            MaxNewTokens = Tiny ? 12 : defaults.MaxNewTokens,
+            NumBeams = Tiny ? 2 : defaults.NumBeams,
+            DpoEpochs = DpoEpochs ?? (Tiny ? 1 : defaults.DpoEpochs),
+            DpoLearningRate = DpoLr ?? defaults.DpoLearningRate,
+            DpoBeta = DpoBeta ?? defaults.DpoBeta,
+        };
+    }
 
     public int Execute()
     {
-        if (Rounds < 1) throw new CsrUserException($"--rounds {Rounds}: must be >= 1");
+        if (Rounds < 0) throw new CsrUserException($"--rounds {Rounds}: must be >= 0 (0 evaluates the base model only)");
+        if (LlavaSteps is < 1) throw new CsrUserException($"--llava-steps {LlavaSteps}: must be >= 1");
+        if (DpoEpochs is < 1) throw new CsrUserException($"--dpo-epochs {DpoEpochs}: must be >= 1");
+        if (DpoLr is <= 0 || DpoBeta is <= 0) throw new CsrUserException("--dpo-lr and --dpo-beta must be > 0");
         if (Prompts < 1 || EvalScenes < 1) throw new CsrUserException("--prompts and --eval-scenes must be >= 1");
         TorchRuntime.EnsureInitialised();
         TorchSharp.torch.set_num_threads(Threads > 0 ? Threads : Environment.ProcessorCount);

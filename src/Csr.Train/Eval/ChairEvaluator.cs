@@ -13,7 +13,23 @@ public sealed record ChairCaptionResult(string Id, string Caption, IReadOnlyList
 /// <summary>CHAIR_S = share of captions with at least one hallucinated object; CHAIR_I = hallucinated
 /// object mentions / all object mentions (Rohrbach et al. 2018).</summary>
 public sealed record ChairResult(double ChairS, double ChairI, int Captions, int Mentions, int HallucinatedMentions,
-    IReadOnlyList<ChairCaptionResult> PerCaption);
+    IReadOnlyList<ChairCaptionResult> PerCaption)
+{
+    /// <summary>Object coverage (recall): distinct ground-truth categories mentioned / ground-truth categories, over
+    /// all captions. Not part of CHAIR; reported beside it because a model that says less scores a lower CHAIR.</summary>
+    public double Coverage
+    {
+        get
+        {
+            int truth = PerCaption.Sum(p => p.GroundTruth.Count);
+            int covered = PerCaption.Sum(p => p.Mentions.Select(m => m.Category).Distinct().Count(p.GroundTruth.Contains));
+            return truth == 0 ? 0 : covered / (double)truth;
+        }
+    }
+
+    /// <summary>Mean object mentions per caption.</summary>
+    public double MentionsPerCaption => Captions == 0 ? 0 : Mentions / (double)Captions;
+}
 
 /// <summary>Computes CHAIR over captions with an <see cref="ObjectLexicon"/>.</summary>
 public sealed class ChairEvaluator(ObjectLexicon lexicon)

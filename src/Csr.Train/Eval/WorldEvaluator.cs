@@ -65,7 +65,10 @@ public sealed class WorldEvaluator
             popeReports[split] = PopeSplitReport.From(m);
             answers.AddRange(qs.Select((q, i) => (q, outs[i])));
         }
-        var metrics = new RoundReport(round, 100 * chair.ChairS, 100 * chair.ChairI, popeReports);
+        var metrics = new RoundReport(round, 100 * chair.ChairS, 100 * chair.ChairI, popeReports)
+        {
+            Coverage = 100 * chair.Coverage, ObjectsPerCaption = chair.MentionsPerCaption,
+        };
         return new WorldEvaluation(metrics, chair, pope, answers);
     }
 }

@@ -19,7 +19,13 @@ public sealed record RoundReport(
     [property: JsonPropertyName("round")] int Round,
     [property: JsonPropertyName("chair_s")] double ChairS,
     [property: JsonPropertyName("chair_i")] double ChairI,
-    [property: JsonPropertyName("pope")] IReadOnlyDictionary<string, PopeSplitReport> Pope);
+    [property: JsonPropertyName("pope")] IReadOnlyDictionary<string, PopeSplitReport> Pope)
+{
+    /// <summary>Object coverage of the descriptions (ground-truth objects mentioned), percent; null in old reports.</summary>
+    [JsonPropertyName("coverage")] public double? Coverage { get; init; }
+    /// <summary>Mean object mentions per description.</summary>
+    [JsonPropertyName("objects_per_caption")] public double? ObjectsPerCaption { get; init; }
+}
 
 /// <summary>One arm of the experiment: CSR with a given alpha (alpha = 0 is the ablation without the CLIP term).</summary>
 public sealed record ArmReport(

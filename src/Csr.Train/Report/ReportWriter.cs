@@ -8,6 +8,15 @@ namespace Csr.Train.Report;
 public sealed record ReportGoals(double BaseChairS, double FinalChairS, double RelativeChairSDrop,
     double? AblationFinalChairS, double BaseAdversarialF1, double FinalAdversarialF1)
 {
+    public double? BaseCoverage { get; init; }
+    public double? FinalCoverage { get; init; }
+    public double BaseAdversarialAcc { get; init; } = double.NaN;
+
+    /// <summary>The CHAIR_S drop came with the model naming far fewer of the objects that are there (it says less).</summary>
+    public bool CoverageCollapsed => BaseCoverage is { } b && FinalCoverage is { } f && f < b - 15;
+    /// <summary>The base model answers the probes at chance, so keeping its POPE F1 means nothing.</summary>
+    public bool PopeAtChance => BaseAdversarialAcc < 60;
+
     public bool ChairDropMet => RelativeChairSDrop >= 0.30;
     public bool BeatsAblation => AblationFinalChairS is { } ab && FinalChairS < ab;
     public bool PopeKept => FinalAdversarialF1 >= BaseAdversarialF1 - 1.0;
@@ -22,7 +31,11 @@ public sealed record ReportGoals(double BaseChairS, double FinalChairS, double R
         var ab = data.Arms.FirstOrDefault(a => a.Name == ablationArm)?.Rounds.MaxBy(r => r.Round);
         double Adv(RoundReport r) => r.Pope.TryGetValue("adversarial", out var p) ? p.F1 : double.NaN;
         double drop = first.ChairS == 0 ? 0 : (first.ChairS - last.ChairS) / first.ChairS;
-        return new ReportGoals(first.ChairS, last.ChairS, drop, ab?.ChairS, Adv(first), Adv(last));
+        return new ReportGoals(first.ChairS, last.ChairS, drop, ab?.ChairS, Adv(first), Adv(last))
+        {
+            BaseCoverage = first.Coverage, FinalCoverage = last.Coverage,
+            BaseAdversarialAcc = first.Pope.TryGetValue("adversarial", out var p0) ? p0.Acc : double.NaN,
+        };
     }
 }
 
@@ -58,16 +71,17 @@ public static class ReportWriter
         var sb = new StringBuilder();
         sb.AppendLine("# CSR on the embedded world");
         sb.AppendLine();
-        sb.AppendLine($"Seed {data.Seed}. All metrics in percent. Round 0 is the base model; CHAIR is over greedy descriptions of held-out scenes, POPE over yes/no probes of held-out scenes.");
+        sb.AppendLine($"Seed {data.Seed}. All metrics in percent. Round 0 is the base model; CHAIR is over greedy descriptions of held-out scenes " +
+                      "(coverage: share of the objects present that the description names), POPE over yes/no probes of held-out scenes.");
         sb.AppendLine();
-        sb.AppendLine("| arm | alpha | round | CHAIR_S | CHAIR_I | POPE rand F1 | POPE pop F1 | POPE adv F1 | adv acc | adv prec | adv rec | adv yes |");
-        sb.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|");
+        sb.AppendLine("| arm | alpha | round | CHAIR_S | CHAIR_I | coverage | POPE rand F1 | POPE pop F1 | POPE adv F1 | adv acc | adv prec | adv rec | adv yes |");
+        sb.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         foreach (var arm in data.Arms)
             foreach (var r in arm.Rounds.OrderBy(r => r.Round))
             {
                 PopeSplitReport? P(string s) => r.Pope.TryGetValue(s, out var p) ? p : null;
                 var adv = P("adversarial");
-                sb.AppendLine($"| {arm.Name} | {arm.Alpha.ToString("0.##", CultureInfo.InvariantCulture)} | {r.Round} | {F(r.ChairS)} | {F(r.ChairI)} | " +
+                sb.AppendLine($"| {arm.Name} | {arm.Alpha.ToString("0.##", CultureInfo.InvariantCulture)} | {r.Round} | {F(r.ChairS)} | {F(r.ChairI)} | {F(r.Coverage ?? double.NaN)} | " +
                               $"{F(P("random")?.F1 ?? double.NaN)} | {F(P("popular")?.F1 ?? double.NaN)} | {F(adv?.F1 ?? double.NaN)} | " +
                               $"{F(adv?.Acc ?? double.NaN)} | {F(adv?.Precision ?? double.NaN)} | {F(adv?.Recall ?? double.NaN)} | {F(adv?.YesRatio ?? double.NaN)} |");
             }
@@ -83,7 +97,11 @@ public static class ReportWriter
             sb.AppendLine($"- CHAIR_S {F(goals.BaseChairS)} -> {F(goals.FinalChairS)}: relative drop {F(100 * goals.RelativeChairSDrop)}% (goal >= 30%): {(goals.ChairDropMet ? "met" : "NOT met")}");
             if (goals.AblationFinalChairS is { } ab)
                 sb.AppendLine($"- final CHAIR_S, CSR {F(goals.FinalChairS)} vs ablation (alpha 0) {F(ab)} (goal: CSR lower): {(goals.BeatsAblation ? "met" : "NOT met")}");
+            if (goals.CoverageCollapsed)
+                sb.AppendLine($"  - but coverage fell {F(goals.BaseCoverage!.Value)} -> {F(goals.FinalCoverage!.Value)}: much of the drop is the model naming fewer objects, not fewer wrong ones");
             sb.AppendLine($"- POPE adversarial F1 {F(goals.BaseAdversarialF1)} -> {F(goals.FinalAdversarialF1)} (goal: no more than 1 point lower): {(goals.PopeKept ? "met" : "NOT met")}");
+            if (goals.PopeAtChance)
+                sb.AppendLine($"  - but the base model answers the probes at chance (adversarial accuracy {F(goals.BaseAdversarialAcc)}), so this check says little");
             sb.AppendLine();
         }
 

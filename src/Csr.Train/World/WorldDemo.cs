@@ -38,8 +38,12 @@ public sealed class WorldDemo(WorldDemoOptions o)
             if (started.Add(stage)) Progress.Start(stage, of);
             Progress.Advance(stage);
         });
-        timings[baseModels.FromCache ? "base models (cached)" : "base models: train CLIP"] = baseModels.FromCache ? sw.Elapsed.TotalSeconds : baseModels.ClipSeconds;
-        if (!baseModels.FromCache) timings["base models: train LLaVA"] = baseModels.LlavaSeconds;
+        if (baseModels.FromCache) timings["base models (cached)"] = sw.Elapsed.TotalSeconds;
+        else
+        {
+            timings[baseModels.ClipFromCache ? "base models: load cached CLIP" : "base models: train CLIP"] = baseModels.ClipSeconds;
+            timings["base models: train LLaVA"] = baseModels.LlavaSeconds;
+        }
         Progress.Message($"base models: {Path.GetDirectoryName(baseModels.LlavaDir)} ({(baseModels.FromCache ? "cached" : "built")})");
 
         // 2. data: CSR prompts and held-out evaluation scenes
@@ -62,13 +66,15 @@ public sealed class WorldDemo(WorldDemoOptions o)
         var examples = new List<ExamplePair>();
         var scenesById = csrScenes.ToDictionary(s => s.Id);
         var notes = new List<string>();
-        if (!baseModels.FromCache)
-            notes.Add($"base models built in this run: CLIP pair accuracy (true vs absent-object sentence, last batch) {baseModels.ClipPairAccuracy:F3}, LLaVA final training loss {baseModels.LlavaFinalLoss:F3}");
+        notes.Add($"base models ({(baseModels.FromCache ? "cached" : baseModels.ClipFromCache ? "cached CLIP, LLaVA built in this run" : "built in this run")}): " +
+                  $"CLIP pair accuracy (true vs absent-object sentence, last batch) {baseModels.ClipPairAccuracy?.ToString("F3") ?? "-"}, " +
+                  $"LLaVA final training loss {baseModels.LlavaFinalLoss?.ToString("F3") ?? "-"}");
         var armList = new List<(string Name, double Alpha)> { ("csr", o.Alpha) };
         if (!o.NoAblation) armList.Add(("ablation", 0.0));
         foreach (var (name, alpha) in armList)
         {
             var rounds = new List<RoundReport> { baseEval.Metrics };
+            if (o.Rounds == 0) { arms.Add(new ArmReport(name, alpha, rounds)); continue; } // base evaluation only
             var runOptions = new CsrRunOptions
             {
                 OutDir = Path.Combine(o.OutDir, name),

@@ -86,6 +86,24 @@ public class ChairTests
     }
 
     [Fact]
+    public void CoverageCountsDistinctPresentObjectsNamedAndAnEmptyCaptionScoresZeroChairButZeroCoverage()
+    {
+        var chair = new ChairEvaluator(new ObjectLexicon(WorldVocabulary.Default.ObjectWords()));
+        var r = chair.Evaluate(
+        [
+            // names circle twice (once as a synonym) and a hallucinated cross: covers 1 of 2
+            new ChairCaption("a", "There is a red ball. There is a blue circle. There is a cross.", new HashSet<string> { "circle", "square" }),
+            new ChairCaption("b", "", new HashSet<string> { "diamond" }),
+            new ChairCaption("c", "There is a star. There is a hexagon.", new HashSet<string> { "star", "hexagon", "triangle" }),
+        ]);
+        Assert.Equal(3 / 6.0, r.Coverage, 12);
+        Assert.Equal(5 / 3.0, r.MentionsPerCaption, 12);
+        var empty = chair.Evaluate([new ChairCaption("x", "", new HashSet<string> { "circle" })]);
+        Assert.Equal(0, empty.ChairS);
+        Assert.Equal(0, empty.Coverage);
+    }
+
+    [Fact]
     public void LexiconRejectsAWordNamingTwoCategories()
     {
         var ex = Assert.Throws<ArgumentException>(() => new ObjectLexicon([("a", ["thing"]), ("b", ["things"])]));

@@ -92,6 +92,32 @@ public class ReportWriterTests
         Assert.False(g.PopeKept);
     }
 
+    [Fact]
+    public void GoalsFlagACollapseInCoverageAndAPopeCheckAtChance()
+    {
+        var d = MadeUp();
+        RoundReport WithCoverage(RoundReport r, double coverage) => r with { Coverage = coverage };
+        var csr = d.Arms[0];
+        var rounds = csr.Rounds.Select((r, i) => WithCoverage(r, i == 0 ? 80 : 40)).ToList();
+        var collapsed = d with { Arms = [csr with { Rounds = rounds }, d.Arms[1]] };
+        var g = ReportGoals.From(collapsed)!;
+        Assert.True(g.CoverageCollapsed);
+        Assert.False(g.PopeAtChance); // base adversarial accuracy 80.5
+        var md = ReportWriter.Markdown(collapsed, "report.png");
+        Assert.Contains("but coverage fell 80.0 -> 40.0", md);
+        Assert.Contains("| csr | 0.9 | 3 | 30.0 | 10.0 | 40.0 |", md);
+        Assert.DoesNotContain("at chance", md);
+
+        var kept = d with { Arms = [csr with { Rounds = csr.Rounds.Select(r => WithCoverage(r, 75)).ToList() }, d.Arms[1]] };
+        Assert.False(ReportGoals.From(kept)!.CoverageCollapsed);
+        Assert.DoesNotContain("coverage fell", ReportWriter.Markdown(kept, "report.png"));
+
+        var chance = new Dictionary<string, PopeSplitReport>(csr.Rounds[0].Pope) { ["adversarial"] = new(50, 0, 0, 0, 0) };
+        var atChance = d with { Arms = [csr with { Rounds = [csr.Rounds[0] with { Pope = chance }, .. csr.Rounds.Skip(1)] }, d.Arms[1]] };
+        Assert.True(ReportGoals.From(atChance)!.PopeAtChance);
+        Assert.Contains("answers the probes at chance (adversarial accuracy 50.0)", ReportWriter.Markdown(atChance, "report.png"));
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]

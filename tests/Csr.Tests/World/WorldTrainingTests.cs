@@ -71,4 +71,53 @@ public class WorldTrainingTests
         Assert.NotEqual(k, WorldBaseModels.Key(1, new WorldSettings { HallucinationRate = 0.3 }, new WorldModelSettings(), t));
         Assert.NotEqual(k, WorldBaseModels.Key(1, new WorldSettings(), new WorldModelSettings { ClipSteps = 5 }, t));
     }
+
+    [Fact]
+    public void ClipKeyIgnoresLanguageModelSettingsOnly()
+    {
+        var m = new WorldModelSettings();
+        var k = WorldBaseModels.ClipKey(1, new WorldSettings(), m);
+        Assert.Equal(k, WorldBaseModels.ClipKey(1, new WorldSettings(), m with { LlavaSteps = 7, LmHidden = 64, ProbeShare = 0.9 }));
+        Assert.NotEqual(k, WorldBaseModels.ClipKey(2, new WorldSettings(), m));
+        Assert.NotEqual(k, WorldBaseModels.ClipKey(1, new WorldSettings { ImageSize = 64 }, m));
+        Assert.NotEqual(k, WorldBaseModels.ClipKey(1, new WorldSettings(), m with { ClipSteps = 5 }));
+        Assert.NotEqual(k, WorldBaseModels.ClipKey(1, new WorldSettings(), m with { VisionHidden = 96 }));
+        Assert.NotEqual(k, WorldBaseModels.ClipKey(1, new WorldSettings(), m with { TrainScenes = 10 }));
+        // the full key does change with LLaVA settings
+        Assert.NotEqual(WorldBaseModels.Key(1, new WorldSettings(), m, PromptTemplate.Default),
+            WorldBaseModels.Key(1, new WorldSettings(), m with { LlavaSteps = 7 }, PromptTemplate.Default));
+    }
+
+    [Fact]
+    public void ChangingOnlyTheLlavaSettingsReusesTheCachedClipAndBuildsTheSameLlavaAsAFreshBuild()
+    {
+        var root = Path.Combine(Path.GetTempPath(), "csr-wcache-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var world = new WorldSettings { ImageSize = 32, GridCells = 2 };
+            var m = WorldModelSettings.Tiny with { LlavaSteps = 3 };
+            var t = PromptTemplate.Default;
+            var first = WorldBaseModels.BuildOrLoad(Path.Combine(root, "a"), 5, world, m, t);
+            Assert.False(first.FromCache);
+            Assert.False(first.ClipFromCache);
+            var again = WorldBaseModels.BuildOrLoad(Path.Combine(root, "a"), 5, world, m, t);
+            Assert.True(again.FromCache);
+            Assert.Equal(first.LlavaFinalLoss, again.LlavaFinalLoss);
+
+            var m2 = m with { LlavaSteps = 4 };
+            var reused = WorldBaseModels.BuildOrLoad(Path.Combine(root, "a"), 5, world, m2, t);
+            Assert.False(reused.FromCache);
+            Assert.True(reused.ClipFromCache);
+            Assert.Equal(first.ClipDir, reused.ClipDir);
+            var fresh = WorldBaseModels.BuildOrLoad(Path.Combine(root, "b"), 5, world, m2, t);
+            Assert.False(fresh.ClipFromCache);
+            // the LLaVA trained on the reloaded CLIP is the one a fresh build trains
+            Assert.Equal(fresh.LlavaFinalLoss, reused.LlavaFinalLoss);
+            var shards = Directory.GetFiles(fresh.LlavaDir, "*.safetensors").Select(Path.GetFileName).Order().ToList();
+            Assert.NotEmpty(shards);
+            foreach (var shard in shards)
+                Assert.Equal(File.ReadAllBytes(Path.Combine(fresh.LlavaDir, shard!)), File.ReadAllBytes(Path.Combine(reused.LlavaDir, shard!)));
+        }
+        finally { if (Directory.Exists(root)) Directory.Delete(root, true); }
+    }
 }

@@ -1,6 +1,8 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Json;
 using Csr.Models.Clip;
 using Csr.Models.Llava;
 using Csr.Train.Pipeline;
@@ -9,48 +11,96 @@ namespace Csr.Train.World.Training;
 
 /// <summary>Where the world's base models are and how they were obtained.</summary>
 public sealed record WorldBaseModelPaths(string ClipDir, string LlavaDir, string Key, bool FromCache, double ClipSeconds, double LlavaSeconds,
-    double? ClipPairAccuracy, double? LlavaFinalLoss);
+    double? ClipPairAccuracy, double? LlavaFinalLoss)
+{
+    /// <summary>The CLIP came from the cache (the LLaVA may still have been trained in this run).</summary>
+    public bool ClipFromCache { get; init; }
+}
 
 /// <summary>
-/// Builds the world's tiny CLIP and tiny LLaVA (HF layouts) or finds them in a cache folder keyed by a hash of
-/// the generator settings, model settings, template and seed, so a second run starts at CSR.
+/// Builds the world's tiny CLIP and tiny LLaVA (HF layouts) or finds them in a cache folder, so a second run starts
+/// at CSR. The CLIP is keyed by the seed, the generator settings and the CLIP settings only
+/// (<c>&lt;cache&gt;/clip-&lt;key&gt;</c>); the LLaVA by everything (<c>&lt;cache&gt;/&lt;key&gt;/llava</c>), so changing only
+/// the language model's settings does not retrain the CLIP. Each folder is complete when its <c>complete</c>
+/// marker exists (written last), so an interrupted build is redone, never half-used.
 /// </summary>
 public static class WorldBaseModels
 {
-    public static string Key(int seed, WorldSettings world, WorldModelSettings models, PromptTemplate template)
-    {
-        var text = $"world-base-models-v1|seed={seed}|{world.Fingerprint()}|{models.Fingerprint()}|{template.Name}";
-        return Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..16].ToLowerInvariant();
-    }
+    public const string CompleteMarker = "complete";
+
+    public static string Key(int seed, WorldSettings world, WorldModelSettings models, PromptTemplate template) =>
+        Hash($"world-base-models-v1|seed={seed}|{world.Fingerprint()}|{models.Fingerprint()}|{template.Name}");
+
+    public static string ClipKey(int seed, WorldSettings world, WorldModelSettings models) =>
+        Hash($"world-clip-v1|seed={seed}|{world.Fingerprint()}|{models.ClipFingerprint()}");
+
+    private static string Hash(string text) => Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..16].ToLowerInvariant();
 
     public static WorldBaseModelPaths BuildOrLoad(string cacheRoot, int seed, WorldSettings world, WorldModelSettings models,
         PromptTemplate template, Action<string, int, int, double>? progress = null)
     {
         models.Validate();
+        world.Validate();
         string key = Key(seed, world, models, template);
+        string clipRoot = Path.Combine(cacheRoot, "clip-" + ClipKey(seed, world, models));
+        string clipDir = Path.Combine(clipRoot, "clip");
         string dir = Path.Combine(cacheRoot, key);
-        string clipDir = Path.Combine(dir, "clip"), llavaDir = Path.Combine(dir, "llava");
-        string done = Path.Combine(dir, "complete");
-        if (File.Exists(done)) return new WorldBaseModelPaths(clipDir, llavaDir, key, true, 0, 0, null, null);
+        string llavaDir = Path.Combine(dir, "llava");
+        string clipDone = Path.Combine(clipRoot, CompleteMarker), llavaDone = Path.Combine(dir, CompleteMarker);
+        bool clipCached = File.Exists(clipDone);
+        if (clipCached && File.Exists(llavaDone))
+            return new WorldBaseModelPaths(clipDir, llavaDir, key, true, 0, 0, ReadNumber(clipDone, "clip_pair_accuracy"), ReadNumber(llavaDone, "llava_final_loss"))
+                { ClipFromCache = true };
 
         var gen = new SceneGenerator(seed, world);
         var scenes = gen.GenerateMany(models.TrainScenes, SceneGenerator.TrainStream).ToList();
         using var pixels = WorldPixels.Build(new SceneRenderer(world.ImageSize, gen.Vocabulary), scenes);
 
         var sw = Stopwatch.StartNew();
-        var clip = WorldClipTrainer.Train(scenes, pixels, gen.Vocabulary, world, models, seed,
-            (s, loss) => progress?.Invoke("train CLIP", s, models.ClipSteps, loss));
-        TinyClipCheckpoint.Save(clipDir, clip.Model, clip.Vocab, clip.Merges);
+        ClipModel clip;
+        double? pairAccuracy;
+        if (clipCached)
+        {
+            clip = ClipModel.FromPretrained(clipDir);
+            pairAccuracy = ReadNumber(clipDone, "clip_pair_accuracy");
+        }
+        else
+        {
+            var trained = WorldClipTrainer.Train(scenes, pixels, gen.Vocabulary, world, models, seed,
+                (s, loss) => progress?.Invoke("train CLIP", s, models.ClipSteps, loss));
+            if (Directory.Exists(clipDir)) Directory.Delete(clipDir, recursive: true); // a build interrupted before its marker
+            TinyClipCheckpoint.Save(clipDir, trained.Model, trained.Vocab, trained.Merges);
+            clip = trained.Model;
+            pairAccuracy = trained.PairAccuracy;
+            WriteMarker(clipDone, "clip_pair_accuracy", trained.PairAccuracy);
+        }
         double clipSeconds = sw.Elapsed.TotalSeconds;
 
         sw.Restart();
-        var llava = WorldLlavaTrainer.Train(clip.Model, scenes, pixels, gen.Vocabulary, world, models, template, seed, llavaDir,
+        var llava = WorldLlavaTrainer.Train(clip, scenes, pixels, gen.Vocabulary, world, models, template, seed, llavaDir,
             (s, loss) => progress?.Invoke("train LLaVA", s, models.LlavaSteps, loss));
         TinyLlavaCheckpoint.Save(llavaDir, llava.Model, llava.Pieces);
         double llavaSeconds = sw.Elapsed.TotalSeconds;
-        clip.Model.Dispose();
+        clip.Dispose();
         llava.Model.Dispose();
-        File.WriteAllText(done, $"{{\"clip_pair_accuracy\": {clip.PairAccuracy.ToString(System.Globalization.CultureInfo.InvariantCulture)}, \"llava_final_loss\": {llava.FinalLoss.ToString(System.Globalization.CultureInfo.InvariantCulture)}}}\n");
-        return new WorldBaseModelPaths(clipDir, llavaDir, key, false, clipSeconds, llavaSeconds, clip.PairAccuracy, llava.FinalLoss);
+        WriteMarker(llavaDone, "llava_final_loss", llava.FinalLoss);
+        return new WorldBaseModelPaths(clipDir, llavaDir, key, false, clipSeconds, llavaSeconds, pairAccuracy, llava.FinalLoss) { ClipFromCache = clipCached };
+    }
+
+    private static void WriteMarker(string path, string name, double value)
+    {
+        var tmp = path + ".tmp";
+        File.WriteAllText(tmp, $"{{\"{name}\": {value.ToString("R", CultureInfo.InvariantCulture)}}}\n");
+        File.Move(tmp, path, overwrite: true);
+    }
+
+    private static double? ReadNumber(string markerPath, string name)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllText(markerPath));
+            return doc.RootElement.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : null;
+        }
+        catch (JsonException) { return null; } // an old or hand-edited marker: the models are still complete
     }
 }

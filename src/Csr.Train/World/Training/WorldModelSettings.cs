@@ -47,4 +47,10 @@ public sealed record WorldModelSettings
     }
 
     public string Fingerprint() => System.Text.Json.JsonSerializer.Serialize(this);
+
+    /// <summary>The settings that shape the CLIP alone (its cache key: changing the LLaVA's settings keeps the CLIP).</summary>
+    public string ClipFingerprint() => System.Text.Json.JsonSerializer.Serialize(new
+    {
+        TrainScenes, VisionHidden, VisionLayers, VisionHeads, ClipTextHidden, ClipTextLayers, ClipProjection, ClipSteps, ClipBatch, ClipLr,
+    });
 }
