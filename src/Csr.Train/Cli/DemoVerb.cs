@@ -28,8 +28,8 @@ public sealed class DemoVerb : ICliVerb
     [Option("prompts", Default = 48, HelpText = "CSR prompts per round.")]
     public int Prompts { get; set; } = 48;
 
-    [Option("eval-scenes", Default = 100, HelpText = "Held-out scenes for CHAIR and POPE.")]
-    public int EvalScenes { get; set; } = 100;
+    [Option("eval-scenes", Default = 200, HelpText = "Held-out scenes for CHAIR and POPE.")]
+    public int EvalScenes { get; set; } = 200;
 
     [Option("alpha", Default = 0.9, HelpText = "CLIP weight of the calibrated reward in the CSR arm.")]
     public double Alpha { get; set; } = 0.9;
@@ -42,6 +42,9 @@ public sealed class DemoVerb : ICliVerb
 
     [Option("llava-steps", HelpText = "Training steps of the world's base LLaVA (default 1500; part of the base-model cache key).")]
     public int? LlavaSteps { get; set; }
+
+    [Option("model-settings", HelpText = "JSON object overriding base-model settings, e.g. '{\"LmLayers\": 3, \"ProbeShare\": 0.6}' (names as in WorldModelSettings; part of the cache key).")]
+    public string? ModelSettings { get; set; }
 
     [Option("dpo-lr", HelpText = "DPO learning rate of the LoRA weights in each CSR round.")]
     public double? DpoLr { get; set; }
@@ -66,6 +69,7 @@ public sealed class DemoVerb : ICliVerb
     {
         var defaults = new WorldDemoOptions { OutDir = Out, CacheDir = Cache ?? DefaultCache() };
         var models = Tiny ? WorldModelSettings.Tiny : new WorldModelSettings();
+        if (ModelSettings is { } json) models = MergeSettings(models, json);
         if (LlavaSteps is { } steps) models = models with { LlavaSteps = steps };
         return defaults with
         {
@@ -78,6 +82,23 @@ public sealed class DemoVerb : ICliVerb
             DpoLearningRate = DpoLr ?? defaults.DpoLearningRate,
             DpoBeta = DpoBeta ?? defaults.DpoBeta,
         };
+    }
+
+    /// <summary>Overrides the named properties of <paramref name="baseline"/> with those of a JSON object.</summary>
+    public static WorldModelSettings MergeSettings(WorldModelSettings baseline, string json)
+    {
+        System.Text.Json.Nodes.JsonObject over;
+        try { over = System.Text.Json.Nodes.JsonNode.Parse(json) as System.Text.Json.Nodes.JsonObject ?? throw new CsrUserException($"--model-settings: expected a JSON object, got {json}"); }
+        catch (System.Text.Json.JsonException ex) { throw new CsrUserException($"--model-settings: not JSON: {ex.Message}"); }
+        var merged = System.Text.Json.Nodes.JsonNode.Parse(System.Text.Json.JsonSerializer.Serialize(baseline))!.AsObject();
+        foreach (var (key, value) in over)
+        {
+            if (!merged.ContainsKey(key))
+                throw new CsrUserException($"--model-settings: unknown setting '{key}' (known: {string.Join(", ", merged.Select(p => p.Key))})");
+            merged[key] = value?.DeepClone();
+        }
+        try { return System.Text.Json.JsonSerializer.Deserialize<WorldModelSettings>(merged)!; }
+        catch (System.Text.Json.JsonException ex) { throw new CsrUserException($"--model-settings: {ex.Message}"); }
     }
 
     public int Execute()

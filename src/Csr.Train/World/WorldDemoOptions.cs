@@ -13,7 +13,7 @@ public sealed record WorldDemoOptions
     /// <summary>CSR prompts (scenes of the CSR stream) per round.</summary>
     public int Prompts { get; init; } = 48;
     /// <summary>Held-out scenes for CHAIR and POPE.</summary>
-    public int EvalScenes { get; init; } = 100;
+    public int EvalScenes { get; init; } = 200;
     public double Alpha { get; init; } = 0.9;
     public bool Fused { get; init; }
     /// <summary>Skip the alpha = 0 ablation arm.</summary>

@@ -2,6 +2,7 @@ using System.Text.Json;
 using Csr.Native;
 using Csr.Train.Cli;
 using Csr.Train.World;
+using Csr.Train.World.Training;
 
 namespace Csr.Tests.World;
 
@@ -54,5 +55,23 @@ public class WorldDemoTests
             Assert.Equal(first.BaseModels.LlavaDir, second.BaseModels.LlavaDir);
         }
         finally { if (Directory.Exists(root)) Directory.Delete(root, true); }
+    }
+
+    [Fact]
+    public void ModelSettingsJsonOverridesNamedSettingsAndRefusesUnknownOnes()
+    {
+        var verb = new DemoVerb { Out = "o", Cache = "c", ModelSettings = "{\"LmLayers\": 3, \"ProbeShare\": 0.7}", LlavaSteps = 11, DpoLr = 1e-4 };
+        var o = verb.Options();
+        Assert.Equal(3, o.Models.LmLayers);
+        Assert.Equal(0.7, o.Models.ProbeShare);
+        Assert.Equal(11, o.Models.LlavaSteps);
+        Assert.Equal(new WorldModelSettings().LmHidden, o.Models.LmHidden);
+        Assert.Equal(1e-4, o.DpoLearningRate);
+        var unknown = Assert.Throws<CsrUserException>(() => new DemoVerb { ModelSettings = "{\"LmLayer\": 3}" }.Options());
+        Assert.Contains("unknown setting 'LmLayer'", unknown.Message);
+        Assert.Contains("LmLayers", unknown.Message);
+        Assert.Throws<CsrUserException>(() => new DemoVerb { ModelSettings = "[1]" }.Options());
+        var badType = Assert.Throws<CsrUserException>(() => new DemoVerb { ModelSettings = "{\"LmLayers\": \"three\"}" }.Options());
+        Assert.StartsWith("--model-settings", badType.Message);
     }
 }

@@ -13,6 +13,8 @@ namespace Csr.Train.World.Training;
 public sealed record WorldBaseModelPaths(string ClipDir, string LlavaDir, string Key, bool FromCache, double ClipSeconds, double LlavaSeconds,
     double? ClipPairAccuracy, double? LlavaFinalLoss)
 {
+    /// <summary>Teacher-forced yes/no probe accuracy over the LLaVA's last training steps.</summary>
+    public double? LlavaProbeAccuracy { get; init; }
     /// <summary>The CLIP came from the cache (the LLaVA may still have been trained in this run).</summary>
     public bool ClipFromCache { get; init; }
 }
@@ -50,7 +52,7 @@ public static class WorldBaseModels
         bool clipCached = File.Exists(clipDone);
         if (clipCached && File.Exists(llavaDone))
             return new WorldBaseModelPaths(clipDir, llavaDir, key, true, 0, 0, ReadNumber(clipDone, "clip_pair_accuracy"), ReadNumber(llavaDone, "llava_final_loss"))
-                { ClipFromCache = true };
+                { ClipFromCache = true, LlavaProbeAccuracy = ReadNumber(llavaDone, "llava_probe_accuracy") };
 
         var gen = new SceneGenerator(seed, world);
         var scenes = gen.GenerateMany(models.TrainScenes, SceneGenerator.TrainStream).ToList();
@@ -72,7 +74,7 @@ public static class WorldBaseModels
             TinyClipCheckpoint.Save(clipDir, trained.Model, trained.Vocab, trained.Merges);
             clip = trained.Model;
             pairAccuracy = trained.PairAccuracy;
-            WriteMarker(clipDone, "clip_pair_accuracy", trained.PairAccuracy);
+            WriteMarker(clipDone, ("clip_pair_accuracy", trained.PairAccuracy));
         }
         double clipSeconds = sw.Elapsed.TotalSeconds;
 
@@ -83,14 +85,17 @@ public static class WorldBaseModels
         double llavaSeconds = sw.Elapsed.TotalSeconds;
         clip.Dispose();
         llava.Model.Dispose();
-        WriteMarker(llavaDone, "llava_final_loss", llava.FinalLoss);
-        return new WorldBaseModelPaths(clipDir, llavaDir, key, false, clipSeconds, llavaSeconds, pairAccuracy, llava.FinalLoss) { ClipFromCache = clipCached };
+        WriteMarker(llavaDone, ("llava_final_loss", llava.FinalLoss), ("llava_probe_accuracy", llava.ProbeAccuracy));
+        return new WorldBaseModelPaths(clipDir, llavaDir, key, false, clipSeconds, llavaSeconds, pairAccuracy, llava.FinalLoss)
+            { ClipFromCache = clipCached, LlavaProbeAccuracy = llava.ProbeAccuracy };
     }
 
-    private static void WriteMarker(string path, string name, double value)
+    private static void WriteMarker(string path, params (string Name, double? Value)[] values)
     {
         var tmp = path + ".tmp";
-        File.WriteAllText(tmp, $"{{\"{name}\": {value.ToString("R", CultureInfo.InvariantCulture)}}}\n");
+        var fields = values.Where(v => v.Value is { } x && double.IsFinite(x))
+            .Select(v => $"\"{v.Name}\": {v.Value!.Value.ToString("R", CultureInfo.InvariantCulture)}");
+        File.WriteAllText(tmp, "{" + string.Join(", ", fields) + "}\n");
         File.Move(tmp, path, overwrite: true);
     }
 

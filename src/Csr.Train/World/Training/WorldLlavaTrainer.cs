@@ -16,7 +16,11 @@ namespace Csr.Train.World.Training;
 /// </summary>
 public sealed class WorldLlavaTrainer
 {
-    public sealed record Result(LlavaForConditionalGeneration Model, List<SentencePiece> Pieces, LlamaTokenizer Tokenizer, double FinalLoss);
+    public sealed record Result(LlavaForConditionalGeneration Model, List<SentencePiece> Pieces, LlamaTokenizer Tokenizer, double FinalLoss,
+        double? ProbeAccuracy = null);
+
+    /// <summary>Training steps at the end over which the teacher-forced probe accuracy is measured.</summary>
+    public const int ProbeWindow = 100;
 
     public static readonly string[] ExtraPieces = [".", ",", ":", "?", "'", "!"];
 
@@ -93,6 +97,8 @@ public sealed class WorldLlavaTrainer
         var rng = SplitMix64.For(seed, 78, 0);
         int n = scenes.Count, b = Math.Min(m.LlavaBatch, n);
         double lastLoss = double.NaN;
+        int yesId = tok.Encode(CaptionGrammar.ProbeAnswer(true), addBos: false)[0], noId = tok.Encode(CaptionGrammar.ProbeAnswer(false), addBos: false)[0];
+        int probeHits = 0, probeTotal = 0;
         model.train();
         for (int step = 0; step < m.LlavaSteps; step++)
         {
@@ -100,11 +106,13 @@ public sealed class WorldLlavaTrainer
             WorldClipTrainer.SetLr(opt, m.LlavaLr, step, m.LlavaSteps);
             var idx = new long[b];
             var rows = new List<(int[] Prompt, int[] Answer)>();
+            var probeRows = new List<(int Row, bool Yes)>();
             for (int k = 0; k < b; k++)
             {
                 int i = rng.Next(n);
                 idx[k] = i;
                 var (q, a) = Example(scenes[i], grammar, world, rng, m.ProbeShare);
+                if (a == CaptionGrammar.ProbeAnswer(true) || a == CaptionGrammar.ProbeAnswer(false)) probeRows.Add((k, a == CaptionGrammar.ProbeAnswer(true)));
                 var prompt = model.ExpandImageTokens(tok.Encode(template.Format(PromptEntry.ImageMarker + "\n" + q), addBos: true));
                 var answer = tok.Encode(a, addBos: false).Append(tok.EosId).ToArray();
                 rows.Add((prompt, answer));
@@ -130,18 +138,42 @@ public sealed class WorldLlavaTrainer
             var projected = model.multi_modal_projector.forward(features.index_select(0, tensor(idx)));
             var embeds = model.EmbedInputs(idsT, projected);
             var logits = model.Forward(embeds, maskT, null); // [b, t, V]
-            var loss = nn.functional.cross_entropy(
-                logits.narrow(1, 0, t - 1).reshape(-1, logits.shape[2]), labelsT.narrow(1, 1, t - 1).reshape(-1), ignore_index: -100);
+            var target = labelsT.narrow(1, 1, t - 1);
+            Tensor loss;
+            if (m.ExampleMeanLoss)
+            {
+                // each example's answer counts once, whatever its length: a probe's one deciding token ("Yes"/"No")
+                // is not outweighed by the dozen tokens of a description in the same batch
+                var tokenLoss = nn.functional.cross_entropy(logits.narrow(1, 0, t - 1).reshape(-1, logits.shape[2]), target.reshape(-1),
+                    ignore_index: -100, reduction: nn.Reduction.None).reshape(b, t - 1);
+                var counts = target.ne(-100).sum(1).to_type(ScalarType.Float32).clamp_min(1);
+                loss = (tokenLoss.sum(1) / counts).mean();
+            }
+            else
+                loss = nn.functional.cross_entropy(logits.narrow(1, 0, t - 1).reshape(-1, logits.shape[2]), target.reshape(-1), ignore_index: -100);
             opt.zero_grad();
             loss.backward();
             nn.utils.clip_grad_norm_(trainable, 1.0);
             opt.step();
             lastLoss = loss.item<float>();
+            if (probeRows.Count > 0 && step >= m.LlavaSteps - ProbeWindow)
+            {
+                // teacher-forced probe accuracy over the last steps: does "Yes" outscore "No" where it should?
+                using var _ = no_grad();
+                foreach (var (row, yes) in probeRows)
+                {
+                    int at = rows[row].Prompt.Length - 1;
+                    var l = logits[row, at];
+                    bool saysYes = l[yesId].item<float>() > l[noId].item<float>();
+                    probeHits += saysYes == yes ? 1 : 0;
+                    probeTotal++;
+                }
+            }
             progress?.Invoke(step + 1, lastLoss);
         }
         features.Dispose();
         model.eval();
-        return new Result(model, pieces, tok, lastLoss);
+        return new Result(model, pieces, tok, lastLoss, probeTotal == 0 ? null : probeHits / (double)probeTotal);
     }
 
     /// <summary>One training (question, answer): a yes/no probe (true answer; half about absent objects, often the

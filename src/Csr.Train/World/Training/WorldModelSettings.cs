@@ -27,6 +27,9 @@ public sealed record WorldModelSettings
     public double LlavaLr { get; init; } = 3e-3;
     /// <summary>Share of LLaVA training examples that are yes/no probes (the rest are descriptions).</summary>
     public double ProbeShare { get; init; } = 0.5;
+    /// <summary>Average the loss per example, then over the batch (instead of over all answer tokens), so the short
+    /// yes/no answers weigh as much as the long descriptions.</summary>
+    public bool ExampleMeanLoss { get; init; } = true;
 
     /// <summary>Small settings for tests (seconds, not minutes).</summary>
     public static WorldModelSettings Tiny => new()
