@@ -28,8 +28,8 @@ public sealed class ClipEncoderLayer : nn.Module<Tensor, Tensor>
     public Tensor Forward(Tensor x, Tensor? additiveMask)
     {
         using var scope = NewDisposeScope();
-        var h = x + self_attn.Forward(layer_norm1.forward(x), additiveMask);
-        var y = h + mlp.forward(layer_norm2.forward(h));
+        var h = x.Plus(self_attn.Forward(layer_norm1.forward(x), additiveMask));
+        var y = h.Plus(mlp.forward(layer_norm2.forward(h)));
         return y.MoveToOuterDisposeScope();
     }
 }

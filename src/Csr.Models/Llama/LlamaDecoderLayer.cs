@@ -24,8 +24,8 @@ public sealed class LlamaDecoderLayer : nn.Module
     public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor? allowed, bool isCausal, KvCache? cache)
     {
         using var scope = torch.NewDisposeScope();
-        var h = x + self_attn.Forward(input_layernorm.forward(x), cos, sin, allowed, isCausal, cache); // [B, T, H]
-        var o = h + mlp.forward(post_attention_layernorm.forward(h));                                 // [B, T, H]
+        var h = x.Plus(self_attn.Forward(input_layernorm.forward(x), cos, sin, allowed, isCausal, cache)); // [B, T, H]
+        var o = h.Plus(mlp.forward(post_attention_layernorm.forward(h)));                                // [B, T, H]
         return o.MoveToOuterDisposeScope();
     }
 }

@@ -9,11 +9,13 @@ public sealed class LlamaRMSNorm : nn.Module<Tensor, Tensor>
 {
     public Parameter weight; // [H]
     private readonly double _eps;
+    private readonly Scalar _epsScalar;
 
     public LlamaRMSNorm(int hidden, double eps, ScalarType dtype = ScalarType.Float32) : base(nameof(LlamaRMSNorm))
     {
         weight = new Parameter(torch.ones(hidden, dtype: dtype));
         _eps = eps;
+        _epsScalar = eps;
         RegisterComponents();
     }
 
@@ -25,7 +27,7 @@ public sealed class LlamaRMSNorm : nn.Module<Tensor, Tensor>
         var dtype = x.dtype;
         var h = x.to_type(ScalarType.Float32);                        // [.., H]
         var variance = h.pow(2).mean(new long[] { -1 }, keepdim: true); // [.., 1]
-        h = h * torch.rsqrt(variance + _eps);
+        h = h * torch.rsqrt(variance.Plus(_epsScalar));
         return (weight * h.to_type(dtype)).MoveToOuterDisposeScope();
     }
 }

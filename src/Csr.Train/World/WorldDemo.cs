@@ -112,18 +112,33 @@ public sealed class WorldDemo(WorldDemoOptions o)
                 },
             };
             // a fresh copy of the base model per arm: the run merges LoRA into the model it is given
-            using var armBase = VisionLanguageModel.Load(baseModels.LlavaDir);
             try
             {
-                run.Run(armBase, scorer, prompts, new Dictionary<string, object?> { ["arm"] = name, ["alpha"] = alpha, ["seed"] = o.Seed },
-                    new Dictionary<string, string> { ["prompts"] = Path.Combine(dataDir, "csr", "prompts.json") });
+                for (int attempt = 1; ; attempt++)
+                {
+                    using var armBase = VisionLanguageModel.Load(baseModels.LlavaDir);
+                    try
+                    {
+                        run.Run(armBase, scorer, prompts, new Dictionary<string, object?> { ["arm"] = name, ["alpha"] = alpha, ["seed"] = o.Seed },
+                            new Dictionary<string, string> { ["prompts"] = Path.Combine(dataDir, "csr", "prompts.json") });
+                        break;
+                    }
+                    catch (Exception ex) when (IsScalarRace(ex) && attempt <= RaceRetries)
+                    {
+                        // the run resumes from its manifest: finished rounds are loaded from disk, the failed stage is redone
+                        notes.Add($"{name}: transient TorchSharp Scalar error ({ex.Message.Split('\n')[0]}); resumed the run ({attempt}/{RaceRetries})");
+                        Progress.Message(notes[^1]);
+                    }
+                }
             }
             catch (Exception ex) when (ex is InvalidDataException or System.Runtime.InteropServices.ExternalException)
             {
                 // e.g. a model too weak to write sentences the tree cleaner keeps ("no preference pairs"), or a native
                 // error in a stage: the report says where the arm stopped instead of the whole run failing
                 var first = ex.Message.Split('\n')[0];
-                notes.Add($"{name}: stopped after round {rounds.Count - 1}: {ex.GetType().Name}: {first}");
+                var errorFile = Path.Combine(runOptions.OutDir, "error.txt");
+                File.WriteAllText(errorFile, ex.ToString());
+                notes.Add($"{name}: stopped after round {rounds.Count - 1}: {ex.GetType().Name}: {first} (details: {errorFile})");
                 Progress.Message(notes[^1]);
             }
             arms.Add(new ArmReport(name, alpha, rounds));
@@ -150,7 +165,32 @@ public sealed class WorldDemo(WorldDemoOptions o)
         return new Outcome(report, paths, baseModels);
     }
 
+    /// <summary>Retries of a step that failed with TorchSharp's Scalar race (see <see cref="IsScalarRace"/>).</summary>
+    public const int RaceRetries = 3;
+
+    /// <summary>
+    /// TorchSharp 0.107 creates temporary Scalars (add/sub's alpha, implicit double -> Scalar) whose finalizer can free
+    /// them while the native op still reads them, when a GC runs on another thread during the call; libtorch then
+    /// reports "Unknown scalar type" or "Expected false to be true". Such a failure is transient: the same step run
+    /// again gives the right result (every step here is deterministic and resumable).
+    /// </summary>
+    public static bool IsScalarRace(Exception ex) =>
+        ex is System.Runtime.InteropServices.ExternalException &&
+        (ex.Message.Contains("Unknown scalar type", StringComparison.Ordinal) || ex.Message.StartsWith("Expected false to be true", StringComparison.Ordinal));
+
     private WorldEvaluation Evaluate(VisionLanguageModel vlm, PromptTemplate template, WorldEvaluator evaluator, int round, string label)
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            try { return EvaluateOnce(vlm, template, evaluator, round, label); }
+            catch (Exception ex) when (IsScalarRace(ex) && attempt <= RaceRetries)
+            {
+                Progress.Message($"eval {label}: transient TorchSharp Scalar error ({ex.Message.Split('\n')[0]}); evaluating again ({attempt}/{RaceRetries})");
+            }
+        }
+    }
+
+    private WorldEvaluation EvaluateOnce(VisionLanguageModel vlm, PromptTemplate template, WorldEvaluator evaluator, int round, string label)
     {
         string stage = $"eval {label}";
         Progress.Start(stage, evaluator.PromptCount);

@@ -22,11 +22,11 @@ public sealed record WorldModelSettings
     public int LmLayers { get; init; } = 2;
     public int LmHeads { get; init; } = 4;
     public int LmIntermediate { get; init; } = 256;
-    public int LlavaSteps { get; init; } = 1000;
+    public int LlavaSteps { get; init; } = 2000;
     public int LlavaBatch { get; init; } = 32;
     public double LlavaLr { get; init; } = 3e-3;
     /// <summary>Share of LLaVA training examples that are yes/no probes (the rest are descriptions).</summary>
-    public double ProbeShare { get; init; } = 0.5;
+    public double ProbeShare { get; init; } = 0.7;
     /// <summary>Average the loss per example, then over the batch (instead of over all answer tokens), so the short
     /// yes/no answers weigh as much as the long descriptions.</summary>
     public bool ExampleMeanLoss { get; init; } = true;
