@@ -26,3 +26,38 @@ public static class KeptScalars
         return r;
     }
 }
+
+/// <summary>
+/// A stretch of TorchSharp calls during which no garbage collection may start (<see cref="GC.TryStartNoGCRegion(long)"/>),
+/// so no finalizer can free a temporary Scalar that a native op is still reading, whichever thread allocates.
+/// The region ends at <see cref="Dispose"/>, or earlier if more than the budget is allocated (then a GC may run, as
+/// without it). Nested or failed entries are no-ops. Set <c>CSR_GC_QUIET=0</c> to turn it off.
+/// </summary>
+public sealed class GcQuiet : IDisposable
+{
+    /// <summary>Managed bytes a step may allocate before the region lapses (step loops allocate far less).</summary>
+    public const long DefaultBudget = 32L << 20;
+
+    public static bool Enabled { get; set; } = Environment.GetEnvironmentVariable("CSR_GC_QUIET") != "0";
+
+    private readonly bool _entered;
+    private GcQuiet(bool entered) => _entered = entered;
+
+    /// <summary>True while this object holds the no-GC region.</summary>
+    public bool Active => _entered && System.Runtime.GCSettings.LatencyMode == System.Runtime.GCLatencyMode.NoGCRegion;
+
+    public static GcQuiet Enter(long budgetBytes = DefaultBudget)
+    {
+        if (!Enabled || System.Runtime.GCSettings.LatencyMode == System.Runtime.GCLatencyMode.NoGCRegion) return new(false);
+        try { return new(GC.TryStartNoGCRegion(budgetBytes)); }
+        catch (InvalidOperationException) { return new(false); }   // another thread holds a region
+        catch (ArgumentOutOfRangeException) { return new(false); } // budget above what the GC can promise
+    }
+
+    public void Dispose()
+    {
+        if (!_entered || System.Runtime.GCSettings.LatencyMode != System.Runtime.GCLatencyMode.NoGCRegion) return;
+        try { GC.EndNoGCRegion(); }
+        catch (InvalidOperationException) { } // the region already lapsed (budget exceeded or a GC was induced)
+    }
+}

@@ -26,7 +26,7 @@ public sealed class LlamaRMSNorm : nn.Module<Tensor, Tensor>
         using var scope = torch.NewDisposeScope();
         var dtype = x.dtype;
         var h = x.to_type(ScalarType.Float32);                        // [.., H]
-        var variance = h.pow(2).mean(new long[] { -1 }, keepdim: true); // [.., 1]
+        var variance = (h * h).mean(new long[] { -1 }, keepdim: true); // [.., 1] (not pow(2): that passes a temporary Scalar)
         h = h * torch.rsqrt(variance.Plus(_epsScalar));
         return (weight * h.to_type(dtype)).MoveToOuterDisposeScope();
     }

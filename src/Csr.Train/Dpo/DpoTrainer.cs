@@ -95,6 +95,7 @@ public sealed class DpoTrainer
             foreach (var (mb, index) in batches.Select((b, i) => (b, i)))
             {
                 using var scope = NewDisposeScope();
+                using var quiet = Csr.Models.GcQuiet.Enter();
                 torch.manual_seed(_o.Seed * 1_000_003 + step * perStep + index);
                 var ex = mb.Select(i => examples[i]).ToList();
                 var lp = _model.SequenceLogProbs(ex.Select(e => e.Chosen).Concat(ex.Select(e => e.Rejected)).ToList()); // [2B]
@@ -168,6 +169,7 @@ public sealed class DpoTrainer
             for (int i = 0; i < missing.Count; i += _o.BatchSize)
             {
                 using var scope = NewDisposeScope();
+                using var quiet = Csr.Models.GcQuiet.Enter();
                 var ex = missing.Skip(i).Take(_o.BatchSize).ToList();
                 var lp = _model.SequenceLogProbs(ex.Select(e => e.Chosen).Concat(ex.Select(e => e.Rejected)).ToList());
                 var v = lp.to_type(ScalarType.Float64).data<double>().ToArray();

@@ -27,6 +27,7 @@ public sealed class VisionChatModel(VisionLanguageModel vlm, PromptTemplate temp
     {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
+        using var quiet = Csr.Models.GcQuiet.Enter();
         var m = Model.Model;
         var tok = Model.Tokenizer;
         var ids = batch.Select(p => Model.PromptIds(template.Format(PromptEntry.ImageMarker + "\n" + p.Question))).ToList();

@@ -39,7 +39,8 @@ public sealed class SentenceTreeSearch
             while (active.Count > 0)
             {
                 ActivePerDepth.Add(active.Count);
-                var results = expander.Expand(active);
+                IReadOnlyList<IReadOnlyList<SentenceContinuation>> results;
+                using (Csr.Models.GcQuiet.Enter()) results = expander.Expand(active);
                 if (results.Count != active.Count)
                     throw new InvalidOperationException($"expander returned {results.Count} results for {active.Count} nodes");
                 var live = new List<SearchNode>();

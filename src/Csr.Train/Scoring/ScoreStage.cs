@@ -47,7 +47,8 @@ public static class ScoreStage
                     nodes.Add(n);
                     items.Add(new ScoreItem(i, TreeCleaner.ScoredText(n)));
                 }
-            var scores = items.Count > 0 ? scorer.Score(paths, items) : [];
+            double[] scores;
+            using (Csr.Models.GcQuiet.Enter()) scores = items.Count > 0 ? scorer.Score(paths, items) : [];
             if (scores.Length != items.Count)
                 throw new InvalidOperationException($"scorer returned {scores.Length} scores for {items.Count} sentences");
             for (int k = 0; k < nodes.Count; k++) nodes[k].ClipScore = scores[k];

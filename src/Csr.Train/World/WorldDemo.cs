@@ -176,7 +176,8 @@ public sealed class WorldDemo(WorldDemoOptions o)
     /// </summary>
     public static bool IsScalarRace(Exception ex) =>
         ex is System.Runtime.InteropServices.ExternalException &&
-        (ex.Message.Contains("Unknown scalar type", StringComparison.Ordinal) || ex.Message.StartsWith("Expected false to be true", StringComparison.Ordinal));
+        (ex.Message.Contains("Unknown scalar type", StringComparison.Ordinal) || ex.Message.StartsWith("Expected false to be true", StringComparison.Ordinal) ||
+         ex.Message.Contains("c10/core/Scalar.h", StringComparison.Ordinal));
 
     private WorldEvaluation Evaluate(VisionLanguageModel vlm, PromptTemplate template, WorldEvaluator evaluator, int round, string label)
     {

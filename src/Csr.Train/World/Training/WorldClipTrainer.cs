@@ -51,7 +51,9 @@ public sealed class WorldClipTrainer
         int cells = world.GridCells;
         var shapeHead = nn.Linear(m.VisionHidden, vocab.Shapes.Count + 1);
         var colourHead = nn.Linear(m.VisionHidden, vocab.Colours.Count + 1);
-        var parameters = model.parameters().Concat(shapeHead.parameters()).Concat(colourHead.parameters()).ToList();
+        var presenceHead = nn.Linear(m.VisionHidden, vocab.Shapes.Count);
+        var parameters = model.parameters().Concat(shapeHead.parameters()).Concat(colourHead.parameters())
+            .Concat(m.PresenceAux ? presenceHead.parameters() : []).ToList();
         var opt = optim.AdamW(parameters, lr: m.ClipLr, weight_decay: 0.01);
         var rng = SplitMix64.For(seed, 77, 0);
         int n = scenes.Count, b = Math.Min(m.ClipBatch, n);
@@ -60,6 +62,7 @@ public sealed class WorldClipTrainer
         for (int step = 0; step < m.ClipSteps; step++)
         {
             using var scope = NewDisposeScope();
+            using var quiet = Csr.Models.GcQuiet.Enter(); // no GC (and so no Scalar finalizer) mid-op; see GcQuiet
             SetLr(opt, m.ClipLr, step, m.ClipSteps);
             var idx = Enumerable.Range(0, b).Select(_ => rng.Next(n)).ToArray();
             var texts = new List<(string Shape, string Colour)>();
@@ -92,6 +95,13 @@ public sealed class WorldClipTrainer
             var lossShape = nn.functional.cross_entropy(shapeHead.forward(patches).reshape(-1, vocab.Shapes.Count + 1), yShape.reshape(-1));
             var lossColour = nn.functional.cross_entropy(colourHead.forward(patches).reshape(-1, vocab.Colours.Count + 1), yColour.reshape(-1));
             var loss = (lossImage + lossText) / 2 + lossShape + lossColour;
+            if (m.PresenceAux)
+            {
+                // every patch also learns which shapes are anywhere in the image, so an image token carries the
+                // scene's inventory (a yes/no probe then reads it instead of having to search the patches)
+                var yPresence = WorldPixels.PresenceLabels(scenes, idx, vocab).unsqueeze(1).expand(-1, cells * cells, -1);
+                loss = loss + nn.functional.binary_cross_entropy_with_logits(presenceHead.forward(patches), yPresence);
+            }
             opt.zero_grad();
             loss.backward();
             nn.utils.clip_grad_norm_(parameters, 1.0);

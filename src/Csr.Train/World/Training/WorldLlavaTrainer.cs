@@ -103,6 +103,7 @@ public sealed class WorldLlavaTrainer
         for (int step = 0; step < m.LlavaSteps; step++)
         {
             using var scope = NewDisposeScope();
+            using var quiet = Csr.Models.GcQuiet.Enter(); // no GC (and so no Scalar finalizer) mid-op; see GcQuiet
             WorldClipTrainer.SetLr(opt, m.LlavaLr, step, m.LlavaSteps);
             var idx = new long[b];
             var rows = new List<(int[] Prompt, int[] Answer)>();

@@ -16,6 +16,9 @@ public sealed record WorldModelSettings
     public int ClipSteps { get; init; } = 600;
     public int ClipBatch { get; init; } = 64;
     public double ClipLr { get; init; } = 2e-3;
+    /// <summary>Auxiliary CLIP loss: every patch predicts the set of shapes in the whole image (off: it did not speed up
+    /// the LLaVA's learning of yes/no probes, 0.67 vs 0.69 teacher-forced accuracy after 1500 probe-only steps).</summary>
+    public bool PresenceAux { get; init; }
 
     // LLaVA language model
     public int LmHidden { get; init; } = 128;
@@ -26,10 +29,10 @@ public sealed record WorldModelSettings
     public int LlavaBatch { get; init; } = 32;
     public double LlavaLr { get; init; } = 3e-3;
     /// <summary>Share of LLaVA training examples that are yes/no probes (the rest are descriptions).</summary>
-    public double ProbeShare { get; init; } = 0.7;
+    public double ProbeShare { get; init; } = 0.5;
     /// <summary>Average the loss per example, then over the batch (instead of over all answer tokens), so the short
     /// yes/no answers weigh as much as the long descriptions.</summary>
-    public bool ExampleMeanLoss { get; init; } = true;
+    public bool ExampleMeanLoss { get; init; }
 
     /// <summary>Small settings for tests (seconds, not minutes).</summary>
     public static WorldModelSettings Tiny => new()
@@ -54,6 +57,6 @@ public sealed record WorldModelSettings
     /// <summary>The settings that shape the CLIP alone (its cache key: changing the LLaVA's settings keeps the CLIP).</summary>
     public string ClipFingerprint() => System.Text.Json.JsonSerializer.Serialize(new
     {
-        TrainScenes, VisionHidden, VisionLayers, VisionHeads, ClipTextHidden, ClipTextLayers, ClipProjection, ClipSteps, ClipBatch, ClipLr,
+        TrainScenes, VisionHidden, VisionLayers, VisionHeads, ClipTextHidden, ClipTextLayers, ClipProjection, ClipSteps, ClipBatch, ClipLr, PresenceAux,
     });
 }

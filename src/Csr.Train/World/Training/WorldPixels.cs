@@ -38,4 +38,15 @@ public static class WorldPixels
             }
         return tensor(y, new long[] { idx.Count, cells * cells });
     }
+
+    /// <summary>[B, shapes] multi-hot: which shapes are anywhere in each scene.</summary>
+    public static Tensor PresenceLabels(IReadOnlyList<Scene> scenes, IReadOnlyList<int> idx, WorldVocabulary vocab)
+    {
+        int n = vocab.Shapes.Count;
+        var y = new float[idx.Count * n];
+        for (int a = 0; a < idx.Count; a++)
+            foreach (var o in scenes[idx[a]].Objects)
+                y[a * n + vocab.ShapeIndex(o.Shape)] = 1f;
+        return tensor(y, new long[] { idx.Count, n });
+    }
 }

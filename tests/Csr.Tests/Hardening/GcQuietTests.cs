@@ -1,0 +1,46 @@
+using System.Runtime;
+using Csr.Models;
+using Csr.Native;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Csr.Tests.Hardening;
+
+public class GcQuietTests
+{
+    public GcQuietTests() => TorchRuntime.EnsureInitialised();
+
+    [Fact]
+    public void NoCollectionStartsInsideTheRegionAndNestedOrLapsedRegionsAreHarmless()
+    {
+        using (var outer = GcQuiet.Enter())
+        {
+            Assert.True(outer.Active);
+            int before = GC.CollectionCount(0);
+            using (var inner = GcQuiet.Enter()) Assert.False(inner.Active); // nested: a no-op that must not end the outer one
+            Assert.True(outer.Active);
+            var keep = new List<byte[]>();
+            for (int i = 0; i < 200; i++) keep.Add(new byte[16 * 1024]); // 3 MB, inside the budget
+            Assert.Equal(before, GC.CollectionCount(0));
+            GC.KeepAlive(keep);
+        }
+        Assert.NotEqual(GCLatencyMode.NoGCRegion, GCSettings.LatencyMode);
+
+        var lapsed = GcQuiet.Enter(1L << 20);
+        var big = new List<byte[]>();
+        for (int i = 0; i < 64; i++) big.Add(new byte[256 * 1024]); // 16 MB, past the 1 MB budget: the region lapses
+        GC.KeepAlive(big);
+        lapsed.Dispose(); // must not throw
+        Assert.NotEqual(GCLatencyMode.NoGCRegion, GCSettings.LatencyMode);
+    }
+
+    [Fact]
+    public void KeptScalarAdditionsEqualPlainOnes()
+    {
+        using var a = randn(3, 4);
+        using var b = randn(3, 4);
+        Scalar eps = 1e-5;
+        Assert.True((a + b).allclose(a.Plus(b)));
+        Assert.True((a + 1e-5).allclose(a.Plus(eps)));
+    }
+}
