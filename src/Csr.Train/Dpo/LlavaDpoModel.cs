@@ -65,6 +65,7 @@ public sealed class LlavaDpoModel : IDpoModel
         }
         var idsT = tensor(ids).reshape(n, t);                                        // [N, T] right-padded with 0
         var pixels = stack(batch.Select(s => Pixels(s.ImagePath!)).ToList());         // [N, 3, S, S]
+        TrimPixelCache(batch.Select(s => s.ImagePath!).ToHashSet());
         var dtype = m.multi_modal_projector.linear_1.weight!.dtype;
         var feats = m.EncodeImages(pixels.to_type(dtype));                            // [N, P, H]
         var embeds = m.EmbedInputs(idsT, feats);                                      // [N, T, H]
@@ -87,8 +88,23 @@ public sealed class LlavaDpoModel : IDpoModel
         px = _vlm.Images.Preprocess(path).DetachFromDisposeScope();
         _pixels[path] = px;
         _pixelOrder.Enqueue(path);
-        if (_pixelOrder.Count > 64 && _pixels.Remove(_pixelOrder.Dequeue(), out var old)) old.Dispose();
         return px;
+    }
+
+    /// <summary>Most images kept preprocessed between batches.</summary>
+    public const int PixelCacheSize = 64;
+
+    /// <summary>Evicts the oldest cached images down to <see cref="PixelCacheSize"/>, never one of the current batch
+    /// (evicting inside <see cref="Pixels"/> disposed a tensor the batch had already taken once it held > 64 images).</summary>
+    void TrimPixelCache(IReadOnlySet<string> inUse)
+    {
+        int keep = _pixelOrder.Count;
+        while (_pixelOrder.Count > PixelCacheSize && keep-- > 0)
+        {
+            var path = _pixelOrder.Dequeue();
+            if (inUse.Contains(path)) { _pixelOrder.Enqueue(path); continue; }
+            if (_pixels.Remove(path, out var old)) old.Dispose();
+        }
     }
 
     public IReadOnlyList<TrainableGroup> TrainableGroups(double loraLr, double projectorLr)

@@ -98,6 +98,30 @@ public class TinyRunTests : IDisposable
         Assert.True(allclose(reference, fused, 1e-4, 1e-4));
     }
 
+    [Fact]
+    public void PixelCacheNeverDisposesAnImageOfTheCurrentBatch()
+    {
+        // regression: with more than 64 images seen, evicting inside the per-image lookup disposed an image the same
+        // batch had already taken from the cache ("Tensor invalid -- empty handle" in DPO with 96 CSR prompts)
+        int n = LlavaDpoModel.PixelCacheSize + 6;
+        var prompts = TinyLlava.Prompts(Path.Combine(_dir, "img"), n);
+        using var vlm = TinyLlava.Create();
+        var pairs = prompts.Select(p => PreferencePair.Create(p.Id, p.Image, p.HumanTurn, "a cat is here.", "no dog.")).ToList();
+        var examples = DpoDataset.Build(pairs, vlm, TinyLlava.Template, new ImagePathRule(Path.Combine(_dir, "img")));
+        var policy = new LlavaDpoModel(vlm, TinyDpo);
+        using var _ = no_grad();
+        policy.SetTraining(false);
+        int oldest = n - LlavaDpoModel.PixelCacheSize; // after one pass the cache holds images oldest..n-1
+        for (int i = 0; i < n; i++) policy.SequenceLogProbs([examples[i].Chosen]).Dispose();
+        var first = new LlavaDpoModel(vlm, TinyDpo).SequenceLogProbs([examples[oldest].Chosen]);
+        // the oldest cached image is taken first; the uncached ones after it push the cache past its size
+        var batch = new[] { examples[oldest].Chosen, examples[0].Chosen, examples[1].Chosen, examples[2].Rejected };
+        var again = policy.SequenceLogProbs(batch);
+        Assert.True(allclose(first, again.narrow(0, 0, 1), 1e-5, 1e-6));
+        var fresh = new LlavaDpoModel(vlm, TinyDpo).SequenceLogProbs([examples[0].Chosen]);
+        Assert.True(allclose(fresh, again.narrow(0, 1, 1), 1e-5, 1e-6));
+    }
+
     static Tensor Logps(IDpoModel m, IReadOnlyList<DpoExample> ex)
     {
         using var _ = no_grad();
