@@ -25,8 +25,8 @@ public sealed class DemoVerb : ICliVerb
     [Option("rounds", Default = 3, HelpText = "CSR rounds per arm (0: build or load the base models and evaluate them only).")]
     public int Rounds { get; set; } = 3;
 
-    [Option("prompts", Default = 48, HelpText = "CSR prompts per round.")]
-    public int Prompts { get; set; } = 48;
+    [Option("prompts", Default = 96, HelpText = "CSR prompts per round.")]
+    public int Prompts { get; set; } = 96;
 
     [Option("eval-scenes", Default = 200, HelpText = "Held-out scenes for CHAIR and POPE.")]
     public int EvalScenes { get; set; } = 200;

@@ -11,7 +11,7 @@ public sealed record WorldDemoOptions
     public int Seed { get; init; } = 1;
     public int Rounds { get; init; } = 3;
     /// <summary>CSR prompts (scenes of the CSR stream) per round.</summary>
-    public int Prompts { get; init; } = 48;
+    public int Prompts { get; init; } = 96;
     /// <summary>Held-out scenes for CHAIR and POPE.</summary>
     public int EvalScenes { get; init; } = 200;
     public double Alpha { get; init; } = 0.9;
@@ -24,11 +24,11 @@ public sealed record WorldDemoOptions
 
     // CSR stage settings for tiny models (the official 7B values do not move a model this small)
     public int NumBeams { get; init; } = 5;
-    public double DpoLearningRate { get; init; } = 2e-3;
+    public double DpoLearningRate { get; init; } = 1e-3;
     public double DpoProjectorLearningRate { get; init; } = 1e-4;
     public double DpoBeta { get; init; } = 0.1;
     public int LoraR { get; init; } = 16;
     public double LoraAlpha { get; init; } = 32;
-    public int DpoEpochs { get; init; } = 3;
+    public int DpoEpochs { get; init; } = 2;
     public int DpoBatchSize { get; init; } = 4;
 }
