@@ -13,7 +13,7 @@ public sealed record WorldModelSettings
     public int ClipTextHidden { get; init; } = 64;
     public int ClipTextLayers { get; init; } = 2;
     public int ClipProjection { get; init; } = 64;
-    public int ClipSteps { get; init; } = 1500;
+    public int ClipSteps { get; init; } = 600;
     public int ClipBatch { get; init; } = 64;
     public double ClipLr { get; init; } = 2e-3;
     /// <summary>Auxiliary CLIP loss: every patch predicts the set of shapes in the whole image (off: it did not speed up
