@@ -43,4 +43,15 @@ public class GcQuietTests
         Assert.True((a + b).allclose(a.Plus(b)));
         Assert.True((a + 1e-5).allclose(a.Plus(eps)));
     }
+
+    [Theory]
+    [InlineData("Unknown scalar type", true)]
+    [InlineData("Expected false to be true, but got false.  (Could this error message be improved?", true)]
+    [InlineData("false INTERNAL ASSERT FAILED at \"/pytorch/c10/core/Scalar.h\":279, please report a bug to PyTorch.", true)]
+    [InlineData("mat1 and mat2 shapes cannot be multiplied (2x3 and 4x5)", false)]
+    public void TheDemoRetriesOnlyTheScalarRaceSignatures(string message, bool transient)
+    {
+        Assert.Equal(transient, Csr.Train.World.WorldDemo.IsScalarRace(new System.Runtime.InteropServices.ExternalException(message)));
+        Assert.False(Csr.Train.World.WorldDemo.IsScalarRace(new InvalidOperationException(message)));
+    }
 }
