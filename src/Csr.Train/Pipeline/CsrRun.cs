@@ -9,7 +9,11 @@ namespace Csr.Train.Pipeline;
 
 /// <summary>One finished round.</summary>
 public sealed record CsrRoundResult(int Round, int Prompts, int Trees, int Pairs, int DpoSteps, double? FinalLoss,
-    double? FinalRewardMargin, long ForwardedTokens, string ModelDir, double Seconds, bool Resumed);
+    double? FinalRewardMargin, long ForwardedTokens, string ModelDir, double Seconds, bool Resumed)
+{
+    /// <summary>Seconds per stage of this round: sample, score, construct, dpo (with its reference pass), merge.</summary>
+    public IReadOnlyDictionary<string, double> StageSeconds { get; init; } = new Dictionary<string, double>();
+}
 
 /// <summary>
 /// <c>csr-train run</c> as a library call: N rounds in one process, each model loaded once per round, all in
@@ -101,6 +105,10 @@ public sealed class CsrRun
         string trees = Path.Combine(rd, "trees"), scored = Path.Combine(rd, "scored"), prefs = Path.Combine(rd, "preferences.json");
         string dpoDir = Path.Combine(rd, "dpo"), modelDir = Path.Combine(rd, "model");
 
+        var stages = new Dictionary<string, double>();
+        var stage = Stopwatch.StartNew();
+        void StageDone(string name) { stages[name] = stage.Elapsed.TotalSeconds; stage.Restart(); }
+
         // sample
         Progress.Start($"round {round}: sample", selected.Count);
         long forwarded = 0;
@@ -111,6 +119,7 @@ public sealed class CsrRun
             Progress.Advance($"round {round}: sample");
         });
         manifest.MarkCompleted(key + "/sample", _o.OutDir);
+        StageDone("sample");
 
         // score
         Progress.Start($"round {round}: score", selected.Count);
@@ -120,12 +129,14 @@ public sealed class CsrRun
             Progress.Advance($"round {round}: score");
         });
         manifest.MarkCompleted(key + "/score", _o.OutDir);
+        StageDone("score");
 
         // construct
         var built = ConstructStage.Run([scored], selected, _o.Construct);
         PreferenceFile.Write(prefs, built.Pairs);
         log.Write("construct", new { round, pairs = built.Pairs.Count, missing = built.MissingTrees.Count, no_final_path = built.NoFinalPath.Count, cleaned = built.CleanedNodes });
         manifest.MarkCompleted(key + "/construct", _o.OutDir);
+        StageDone("construct");
         if (built.Pairs.Count == 0)
             throw new InvalidDataException($"round {round}: no preference pairs could be built from {selected.Count} prompts (see {scored})");
 
@@ -139,15 +150,18 @@ public sealed class CsrRun
             onReference: (d, _) => Progress.Advance($"round {round}: dpo reference"),
             maxLength: _o.MaxLength);
         manifest.MarkCompleted(key + "/dpo", _o.OutDir);
+        StageDone("dpo");
 
         // merge (in memory; saved as the next round's base)
         MergeStage.MergeInPlace(vlm);
         MergeStage.Save(vlm, modelDir, filesFrom);
         manifest.MarkCompleted(key + "/merge", _o.OutDir);
+        StageDone("merge");
 
         var last = dpo.Training.Log.LastOrDefault();
         var result = new CsrRoundResult(round, selected.Count, Directory.GetFiles(scored, "*.json").Length, built.Pairs.Count,
-            dpo.Training.Steps, last?.Loss, last?.RewardsMargins, forwarded, modelDir, sw.Elapsed.TotalSeconds, resumed);
+            dpo.Training.Steps, last?.Loss, last?.RewardsMargins, forwarded, modelDir, sw.Elapsed.TotalSeconds, resumed)
+            { StageSeconds = stages };
         log.Write("round", result);
         return result;
     }

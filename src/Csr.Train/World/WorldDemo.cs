@@ -104,6 +104,8 @@ public sealed class WorldDemo(WorldDemoOptions o)
                 {
                     var t = Stopwatch.StartNew();
                     timings[$"{name} round {r.Round}: sample+score+construct+dpo+merge"] = r.Seconds;
+                    foreach (var (stage, seconds) in r.StageSeconds)
+                        timings[$"{name}, all rounds: {stage}"] = timings.GetValueOrDefault($"{name}, all rounds: {stage}") + seconds;
                     rounds.Add(Evaluate(vlm, template, evaluator, r.Round, $"{name} round {r.Round}").Metrics);
                     timings["eval"] += t.Elapsed.TotalSeconds;
                     var pair = FirstPair(Path.Combine(CsrRunOptions.RoundDir(runOptions.OutDir, r.Round), "preferences.json"));

@@ -42,6 +42,12 @@ public class TinyRunTests : IDisposable
 
         Assert.Equal([1, 2], ends);
         Assert.All(results, r => Assert.InRange(r.Pairs, 1, 2));
+        Assert.All(results, r =>
+        {
+            Assert.Equal(["sample", "score", "construct", "dpo", "merge"], r.StageSeconds.Keys);
+            Assert.All(r.StageSeconds.Values, v => Assert.True(v >= 0));
+            Assert.True(r.StageSeconds.Values.Sum() <= r.Seconds + 1e-6, $"stages {r.StageSeconds.Values.Sum()} s > round {r.Seconds} s");
+        });
         string r1 = Path.Combine(options.OutDir, "round-1");
         Assert.Equal(2, Directory.GetFiles(Path.Combine(r1, "trees"), "*.json").Length);
         var scored = TreeFile.Read(Path.Combine(r1, "scored"), "q0");
