@@ -75,6 +75,7 @@ public sealed class WorldDemo(WorldDemoOptions o)
         foreach (var (name, alpha) in armList)
         {
             var rounds = new List<RoundReport> { baseEval.Metrics };
+            var stageTotals = new Dictionary<string, double>(); // seconds per stage over this arm's rounds
             if (o.Rounds == 0) { arms.Add(new ArmReport(name, alpha, rounds)); continue; } // base evaluation only
             var runOptions = new CsrRunOptions
             {
@@ -105,7 +106,7 @@ public sealed class WorldDemo(WorldDemoOptions o)
                     var t = Stopwatch.StartNew();
                     timings[$"{name} round {r.Round}: sample+score+construct+dpo+merge"] = r.Seconds;
                     foreach (var (stage, seconds) in r.StageSeconds)
-                        timings[$"{name}, all rounds: {stage}"] = timings.GetValueOrDefault($"{name}, all rounds: {stage}") + seconds;
+                        stageTotals[stage] = stageTotals.GetValueOrDefault(stage) + seconds;
                     rounds.Add(Evaluate(vlm, template, evaluator, r.Round, $"{name} round {r.Round}").Metrics);
                     timings["eval"] += t.Elapsed.TotalSeconds;
                     var pair = FirstPair(Path.Combine(CsrRunOptions.RoundDir(runOptions.OutDir, r.Round), "preferences.json"));
@@ -144,6 +145,7 @@ public sealed class WorldDemo(WorldDemoOptions o)
                 Progress.Message(notes[^1]);
             }
             arms.Add(new ArmReport(name, alpha, rounds));
+            foreach (var (stage, seconds) in stageTotals) timings[$"{name}, all rounds: {stage}"] = seconds;
         }
         timings["total"] = total.Elapsed.TotalSeconds;
 
