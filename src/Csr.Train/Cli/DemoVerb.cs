@@ -37,7 +37,7 @@ public sealed class DemoVerb : ICliVerb
     [Option("no-ablation", HelpText = "Skip the alpha = 0 arm.")]
     public bool NoAblation { get; set; }
 
-    [Option("threads", Default = 0, HelpText = "Torch CPU threads (0 = number of cores).")]
+    [Option("threads", Default = 0, HelpText = "Torch CPU threads (0 = all cores to build the base models, then 1 for evaluation and the CSR rounds, which is faster for models this small).")]
     public int Threads { get; set; }
 
     [Option("llava-steps", HelpText = "Training steps of the world's base LLaVA (default 2000; part of the base-model cache key).")]
@@ -75,6 +75,7 @@ public sealed class DemoVerb : ICliVerb
         {
             Seed = Seed, Rounds = Rounds, Prompts = Prompts, EvalScenes = EvalScenes,
             Alpha = Alpha, Fused = Fused, NoAblation = NoAblation,
+            CsrThreads = Threads > 0 ? null : 1,
             Models = models,
             MaxNewTokens = Tiny ? 12 : defaults.MaxNewTokens,
             NumBeams = Tiny ? 2 : defaults.NumBeams,

@@ -46,6 +46,8 @@ public sealed class WorldDemo(WorldDemoOptions o)
         }
         Progress.Message($"base models: {Path.GetDirectoryName(baseModels.LlavaDir)} ({(baseModels.FromCache ? "cached" : "built")})");
 
+        if (o.CsrThreads is int threads) TorchSharp.torch.set_num_threads(threads);
+
         // 2. data: CSR prompts and held-out evaluation scenes
         sw.Restart();
         var gen = new SceneGenerator(o.Seed, o.World);

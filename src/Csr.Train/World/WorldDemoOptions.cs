@@ -18,6 +18,10 @@ public sealed record WorldDemoOptions
     public bool Fused { get; init; }
     /// <summary>Skip the alpha = 0 ablation arm.</summary>
     public bool NoAblation { get; init; }
+    /// <summary>Torch threads for evaluation and the CSR rounds, set after the base models are built (null: leave as is).
+    /// The world's models are so small that per-op threading costs more than it gives: seed 2's cached run took
+    /// 316 s at 1 thread and 488 s at 2 on the 2-core machine (sampling 101 vs 185 s per arm).</summary>
+    public int? CsrThreads { get; init; }
     public int MaxNewTokens { get; init; } = 48;
     public WorldSettings World { get; init; } = new();
     public WorldModelSettings Models { get; init; } = new();
