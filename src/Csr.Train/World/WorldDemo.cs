@@ -70,6 +70,7 @@ public sealed class WorldDemo(WorldDemoOptions o)
         var notes = new List<string>();
         notes.Add($"base models ({(baseModels.FromCache ? "cached" : baseModels.ClipFromCache ? "cached CLIP, LLaVA built in this run" : "built in this run")}): " +
                   $"CLIP pair accuracy (true vs absent-object sentence, last batch) {baseModels.ClipPairAccuracy?.ToString("F3") ?? "-"}, " +
+                  $"CLIP held-out sibling accuracy (true sentence, any noun, vs the same colour's absent shape) {baseModels.ClipSiblingAccuracy?.ToString("F3") ?? "-"}, " +
                   $"LLaVA final training loss {baseModels.LlavaFinalLoss?.ToString("F3") ?? "-"}, " +
                   $"LLaVA yes/no probe accuracy over its last {WorldLlavaTrainer.ProbeWindow} training steps (teacher-forced) {baseModels.LlavaProbeAccuracy?.ToString("F3") ?? "-"}");
         var armList = new List<(string Name, double Alpha)> { ("csr", o.Alpha) };

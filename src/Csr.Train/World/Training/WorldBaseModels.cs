@@ -17,6 +17,9 @@ public sealed record WorldBaseModelPaths(string ClipDir, string LlavaDir, string
     public double? LlavaProbeAccuracy { get; init; }
     /// <summary>The CLIP came from the cache (the LLaVA may still have been trained in this run).</summary>
     public bool ClipFromCache { get; init; }
+    /// <summary>Held-out share of (true sentence, same-colour absent-shape sentence) comparisons the CLIP ranks right
+    /// (<see cref="WorldClipTrainer.SiblingAccuracy"/>); null for a CLIP cached before this was measured.</summary>
+    public double? ClipSiblingAccuracy { get; init; }
 }
 
 /// <summary>
@@ -29,6 +32,9 @@ public sealed record WorldBaseModelPaths(string ClipDir, string LlavaDir, string
 public static class WorldBaseModels
 {
     public const string CompleteMarker = "complete";
+    /// <summary>Stream of the held-out scenes the CLIP's sibling accuracy is measured on (not the train, CSR or eval streams).</summary>
+    public const int ClipCheckStream = 3;
+    public const int ClipCheckScenes = 256;
 
     public static string Key(int seed, WorldSettings world, WorldModelSettings models, PromptTemplate template) =>
         Hash($"world-base-models-v1|seed={seed}|{world.Fingerprint()}|{models.Fingerprint()}|{template.Name}");
@@ -52,7 +58,7 @@ public static class WorldBaseModels
         bool clipCached = File.Exists(clipDone);
         if (clipCached && File.Exists(llavaDone))
             return new WorldBaseModelPaths(clipDir, llavaDir, key, true, 0, 0, ReadNumber(clipDone, "clip_pair_accuracy"), ReadNumber(llavaDone, "llava_final_loss"))
-                { ClipFromCache = true, LlavaProbeAccuracy = ReadNumber(llavaDone, "llava_probe_accuracy") };
+                { ClipFromCache = true, LlavaProbeAccuracy = ReadNumber(llavaDone, "llava_probe_accuracy"), ClipSiblingAccuracy = ReadNumber(clipDone, "clip_sibling_accuracy") };
 
         var gen = new SceneGenerator(seed, world);
         var scenes = gen.GenerateMany(models.TrainScenes, SceneGenerator.TrainStream).ToList();
@@ -60,11 +66,12 @@ public static class WorldBaseModels
 
         var sw = Stopwatch.StartNew();
         ClipModel clip;
-        double? pairAccuracy;
+        double? pairAccuracy, siblingAccuracy;
         if (clipCached)
         {
             clip = ClipModel.FromPretrained(clipDir);
             pairAccuracy = ReadNumber(clipDone, "clip_pair_accuracy");
+            siblingAccuracy = ReadNumber(clipDone, "clip_sibling_accuracy");
         }
         else
         {
@@ -74,7 +81,10 @@ public static class WorldBaseModels
             TinyClipCheckpoint.Save(clipDir, trained.Model, trained.Vocab, trained.Merges);
             clip = trained.Model;
             pairAccuracy = trained.PairAccuracy;
-            WriteMarker(clipDone, ("clip_pair_accuracy", trained.PairAccuracy));
+            var check = gen.GenerateMany(ClipCheckScenes, ClipCheckStream).ToList();
+            using (var checkPixels = WorldPixels.Build(new SceneRenderer(world.ImageSize, gen.Vocabulary), check))
+                siblingAccuracy = WorldClipTrainer.SiblingAccuracy(clip, trained.Tokenizer, check, checkPixels, gen.Vocabulary);
+            WriteMarker(clipDone, ("clip_pair_accuracy", trained.PairAccuracy), ("clip_sibling_accuracy", siblingAccuracy));
         }
         double clipSeconds = sw.Elapsed.TotalSeconds;
 
@@ -87,7 +97,7 @@ public static class WorldBaseModels
         llava.Model.Dispose();
         WriteMarker(llavaDone, ("llava_final_loss", llava.FinalLoss), ("llava_probe_accuracy", llava.ProbeAccuracy));
         return new WorldBaseModelPaths(clipDir, llavaDir, key, false, clipSeconds, llavaSeconds, pairAccuracy, llava.FinalLoss)
-            { ClipFromCache = clipCached, LlavaProbeAccuracy = llava.ProbeAccuracy };
+            { ClipFromCache = clipCached, LlavaProbeAccuracy = llava.ProbeAccuracy, ClipSiblingAccuracy = siblingAccuracy };
     }
 
     private static void WriteMarker(string path, params (string Name, double? Value)[] values)

@@ -15,7 +15,11 @@ namespace Csr.Train.World.Training;
 /// </summary>
 public sealed class WorldClipTrainer
 {
-    public sealed record Result(ClipModel Model, Dictionary<string, int> Vocab, List<(string, string)> Merges, double FinalLoss, double PairAccuracy);
+    public sealed record Result(ClipModel Model, Dictionary<string, int> Vocab, List<(string, string)> Merges, double FinalLoss, double PairAccuracy)
+    {
+        /// <summary>The tokenizer the model was trained with.</summary>
+        public required ClipTokenizer Tokenizer { get; init; }
+    }
 
     /// <summary>Every sentence the grammar can say about one object (the CLIP tokenizer's corpus).</summary>
     public static IEnumerable<string> Corpus(WorldVocabulary v) =>
@@ -74,10 +78,12 @@ public sealed class WorldClipTrainer
                 var absent = vocab.Shapes.Select(x => x.Name).Where(x => !s.Contains(x)).ToList();
                 var comps = s.Objects.Select(x => vocab.Companion.GetValueOrDefault(x.Shape)).Where(x => x != null && !s.Contains(x)).ToList();
                 string neg = comps.Count > 0 && rng.Chance(0.5) ? rng.Pick(comps)! : rng.Pick(absent);
-                texts.Add((neg, rng.Chance(0.5) ? o.Colour : rng.Pick(vocab.Colours).Name));
+                texts.Add((neg, rng.Chance(m.ClipSameColourNegatives) ? o.Colour : rng.Pick(vocab.Colours).Name));
             }
-            // sentences with and without the final period (the last sentence of an answer has none)
-            var (ids, mask) = tok.EncodeBatch(texts.Select(t => CaptionGrammar.ObjectSentence(t.Colour, t.Shape)).Select(x => rng.Chance(0.3) ? x[..^1] : x).ToList(), 16);
+            // sentences with and without the final period (the last sentence of an answer has none), nouns sometimes synonyms
+            var sentences = texts.Select(t => CaptionGrammar.ObjectSentence(t.Colour, Noun(vocab, t.Shape, m.ClipSynonymRate, rng)))
+                .Select(x => rng.Chance(0.3) ? x[..^1] : x).ToList();
+            var (ids, mask) = tok.EncodeBatch(sentences, 16);
             var img = pixels.index_select(0, tensor(idx.Select(x => (long)x).ToArray()));
             var logits = model.LogitsPerImage(img, ids, mask); // [b, 2b]
             var truth = new bool[b * texts.Count];
@@ -95,6 +101,16 @@ public sealed class WorldClipTrainer
             var lossShape = nn.functional.cross_entropy(shapeHead.forward(patches).reshape(-1, vocab.Shapes.Count + 1), yShape.reshape(-1));
             var lossColour = nn.functional.cross_entropy(colourHead.forward(patches).reshape(-1, vocab.Colours.Count + 1), yColour.reshape(-1));
             var loss = (lossImage + lossText) / 2 + lossShape + lossColour;
+            if (m.ClipPairLoss > 0)
+            {
+                // each image's true sentence against its own absent-object sentence alone: the contrastive softmax over
+                // the whole batch dilutes this one comparison, which is the one CSR's sibling ranking asks of the CLIP
+                var pos = logits.gather(1, own.unsqueeze(1));
+                var neg = logits.gather(1, (own + 1).unsqueeze(1));
+                var negIsTrue = tensor(Enumerable.Range(0, b).Select(a => truth[a * texts.Count + 2 * a + 1]).ToArray()).unsqueeze(1);
+                var pairLoss = nn.functional.softplus(neg - pos).masked_fill(negIsTrue, 0).mean();
+                loss = loss + m.ClipPairLoss * pairLoss;
+            }
             if (m.PresenceAux)
             {
                 // every patch also learns which shapes are anywhere in the image, so an image token carries the
@@ -118,7 +134,63 @@ public sealed class WorldClipTrainer
             progress?.Invoke(step + 1, lastLoss);
         }
         model.eval();
-        return new Result(model, bpeVocab, merges, lastLoss, pairAcc);
+        return new Result(model, bpeVocab, merges, lastLoss, pairAcc) { Tokenizer = tok };
+    }
+
+    private static string Noun(WorldVocabulary vocab, string shape, double synonymRate, SplitMix64 rng)
+    {
+        var syn = vocab.Shape(shape).Synonyms;
+        return synonymRate > 0 && syn.Count > 0 && rng.Chance(synonymRate) ? rng.Pick(syn) : shape;
+    }
+
+    /// <summary>
+    /// What the CSR search needs from the CLIP: over held-out scenes, for every present object named by each of its nouns
+    /// (canonical and synonyms), the share of comparisons in which the true sentence outscores the sentence naming an
+    /// absent shape in the same colour (the absent companion when there is one, as the language prior hallucinates it,
+    /// else every absent shape). Sentences without the final period, as an answer's last sentence.
+    /// </summary>
+    public static double SiblingAccuracy(ClipModel model, ClipTokenizer tok, IReadOnlyList<Scene> scenes, Tensor pixels, WorldVocabulary vocab)
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        bool wasTraining = model.training;
+        model.eval();
+        long right = 0, total = 0;
+        const int batch = 32;
+        for (int start = 0; start < scenes.Count; start += batch)
+        {
+            using var inner = NewDisposeScope();
+            int n = Math.Min(batch, scenes.Count - start);
+            var texts = new List<string>();
+            var pairs = new List<(int Image, int True, int False)>();
+            int Add(string t) { texts.Add(t[..^1]); return texts.Count - 1; }
+            for (int i = 0; i < n; i++)
+            {
+                var s = scenes[start + i];
+                foreach (var o in s.Objects)
+                {
+                    string? comp = vocab.Companion.GetValueOrDefault(o.Shape);
+                    var absent = comp != null && !s.Contains(comp) ? [comp] : vocab.Shapes.Select(x => x.Name).Where(x => !s.Contains(x)).ToList();
+                    var falseIds = absent.Select(a => Add(CaptionGrammar.ObjectSentence(o.Colour, a))).ToList();
+                    foreach (var noun in vocab.Shape(o.Shape).Synonyms.Prepend(o.Shape))
+                    {
+                        int t = Add(CaptionGrammar.ObjectSentence(o.Colour, noun));
+                        foreach (var f in falseIds) pairs.Add((i, t, f));
+                    }
+                }
+            }
+            var (ids, mask) = tok.EncodeBatch(texts, 16);
+            var logits = model.LogitsPerImage(pixels.narrow(0, start, n), ids, mask).to_type(ScalarType.Float32).contiguous();
+            var l = logits.data<float>().ToArray();
+            int T = texts.Count;
+            foreach (var (img, t, f) in pairs)
+            {
+                total++;
+                if (l[img * T + t] > l[img * T + f]) right++;
+            }
+        }
+        if (wasTraining) model.train();
+        return total == 0 ? double.NaN : (double)right / total;
     }
 
     /// <summary>Cosine schedule with 5% linear warmup.</summary>
