@@ -83,6 +83,9 @@ public class WorldTrainingTests
         Assert.NotEqual(k, WorldBaseModels.ClipKey(1, new WorldSettings(), m with { ClipSteps = 5 }));
         Assert.NotEqual(k, WorldBaseModels.ClipKey(1, new WorldSettings(), m with { VisionHidden = 96 }));
         Assert.NotEqual(k, WorldBaseModels.ClipKey(1, new WorldSettings(), m with { TrainScenes = 10 }));
+        Assert.NotEqual(k, WorldBaseModels.ClipKey(1, new WorldSettings(), m with { ClipSynonymRate = 0 }));
+        Assert.NotEqual(k, WorldBaseModels.ClipKey(1, new WorldSettings(), m with { ClipSameColourNegatives = 0.5 }));
+        Assert.NotEqual(k, WorldBaseModels.ClipKey(1, new WorldSettings(), m with { ClipPairLoss = 1 }));
         // the full key does change with LLaVA settings
         Assert.NotEqual(WorldBaseModels.Key(1, new WorldSettings(), m, PromptTemplate.Default),
             WorldBaseModels.Key(1, new WorldSettings(), m with { LlavaSteps = 7 }, PromptTemplate.Default));
@@ -103,6 +106,8 @@ public class WorldTrainingTests
             var again = WorldBaseModels.BuildOrLoad(Path.Combine(root, "a"), 5, world, m, t);
             Assert.True(again.FromCache);
             Assert.Equal(first.LlavaFinalLoss, again.LlavaFinalLoss);
+            Assert.InRange(first.ClipSiblingAccuracy!.Value, 0.0, 1.0);
+            Assert.Equal(first.ClipSiblingAccuracy, again.ClipSiblingAccuracy); // read back from the marker
 
             var m2 = m with { LlavaSteps = 4 };
             var reused = WorldBaseModels.BuildOrLoad(Path.Combine(root, "a"), 5, world, m2, t);
@@ -119,5 +124,54 @@ public class WorldTrainingTests
                 Assert.Equal(File.ReadAllBytes(Path.Combine(fresh.LlavaDir, shard!)), File.ReadAllBytes(Path.Combine(reused.LlavaDir, shard!)));
         }
         finally { if (Directory.Exists(root)) Directory.Delete(root, true); }
+    }
+
+    [Fact]
+    public void ClipSiblingAccuracyEqualsAPairByPairReference()
+    {
+        var world = new WorldSettings { ImageSize = 32, GridCells = 2 };
+        var m = WorldModelSettings.Tiny with { ClipSteps = 4 };
+        var gen = new SceneGenerator(4, world);
+        var vocab = gen.Vocabulary;
+        var train = gen.GenerateMany(16).ToList();
+        var renderer = new SceneRenderer(world.ImageSize, vocab);
+        using var pixels = WorldPixels.Build(renderer, train);
+        var r = WorldClipTrainer.Train(train, pixels, vocab, world, m, 4);
+        using var model = r.Model;
+        var check = gen.GenerateMany(5, WorldBaseModels.ClipCheckStream).ToList();
+        using var checkPixels = WorldPixels.Build(renderer, check);
+        double batched = WorldClipTrainer.SiblingAccuracy(model, r.Tokenizer, check, checkPixels, vocab);
+
+        // reference: one image and two sentences at a time
+        int right = 0, total = 0;
+        using var _ = no_grad();
+        for (int i = 0; i < check.Count; i++)
+        {
+            var s = check[i];
+            foreach (var o in s.Objects)
+            {
+                var comp = vocab.Companion.GetValueOrDefault(o.Shape);
+                var absent = comp != null && !s.Contains(comp) ? new List<string> { comp } : vocab.Shapes.Select(x => x.Name).Where(x => !s.Contains(x)).ToList();
+                foreach (var noun in vocab.Shape(o.Shape).Synonyms.Prepend(o.Shape))
+                    foreach (var a in absent)
+                    {
+                        var t = CaptionGrammar.ObjectSentence(o.Colour, noun)[..^1];
+                        var f = CaptionGrammar.ObjectSentence(o.Colour, a)[..^1];
+                        var (ids, mask) = r.Tokenizer.EncodeBatch(new[] { t, f }, 16);
+                        using var l = model.LogitsPerImage(checkPixels.narrow(0, i, 1), ids, mask);
+                        total++;
+                        if (l[0, 0].item<float>() > l[0, 1].item<float>()) right++;
+                    }
+            }
+        }
+        Assert.True(total > 5);
+        Assert.Equal((double)right / total, batched, 12);
+    }
+
+    [Fact]
+    public void ModelSettingsRejectAShareOutsideZeroToOneByName()
+    {
+        var e = Assert.Throws<ArgumentException>(() => new WorldModelSettings { ClipSynonymRate = 1.5 }.Validate());
+        Assert.Contains("ClipSynonymRate", e.Message);
     }
 }
