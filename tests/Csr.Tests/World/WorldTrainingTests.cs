@@ -174,4 +174,32 @@ public class WorldTrainingTests
         var e = Assert.Throws<ArgumentException>(() => new WorldModelSettings { ClipSynonymRate = 1.5 }.Validate());
         Assert.Contains("ClipSynonymRate", e.Message);
     }
+
+    [Fact]
+    public void ProbeConversationsAskDistinctShapesWithTrueAnswers()
+    {
+        var gen = new SceneGenerator(9);
+        var grammar = new CaptionGrammar(gen.Vocabulary);
+        var rng = SplitMix64.For(9, 1, 2);
+        int multi = 0;
+        foreach (var scene in gen.GenerateMany(200))
+        {
+            var turns = WorldLlavaTrainer.Example(scene, grammar, gen.Settings, rng, probeShare: 1.0, probeTurns: 3);
+            Assert.InRange(turns.Count, 1, 3);
+            multi += turns.Count == 3 ? 1 : 0;
+            var shapes = new List<string>();
+            foreach (var (q, a) in turns)
+            {
+                var shape = gen.Vocabulary.Shapes.Single(s => q == CaptionGrammar.ProbeQuestion(s.Name)).Name;
+                shapes.Add(shape);
+                Assert.Equal(CaptionGrammar.ProbeAnswer(scene.Contains(shape)), a);
+            }
+            Assert.Equal(shapes.Count, shapes.Distinct().Count());
+        }
+        Assert.True(multi > 150, $"only {multi} of 200 conversations had 3 turns");
+        // a description is always one turn
+        var d = WorldLlavaTrainer.Example(gen.Generate(0), grammar, gen.Settings, rng, probeShare: 0.0, probeTurns: 3);
+        Assert.Single(d);
+        Assert.Contains(d[0].Question, CaptionGrammar.DescribePrompts);
+    }
 }

@@ -106,30 +106,43 @@ public sealed class WorldLlavaTrainer
             using var quiet = Csr.Models.GcQuiet.Enter(); // no GC (and so no Scalar finalizer) mid-op; see GcQuiet
             WorldClipTrainer.SetLr(opt, m.LlavaLr, step, m.LlavaSteps);
             var idx = new long[b];
-            var rows = new List<(int[] Prompt, int[] Answer)>();
-            var probeRows = new List<(int Row, bool Yes)>();
+            var rows = new List<(List<int> Ids, List<long> Labels)>();
+            var probeRows = new List<(int Row, int At, bool Yes)>(); // the first turn's deciding position
             for (int k = 0; k < b; k++)
             {
                 int i = rng.Next(n);
                 idx[k] = i;
-                var (q, a) = Example(scenes[i], grammar, world, rng, m.ProbeShare);
-                if (a == CaptionGrammar.ProbeAnswer(true) || a == CaptionGrammar.ProbeAnswer(false)) probeRows.Add((k, a == CaptionGrammar.ProbeAnswer(true)));
-                var prompt = model.ExpandImageTokens(tok.Encode(template.Format(PromptEntry.ImageMarker + "\n" + q), addBos: true));
-                var answer = tok.Encode(a, addBos: false).Append(tok.EosId).ToArray();
-                rows.Add((prompt, answer));
+                var turns = Example(scenes[i], grammar, world, rng, m.ProbeShare, m.ProbeTurns);
+                var seq = new List<int>();
+                var lab = new List<long>();
+                for (int u = 0; u < turns.Count; u++)
+                {
+                    var (q, a) = turns[u];
+                    // vicuna_v1 multi-turn: "{system} USER: <image>\nq1 ASSISTANT: a1</s>USER: q2 ASSISTANT: a2</s>..."
+                    var prompt = u == 0
+                        ? model.ExpandImageTokens(tok.Encode(template.Format(PromptEntry.ImageMarker + "\n" + q), addBos: true))
+                        : tok.Encode($"USER: {q} ASSISTANT:", addBos: false);
+                    if (u == 0 && (a == CaptionGrammar.ProbeAnswer(true) || a == CaptionGrammar.ProbeAnswer(false)))
+                        probeRows.Add((k, prompt.Length - 1, a == CaptionGrammar.ProbeAnswer(true)));
+                    seq.AddRange(prompt);
+                    lab.AddRange(Enumerable.Repeat(-100L, prompt.Length));
+                    var answer = tok.Encode(a, addBos: false).Append(tok.EosId).ToArray();
+                    seq.AddRange(answer);
+                    lab.AddRange(answer.Select(x => (long)x));
+                }
+                rows.Add((seq, lab));
             }
-            int t = rows.Max(r => r.Prompt.Length + r.Answer.Length);
+            int t = rows.Max(r => r.Ids.Count);
             var ids = new long[b * t];
             var mask = new long[b * t];
             var labels = Enumerable.Repeat(-100L, b * t).ToArray();
             for (int k = 0; k < b; k++)
             {
-                var (p, a) = rows[k];
+                var (p, l) = rows[k];
                 for (int j = 0; j < t; j++)
                 {
                     int at = k * t + j;
-                    if (j < p.Length) { ids[at] = p[j]; mask[at] = 1; }
-                    else if (j < p.Length + a.Length) { ids[at] = a[j - p.Length]; mask[at] = 1; labels[at] = a[j - p.Length]; }
+                    if (j < p.Count) { ids[at] = p[j]; mask[at] = 1; labels[at] = l[j]; }
                     else ids[at] = padId;
                 }
             }
@@ -161,9 +174,8 @@ public sealed class WorldLlavaTrainer
             {
                 // teacher-forced probe accuracy over the last steps: does "Yes" outscore "No" where it should?
                 using var _ = no_grad();
-                foreach (var (row, yes) in probeRows)
+                foreach (var (row, at, yes) in probeRows)
                 {
-                    int at = rows[row].Prompt.Length - 1;
                     var l = logits[row, at];
                     bool saysYes = l[yesId].item<float>() > l[noId].item<float>();
                     probeHits += saysYes == yes ? 1 : 0;
@@ -177,24 +189,38 @@ public sealed class WorldLlavaTrainer
         return new Result(model, pieces, tok, lastLoss, probeTotal == 0 ? null : probeHits / (double)probeTotal);
     }
 
-    /// <summary>One training (question, answer): a yes/no probe (true answer; half about absent objects, often the
-    /// absent companion) or a description with the language prior.</summary>
-    public static (string Question, string Answer) Example(Scene scene, CaptionGrammar grammar, WorldSettings world, SplitMix64 rng, double probeShare)
+    /// <summary>One training conversation: a description with the language prior, or <paramref name="probeTurns"/> yes/no
+    /// probes about distinct shapes (true answers; each about an absent object half the time, that often the absent companion).</summary>
+    public static List<(string Question, string Answer)> Example(Scene scene, CaptionGrammar grammar, WorldSettings world, SplitMix64 rng,
+        double probeShare, int probeTurns = 1)
     {
         var vocab = grammar.Vocabulary;
         if (rng.Chance(probeShare))
         {
-            bool yes = rng.Chance(0.5);
-            string shape;
-            if (yes) shape = rng.Pick(scene.Objects).Shape;
-            else
+            var turns = new List<(string, string)>();
+            var asked = new HashSet<string>();
+            for (int u = 0; u < probeTurns; u++)
             {
-                var absent = vocab.Shapes.Select(s => s.Name).Where(s => !scene.Contains(s)).ToList();
-                var comps = scene.Objects.Select(o => vocab.Companion.GetValueOrDefault(o.Shape)).Where(c => c != null && !scene.Contains(c)).ToList();
-                shape = comps.Count > 0 && rng.Chance(0.5) ? rng.Pick(comps)! : rng.Pick(absent);
+                bool yes = rng.Chance(0.5);
+                string shape;
+                if (yes)
+                {
+                    var present = scene.Objects.Select(o => o.Shape).Where(x => u == 0 || !asked.Contains(x)).ToList();
+                    if (present.Count == 0) break;
+                    shape = rng.Pick(present);
+                }
+                else
+                {
+                    var absent = vocab.Shapes.Select(s => s.Name).Where(s => !scene.Contains(s) && (u == 0 || !asked.Contains(s))).ToList();
+                    if (absent.Count == 0) break;
+                    var comps = scene.Objects.Select(o => vocab.Companion.GetValueOrDefault(o.Shape)).Where(c => c != null && absent.Contains(c)).ToList();
+                    shape = comps.Count > 0 && rng.Chance(0.5) ? rng.Pick(comps)! : rng.Pick(absent);
+                }
+                asked.Add(shape);
+                turns.Add((CaptionGrammar.ProbeQuestion(shape), CaptionGrammar.ProbeAnswer(yes)));
             }
-            return (CaptionGrammar.ProbeQuestion(shape), CaptionGrammar.ProbeAnswer(yes));
+            return turns;
         }
-        return (rng.Pick(CaptionGrammar.DescribePrompts), grammar.TrainingCaption(scene, world, rng).Text);
+        return [(rng.Pick(CaptionGrammar.DescribePrompts), grammar.TrainingCaption(scene, world, rng).Text)];
     }
 }

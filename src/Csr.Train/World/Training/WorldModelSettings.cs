@@ -39,6 +39,9 @@ public sealed record WorldModelSettings
     public double LlavaLr { get; init; } = 3e-3;
     /// <summary>Share of LLaVA training examples that are yes/no probes (the rest are descriptions).</summary>
     public double ProbeShare { get; init; } = 0.5;
+    /// <summary>Yes/no questions per probe conversation (multi-turn, as LLaVA's instruction data); the first turn is the
+    /// POPE format, the later ones add probe supervision at little cost.</summary>
+    public int ProbeTurns { get; init; } = 1;
     /// <summary>Average the loss per example, then over the batch (instead of over all answer tokens), so the short
     /// yes/no answers weigh as much as the long descriptions.</summary>
     public bool ExampleMeanLoss { get; init; }
@@ -55,7 +58,7 @@ public sealed record WorldModelSettings
     {
         foreach (var (name, v) in new[] { ("TrainScenes", TrainScenes), ("VisionHidden", VisionHidden), ("VisionLayers", VisionLayers),
                      ("ClipSteps", ClipSteps), ("ClipBatch", ClipBatch), ("LmHidden", LmHidden), ("LmLayers", LmLayers),
-                     ("LlavaSteps", LlavaSteps), ("LlavaBatch", LlavaBatch) })
+                     ("LlavaSteps", LlavaSteps), ("LlavaBatch", LlavaBatch), ("ProbeTurns", ProbeTurns) })
             if (v <= 0) throw new ArgumentException($"{name} must be positive, got {v}");
         if (VisionHidden % VisionHeads != 0) throw new ArgumentException($"VisionHidden {VisionHidden} is not divisible by VisionHeads {VisionHeads}");
         foreach (var (name, p) in new[] { ("ClipSynonymRate", ClipSynonymRate), ("ClipSameColourNegatives", ClipSameColourNegatives), ("ProbeShare", ProbeShare) })
