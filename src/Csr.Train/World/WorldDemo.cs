@@ -42,7 +42,8 @@ public sealed class WorldDemo(WorldDemoOptions o)
         else
         {
             timings[baseModels.ClipFromCache ? "base models: load cached CLIP" : "base models: train CLIP"] = baseModels.ClipSeconds;
-            timings["base models: train LLaVA"] = baseModels.LlavaSeconds;
+            timings[baseModels.ScorerFromCache ? "base models: cached CLIP scorer" : "base models: tune CLIP scorer"] = baseModels.ScorerSeconds;
+            timings[baseModels.LlavaSeconds < 0.5 ? "base models: cached LLaVA" : "base models: train LLaVA"] = baseModels.LlavaSeconds;
         }
         Progress.Message($"base models: {Path.GetDirectoryName(baseModels.LlavaDir)} ({(baseModels.FromCache ? "cached" : "built")})");
 
@@ -63,14 +64,15 @@ public sealed class WorldDemo(WorldDemoOptions o)
         var baseEval = Evaluate(baseVlm, template, evaluator, 0, "base");
         timings["eval"] = sw.Elapsed.TotalSeconds;
 
-        using var scorer = ClipSentenceScorer.Load(baseModels.ClipDir, fused: o.Fused);
+        using var scorer = ClipSentenceScorer.Load(baseModels.ScorerDir, fused: o.Fused);
         var arms = new List<ArmReport>();
         var examples = new List<ExamplePair>();
         var scenesById = csrScenes.ToDictionary(s => s.Id);
         var notes = new List<string>();
-        notes.Add($"base models ({(baseModels.FromCache ? "cached" : baseModels.ClipFromCache ? "cached CLIP, LLaVA built in this run" : "built in this run")}): " +
+        notes.Add($"base models ({(baseModels.FromCache ? "cached" : baseModels.ClipFromCache ? "cached CLIP, the rest built in this run" : "built in this run")}): " +
                   $"CLIP pair accuracy (true vs absent-object sentence, last batch) {baseModels.ClipPairAccuracy?.ToString("F3") ?? "-"}, " +
-                  $"CLIP held-out sibling accuracy (true sentence, any noun, vs the same colour's absent shape) {baseModels.ClipSiblingAccuracy?.ToString("F3") ?? "-"}, " +
+                  $"held-out sibling accuracy (true sentence, any noun, vs the same colour's absent shape) of the CLIP {baseModels.ClipSiblingAccuracy?.ToString("F3") ?? "-"} " +
+                  $"and of the CSR scorer tuned from it {baseModels.ScorerSiblingAccuracy?.ToString("F3") ?? "-"}, " +
                   $"LLaVA final training loss {baseModels.LlavaFinalLoss?.ToString("F3") ?? "-"}, " +
                   $"LLaVA yes/no probe accuracy over its last {WorldLlavaTrainer.ProbeWindow} training steps (teacher-forced) {baseModels.LlavaProbeAccuracy?.ToString("F3") ?? "-"}");
         var armList = new List<(string Name, double Alpha)> { ("csr", o.Alpha) };

@@ -83,9 +83,12 @@ public class WorldTrainingTests
         Assert.NotEqual(k, WorldBaseModels.ClipKey(1, new WorldSettings(), m with { ClipSteps = 5 }));
         Assert.NotEqual(k, WorldBaseModels.ClipKey(1, new WorldSettings(), m with { VisionHidden = 96 }));
         Assert.NotEqual(k, WorldBaseModels.ClipKey(1, new WorldSettings(), m with { TrainScenes = 10 }));
-        Assert.NotEqual(k, WorldBaseModels.ClipKey(1, new WorldSettings(), m with { ClipSynonymRate = 0 }));
-        Assert.NotEqual(k, WorldBaseModels.ClipKey(1, new WorldSettings(), m with { ClipSameColourNegatives = 0.5 }));
-        Assert.NotEqual(k, WorldBaseModels.ClipKey(1, new WorldSettings(), m with { ClipPairLoss = 1 }));
+        // the scorer's settings key the scorer only
+        Assert.Equal(k, WorldBaseModels.ClipKey(1, new WorldSettings(), m with { ScorerSynonymRate = 0, ScorerSteps = 1 }));
+        Assert.NotEqual(WorldBaseModels.ScorerKey(m), WorldBaseModels.ScorerKey(m with { ScorerSynonymRate = 0 }));
+        Assert.NotEqual(WorldBaseModels.ScorerKey(m), WorldBaseModels.ScorerKey(m with { ScorerSameColourNegatives = 0.5 }));
+        Assert.NotEqual(WorldBaseModels.ScorerKey(m), WorldBaseModels.ScorerKey(m with { ScorerPairLoss = 1 }));
+        Assert.NotEqual(WorldBaseModels.ScorerKey(m), WorldBaseModels.ScorerKey(m with { ScorerFreezeVision = true }));
         // the full key does change with LLaVA settings
         Assert.NotEqual(WorldBaseModels.Key(1, new WorldSettings(), m, PromptTemplate.Default),
             WorldBaseModels.Key(1, new WorldSettings(), m with { LlavaSteps = 7 }, PromptTemplate.Default));
@@ -132,6 +135,7 @@ public class WorldTrainingTests
         var world = new WorldSettings { ImageSize = 32, GridCells = 2 };
         var m = WorldModelSettings.Tiny with { ClipSteps = 4 };
         var gen = new SceneGenerator(4, world);
+        // (the sibling check is what the scorer tuning is judged by)
         var vocab = gen.Vocabulary;
         var train = gen.GenerateMany(16).ToList();
         var renderer = new SceneRenderer(world.ImageSize, vocab);
@@ -171,8 +175,8 @@ public class WorldTrainingTests
     [Fact]
     public void ModelSettingsRejectAShareOutsideZeroToOneByName()
     {
-        var e = Assert.Throws<ArgumentException>(() => new WorldModelSettings { ClipSynonymRate = 1.5 }.Validate());
-        Assert.Contains("ClipSynonymRate", e.Message);
+        var e = Assert.Throws<ArgumentException>(() => new WorldModelSettings { ScorerSynonymRate = 1.5 }.Validate());
+        Assert.Contains("ScorerSynonymRate", e.Message);
     }
 
     [Fact]
@@ -201,5 +205,60 @@ public class WorldTrainingTests
         var d = WorldLlavaTrainer.Example(gen.Generate(0), grammar, gen.Settings, rng, probeShare: 0.0, probeTurns: 3);
         Assert.Single(d);
         Assert.Contains(d[0].Question, CaptionGrammar.DescribePrompts);
+    }
+
+    [Fact]
+    public void TheScorerIsATunedCopyCachedBesideItsClipAndChangingItKeepsTheLlava()
+    {
+        var root = Path.Combine(Path.GetTempPath(), "csr-wscorer-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var world = new WorldSettings { ImageSize = 32, GridCells = 2 };
+            var m = WorldModelSettings.Tiny with { LlavaSteps = 2, ScorerSteps = 3 };
+            var t = PromptTemplate.Default;
+            var first = WorldBaseModels.BuildOrLoad(root, 6, world, m, t);
+            Assert.NotEqual(first.ClipDir, first.ScorerDir);
+            Assert.StartsWith(Path.GetDirectoryName(first.ClipDir)!, first.ScorerDir);
+            Assert.InRange(first.ScorerSiblingAccuracy!.Value, 0.0, 1.0);
+            // a complete HF CLIP folder (tokenizer and processor files copied), loadable by the scorer, with other weights
+            using (var scorer = Csr.Train.Scoring.ClipSentenceScorer.Load(first.ScorerDir)) { }
+            using (var a = Csr.Models.Clip.ClipModel.FromPretrained(first.ClipDir))
+            using (var b = Csr.Models.Clip.ClipModel.FromPretrained(first.ScorerDir))
+            {
+                var wa = a.text_projection.weight!;
+                var wb = b.text_projection.weight!;
+                Assert.True((wa - wb).abs().max().item<float>() > 0, "tuning left the scorer equal to the CLIP");
+            }
+            var again = WorldBaseModels.BuildOrLoad(root, 6, world, m, t);
+            Assert.True(again.FromCache);
+            Assert.Equal(first.ScorerSiblingAccuracy, again.ScorerSiblingAccuracy);
+            Assert.Equal(first.ScorerDir, again.ScorerDir);
+
+            // other scorer settings: a new scorer, the same CLIP and LLaVA (keys), nothing retrained but the scorer
+            var other = WorldBaseModels.BuildOrLoad(root, 6, world, m with { ScorerSteps = 2 }, t);
+            Assert.False(other.FromCache);
+            Assert.False(other.ScorerFromCache);
+            Assert.True(other.ClipFromCache);
+            Assert.Equal(first.LlavaDir, other.LlavaDir);
+            Assert.Equal(first.LlavaFinalLoss, other.LlavaFinalLoss); // read from the marker: not retrained
+            Assert.NotEqual(first.ScorerDir, other.ScorerDir);
+            Assert.Equal(WorldBaseModels.Key(6, world, m, t), WorldBaseModels.Key(6, world, m with { ScorerSteps = 9, ScorerLr = 1 }, t));
+
+            // no tuning: the scorer is the CLIP
+            var none = WorldBaseModels.BuildOrLoad(root, 6, world, m with { ScorerSteps = 0 }, t);
+            Assert.Equal(none.ClipDir, none.ScorerDir);
+        }
+        finally { if (Directory.Exists(root)) Directory.Delete(root, true); }
+    }
+
+    [Fact]
+    public void LlavaKeyTextLeavesOutSettingsAddedLaterWhileAtTheirDefaults()
+    {
+        var m = new WorldModelSettings();
+        var json = m.Fingerprint();
+        foreach (var name in new[] { "Scorer", "ProbeTurns" })
+            Assert.DoesNotContain(name, json);
+        Assert.Contains("\"ProbeTurns\":3", (m with { ProbeTurns = 3 }).Fingerprint());
+        Assert.StartsWith("{\"TrainScenes\":4000,", json);
     }
 }

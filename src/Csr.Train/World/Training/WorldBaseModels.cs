@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.Json;
 using Csr.Models.Clip;
 using Csr.Models.Llava;
+using Csr.Models.Tokenizers;
 using Csr.Train.Pipeline;
 
 namespace Csr.Train.World.Training;
@@ -20,6 +21,12 @@ public sealed record WorldBaseModelPaths(string ClipDir, string LlavaDir, string
     /// <summary>Held-out share of (true sentence, same-colour absent-shape sentence) comparisons the CLIP ranks right
     /// (<see cref="WorldClipTrainer.SiblingAccuracy"/>); null for a CLIP cached before this was measured.</summary>
     public double? ClipSiblingAccuracy { get; init; }
+    /// <summary>The CSR sentence scorer: the CLIP tuned by <see cref="WorldClipTrainer.TuneScorer"/> (= <see cref="ClipDir"/>
+    /// when <see cref="WorldModelSettings.ScorerSteps"/> is 0).</summary>
+    public required string ScorerDir { get; init; }
+    public double? ScorerSiblingAccuracy { get; init; }
+    public double ScorerSeconds { get; init; }
+    public bool ScorerFromCache { get; init; }
 }
 
 /// <summary>
@@ -42,6 +49,9 @@ public static class WorldBaseModels
     public static string ClipKey(int seed, WorldSettings world, WorldModelSettings models) =>
         Hash($"world-clip-v1|seed={seed}|{world.Fingerprint()}|{models.ClipFingerprint()}");
 
+    /// <summary>The scorer's key, inside its CLIP's folder (<c>clip-&lt;ClipKey&gt;/scorer-&lt;ScorerKey&gt;</c>).</summary>
+    public static string ScorerKey(WorldModelSettings models) => Hash($"world-scorer-v1|{models.ScorerFingerprint()}");
+
     private static string Hash(string text) => Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..16].ToLowerInvariant();
 
     public static WorldBaseModelPaths BuildOrLoad(string cacheRoot, int seed, WorldSettings world, WorldModelSettings models,
@@ -55,21 +65,34 @@ public static class WorldBaseModels
         string dir = Path.Combine(cacheRoot, key);
         string llavaDir = Path.Combine(dir, "llava");
         string clipDone = Path.Combine(clipRoot, CompleteMarker), llavaDone = Path.Combine(dir, CompleteMarker);
-        bool clipCached = File.Exists(clipDone);
-        if (clipCached && File.Exists(llavaDone))
+        bool tuned = models.ScorerSteps > 0;
+        string scorerRoot = Path.Combine(clipRoot, "scorer-" + ScorerKey(models));
+        string scorerDir = tuned ? Path.Combine(scorerRoot, "clip") : clipDir, scorerDone = Path.Combine(scorerRoot, CompleteMarker);
+        bool clipCached = File.Exists(clipDone), llavaCached = File.Exists(llavaDone), scorerCached = !tuned || File.Exists(scorerDone);
+        if (clipCached && llavaCached && scorerCached)
             return new WorldBaseModelPaths(clipDir, llavaDir, key, true, 0, 0, ReadNumber(clipDone, "clip_pair_accuracy"), ReadNumber(llavaDone, "llava_final_loss"))
-                { ClipFromCache = true, LlavaProbeAccuracy = ReadNumber(llavaDone, "llava_probe_accuracy"), ClipSiblingAccuracy = ReadNumber(clipDone, "clip_sibling_accuracy") };
+            {
+                ClipFromCache = true, LlavaProbeAccuracy = ReadNumber(llavaDone, "llava_probe_accuracy"),
+                ClipSiblingAccuracy = ReadNumber(tuned ? scorerDone : clipDone, "clip_sibling_accuracy"),
+                ScorerDir = scorerDir, ScorerFromCache = true,
+                ScorerSiblingAccuracy = ReadNumber(tuned ? scorerDone : clipDone, tuned ? "scorer_sibling_accuracy" : "clip_sibling_accuracy"),
+            };
 
         var gen = new SceneGenerator(seed, world);
         var scenes = gen.GenerateMany(models.TrainScenes, SceneGenerator.TrainStream).ToList();
-        using var pixels = WorldPixels.Build(new SceneRenderer(world.ImageSize, gen.Vocabulary), scenes);
+        var renderer = new SceneRenderer(world.ImageSize, gen.Vocabulary);
+        using var pixels = WorldPixels.Build(renderer, scenes);
+        var check = gen.GenerateMany(ClipCheckScenes, ClipCheckStream).ToList();
+        using var checkPixels = WorldPixels.Build(renderer, check);
 
         var sw = Stopwatch.StartNew();
         ClipModel clip;
+        ClipTokenizer clipTok;
         double? pairAccuracy, siblingAccuracy;
         if (clipCached)
         {
             clip = ClipModel.FromPretrained(clipDir);
+            clipTok = ClipTokenizer.FromDirectory(clipDir);
             pairAccuracy = ReadNumber(clipDone, "clip_pair_accuracy");
             siblingAccuracy = ReadNumber(clipDone, "clip_sibling_accuracy");
         }
@@ -80,24 +103,54 @@ public static class WorldBaseModels
             if (Directory.Exists(clipDir)) Directory.Delete(clipDir, recursive: true); // a build interrupted before its marker
             TinyClipCheckpoint.Save(clipDir, trained.Model, trained.Vocab, trained.Merges);
             clip = trained.Model;
+            clipTok = trained.Tokenizer;
             pairAccuracy = trained.PairAccuracy;
-            var check = gen.GenerateMany(ClipCheckScenes, ClipCheckStream).ToList();
-            using (var checkPixels = WorldPixels.Build(new SceneRenderer(world.ImageSize, gen.Vocabulary), check))
-                siblingAccuracy = WorldClipTrainer.SiblingAccuracy(clip, trained.Tokenizer, check, checkPixels, gen.Vocabulary);
+            siblingAccuracy = WorldClipTrainer.SiblingAccuracy(clip, clipTok, check, checkPixels, gen.Vocabulary);
             WriteMarker(clipDone, ("clip_pair_accuracy", trained.PairAccuracy), ("clip_sibling_accuracy", siblingAccuracy));
         }
         double clipSeconds = sw.Elapsed.TotalSeconds;
 
         sw.Restart();
-        var llava = WorldLlavaTrainer.Train(clip, scenes, pixels, gen.Vocabulary, world, models, template, seed, llavaDir,
-            (s, loss) => progress?.Invoke("train LLaVA", s, models.LlavaSteps, loss));
-        TinyLlavaCheckpoint.Save(llavaDir, llava.Model, llava.Pieces);
+        double? scorerSibling = tuned ? ReadNumber(scorerDone, "scorer_sibling_accuracy") : siblingAccuracy;
+        if (!scorerCached)
+        {
+            // a copy of the CLIP, tuned; written next to it in a temporary folder that is renamed once complete
+            siblingAccuracy ??= WorldClipTrainer.SiblingAccuracy(clip, clipTok, check, checkPixels, gen.Vocabulary);
+            using var scorer = ClipModel.FromPretrained(clipDir);
+            WorldClipTrainer.TuneScorer(scorer, clipTok, scenes, pixels, gen.Vocabulary, world, models, seed,
+                (s, loss) => progress?.Invoke("tune CLIP scorer", s, models.ScorerSteps, loss));
+            scorerSibling = WorldClipTrainer.SiblingAccuracy(scorer, clipTok, check, checkPixels, gen.Vocabulary);
+            string tmp = scorerDir + ".tmp";
+            if (Directory.Exists(tmp)) Directory.Delete(tmp, recursive: true);
+            if (Directory.Exists(scorerDir)) Directory.Delete(scorerDir, recursive: true);
+            Directory.CreateDirectory(tmp);
+            foreach (var f in Directory.GetFiles(clipDir).Where(f => !f.EndsWith(".safetensors", StringComparison.Ordinal) && !f.EndsWith(".index.json", StringComparison.Ordinal)))
+                File.Copy(f, Path.Combine(tmp, Path.GetFileName(f)));
+            scorer.SavePretrained(tmp);
+            Directory.Move(tmp, scorerDir);
+            WriteMarker(scorerDone, ("clip_sibling_accuracy", siblingAccuracy), ("scorer_sibling_accuracy", scorerSibling));
+        }
+        double scorerSeconds = sw.Elapsed.TotalSeconds;
+
+        sw.Restart();
+        double? finalLoss = ReadNumber(llavaDone, "llava_final_loss"), probeAccuracy = ReadNumber(llavaDone, "llava_probe_accuracy");
+        if (!llavaCached)
+        {
+            var llava = WorldLlavaTrainer.Train(clip, scenes, pixels, gen.Vocabulary, world, models, template, seed, llavaDir,
+                (s, loss) => progress?.Invoke("train LLaVA", s, models.LlavaSteps, loss));
+            TinyLlavaCheckpoint.Save(llavaDir, llava.Model, llava.Pieces);
+            llava.Model.Dispose();
+            finalLoss = llava.FinalLoss;
+            probeAccuracy = llava.ProbeAccuracy;
+            WriteMarker(llavaDone, ("llava_final_loss", llava.FinalLoss), ("llava_probe_accuracy", llava.ProbeAccuracy));
+        }
         double llavaSeconds = sw.Elapsed.TotalSeconds;
         clip.Dispose();
-        llava.Model.Dispose();
-        WriteMarker(llavaDone, ("llava_final_loss", llava.FinalLoss), ("llava_probe_accuracy", llava.ProbeAccuracy));
-        return new WorldBaseModelPaths(clipDir, llavaDir, key, false, clipSeconds, llavaSeconds, pairAccuracy, llava.FinalLoss)
-            { ClipFromCache = clipCached, LlavaProbeAccuracy = llava.ProbeAccuracy, ClipSiblingAccuracy = siblingAccuracy };
+        return new WorldBaseModelPaths(clipDir, llavaDir, key, false, clipSeconds, llavaSeconds, pairAccuracy, finalLoss)
+        {
+            ClipFromCache = clipCached, LlavaProbeAccuracy = probeAccuracy, ClipSiblingAccuracy = siblingAccuracy,
+            ScorerDir = scorerDir, ScorerSiblingAccuracy = scorerSibling, ScorerSeconds = scorerSeconds, ScorerFromCache = scorerCached,
+        };
     }
 
     private static void WriteMarker(string path, params (string Name, double? Value)[] values)
@@ -111,6 +164,7 @@ public static class WorldBaseModels
 
     private static double? ReadNumber(string markerPath, string name)
     {
+        if (!File.Exists(markerPath)) return null;
         try
         {
             using var doc = JsonDocument.Parse(File.ReadAllText(markerPath));

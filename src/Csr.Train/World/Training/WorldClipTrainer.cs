@@ -52,22 +52,37 @@ public sealed class WorldClipTrainer
         var gen = new Generator((ulong)seed);
         var model = new ClipModel(cfg);
         ClipInit.InitWeights(model, gen);
-        int cells = world.GridCells;
         var shapeHead = nn.Linear(m.VisionHidden, vocab.Shapes.Count + 1);
         var colourHead = nn.Linear(m.VisionHidden, vocab.Colours.Count + 1);
         var presenceHead = nn.Linear(m.VisionHidden, vocab.Shapes.Count);
         var parameters = model.parameters().Concat(shapeHead.parameters()).Concat(colourHead.parameters())
             .Concat(m.PresenceAux ? presenceHead.parameters() : []).ToList();
-        var opt = optim.AdamW(parameters, lr: m.ClipLr, weight_decay: 0.01);
-        var rng = SplitMix64.For(seed, 77, 0);
+        var recipe = new Recipe(m.ClipSteps, m.ClipLr, SynonymRate: 0, SameColourNegatives: 0.5, PairLoss: 0, RngStream: 77);
+        var (lastLoss, pairAcc) = Fit(model, tok, parameters, scenes, pixels, vocab, world, m, seed, recipe, (shapeHead, colourHead, m.PresenceAux ? presenceHead : null), progress);
+        model.eval();
+        return new Result(model, bpeVocab, merges, lastLoss, pairAcc) { Tokenizer = tok };
+    }
+
+    /// <summary>One training recipe: steps, peak lr, how sentences and negatives are drawn, and the RNG stream.</summary>
+    public sealed record Recipe(int Steps, double Lr, double SynonymRate, double SameColourNegatives, double PairLoss, int RngStream);
+
+    /// <summary>The contrastive training loop (plus the per-patch heads when given); returns the last loss and the last
+    /// batch's pair accuracy.</summary>
+    private static (double LastLoss, double PairAccuracy) Fit(ClipModel model, ClipTokenizer tok, List<TorchSharp.Modules.Parameter> parameters,
+        IReadOnlyList<Scene> scenes, Tensor pixels, WorldVocabulary vocab, WorldSettings world, WorldModelSettings m, int seed, Recipe r,
+        (nn.Module<Tensor, Tensor> Shape, nn.Module<Tensor, Tensor> Colour, nn.Module<Tensor, Tensor>? Presence)? heads, Action<int, double>? progress)
+    {
+        int cells = world.GridCells;
+        var opt = optim.AdamW(parameters, lr: r.Lr, weight_decay: 0.01);
+        var rng = SplitMix64.For(seed, r.RngStream, 0);
         int n = scenes.Count, b = Math.Min(m.ClipBatch, n);
         double lastLoss = double.NaN, pairAcc = double.NaN;
         model.train();
-        for (int step = 0; step < m.ClipSteps; step++)
+        for (int step = 0; step < r.Steps; step++)
         {
             using var scope = NewDisposeScope();
             using var quiet = Csr.Models.GcQuiet.Enter(); // no GC (and so no Scalar finalizer) mid-op; see GcQuiet
-            SetLr(opt, m.ClipLr, step, m.ClipSteps);
+            SetLr(opt, r.Lr, step, r.Steps);
             var idx = Enumerable.Range(0, b).Select(_ => rng.Next(n)).ToArray();
             var texts = new List<(string Shape, string Colour)>();
             foreach (var i in idx)
@@ -78,10 +93,10 @@ public sealed class WorldClipTrainer
                 var absent = vocab.Shapes.Select(x => x.Name).Where(x => !s.Contains(x)).ToList();
                 var comps = s.Objects.Select(x => vocab.Companion.GetValueOrDefault(x.Shape)).Where(x => x != null && !s.Contains(x)).ToList();
                 string neg = comps.Count > 0 && rng.Chance(0.5) ? rng.Pick(comps)! : rng.Pick(absent);
-                texts.Add((neg, rng.Chance(m.ClipSameColourNegatives) ? o.Colour : rng.Pick(vocab.Colours).Name));
+                texts.Add((neg, rng.Chance(r.SameColourNegatives) ? o.Colour : rng.Pick(vocab.Colours).Name));
             }
             // sentences with and without the final period (the last sentence of an answer has none), nouns sometimes synonyms
-            var sentences = texts.Select(t => CaptionGrammar.ObjectSentence(t.Colour, Noun(vocab, t.Shape, m.ClipSynonymRate, rng)))
+            var sentences = texts.Select(t => CaptionGrammar.ObjectSentence(t.Colour, Noun(vocab, t.Shape, r.SynonymRate, rng)))
                 .Select(x => rng.Chance(0.3) ? x[..^1] : x).ToList();
             var (ids, mask) = tok.EncodeBatch(sentences, 16);
             var img = pixels.index_select(0, tensor(idx.Select(x => (long)x).ToArray()));
@@ -95,13 +110,25 @@ public sealed class WorldClipTrainer
             var own = arange(b, dtype: ScalarType.Int64) * 2;
             var lossImage = nn.functional.cross_entropy(masked, own);
             var lossText = nn.functional.cross_entropy(masked.index_select(1, own).t(), arange(b, dtype: ScalarType.Int64));
-            var patches = model.vision_model.HiddenState(img, -2).narrow(1, 1, cells * cells); // [b, cells^2, H]
-            var yShape = WorldPixels.CellLabels(scenes, idx, vocab, cells, colour: false);
-            var yColour = WorldPixels.CellLabels(scenes, idx, vocab, cells, colour: true);
-            var lossShape = nn.functional.cross_entropy(shapeHead.forward(patches).reshape(-1, vocab.Shapes.Count + 1), yShape.reshape(-1));
-            var lossColour = nn.functional.cross_entropy(colourHead.forward(patches).reshape(-1, vocab.Colours.Count + 1), yColour.reshape(-1));
-            var loss = (lossImage + lossText) / 2 + lossShape + lossColour;
-            if (m.ClipPairLoss > 0)
+            var loss = (lossImage + lossText) / 2;
+            if (heads is { } h)
+            {
+                var (shapeHead, colourHead, presenceHead) = h;
+                var patches = model.vision_model.HiddenState(img, -2).narrow(1, 1, cells * cells); // [b, cells^2, H]
+                var yShape = WorldPixels.CellLabels(scenes, idx, vocab, cells, colour: false);
+                var yColour = WorldPixels.CellLabels(scenes, idx, vocab, cells, colour: true);
+                var lossShape = nn.functional.cross_entropy(shapeHead.forward(patches).reshape(-1, vocab.Shapes.Count + 1), yShape.reshape(-1));
+                var lossColour = nn.functional.cross_entropy(colourHead.forward(patches).reshape(-1, vocab.Colours.Count + 1), yColour.reshape(-1));
+                loss = loss + lossShape + lossColour;
+                if (presenceHead is not null)
+                {
+                    // every patch also learns which shapes are anywhere in the image, so an image token carries the
+                    // scene's inventory (a yes/no probe then reads it instead of having to search the patches)
+                    var yPresence = WorldPixels.PresenceLabels(scenes, idx, vocab).unsqueeze(1).expand(-1, cells * cells, -1);
+                    loss = loss + nn.functional.binary_cross_entropy_with_logits(presenceHead.forward(patches), yPresence);
+                }
+            }
+            if (r.PairLoss > 0)
             {
                 // each image's true sentence against its own absent-object sentence alone: the contrastive softmax over
                 // the whole batch dilutes this one comparison, which is the one CSR's sibling ranking asks of the CLIP
@@ -109,21 +136,14 @@ public sealed class WorldClipTrainer
                 var neg = logits.gather(1, (own + 1).unsqueeze(1));
                 var negIsTrue = tensor(Enumerable.Range(0, b).Select(a => truth[a * texts.Count + 2 * a + 1]).ToArray()).unsqueeze(1);
                 var pairLoss = nn.functional.softplus(neg - pos).masked_fill(negIsTrue, 0).mean();
-                loss = loss + m.ClipPairLoss * pairLoss;
-            }
-            if (m.PresenceAux)
-            {
-                // every patch also learns which shapes are anywhere in the image, so an image token carries the
-                // scene's inventory (a yes/no probe then reads it instead of having to search the patches)
-                var yPresence = WorldPixels.PresenceLabels(scenes, idx, vocab).unsqueeze(1).expand(-1, cells * cells, -1);
-                loss = loss + nn.functional.binary_cross_entropy_with_logits(presenceHead.forward(patches), yPresence);
+                loss = loss + r.PairLoss * pairLoss;
             }
             opt.zero_grad();
             loss.backward();
             nn.utils.clip_grad_norm_(parameters, 1.0);
             opt.step();
             lastLoss = loss.item<float>();
-            if (step == m.ClipSteps - 1)
+            if (step == r.Steps - 1)
             {
                 using var _ = no_grad();
                 var d = logits.detach();
@@ -133,8 +153,25 @@ public sealed class WorldClipTrainer
             }
             progress?.Invoke(step + 1, lastLoss);
         }
+        return (lastLoss, pairAcc);
+    }
+
+    /// <summary>
+    /// Tunes a copy of the world CLIP into CSR's sentence scorer: the contrastive loss again, with synonyms for nouns and
+    /// mostly same-colour absent-shape negatives (the hallucinations the LLaVA makes), and no per-patch heads.
+    /// </summary>
+    public static (double LastLoss, double PairAccuracy) TuneScorer(ClipModel model, ClipTokenizer tok, IReadOnlyList<Scene> scenes, Tensor pixels,
+        WorldVocabulary vocab, WorldSettings world, WorldModelSettings m, int seed, Action<int, double>? progress = null)
+    {
+        torch.manual_seed(seed + 1);
+        var parameters = (m.ScorerFreezeVision
+            ? model.text_model.parameters().Concat(model.text_projection.parameters()).Concat(model.visual_projection.parameters()).Append(model.logit_scale)
+            : model.parameters()).ToList();
+        var recipe = new Recipe(m.ScorerSteps, m.ScorerLr, m.ScorerSynonymRate, m.ScorerSameColourNegatives, m.ScorerPairLoss, RngStream: 79);
+        model.train();
+        var result = Fit(model, tok, parameters, scenes, pixels, vocab, world, m, seed, recipe, null, progress);
         model.eval();
-        return new Result(model, bpeVocab, merges, lastLoss, pairAcc) { Tokenizer = tok };
+        return result;
     }
 
     private static string Noun(WorldVocabulary vocab, string shape, double synonymRate, SplitMix64 rng)

@@ -19,15 +19,21 @@ public sealed record WorldModelSettings
     /// <summary>Auxiliary CLIP loss: every patch predicts the set of shapes in the whole image (off: it did not speed up
     /// the LLaVA's learning of yes/no probes, 0.67 vs 0.69 teacher-forced accuracy after 1500 probe-only steps).</summary>
     public bool PresenceAux { get; init; }
-    /// <summary>Share of CLIP training sentences that name their object by a synonym ("ball" for "circle"). The
-    /// LLaVA says synonyms too, and a CLIP that never saw them scored "a blue disk" below a hallucinated "a blue square".</summary>
-    public double ClipSynonymRate { get; init; } = 0.3;
-    /// <summary>P(an absent-object negative sentence takes the colour of the image's true object). Hallucinated
-    /// companions always carry their partner's colour, so the CLIP must tell them apart by shape alone.</summary>
-    public double ClipSameColourNegatives { get; init; } = 0.8;
-    /// <summary>Weight of a logistic loss on each image's true sentence against its own absent-object sentence (off: held-out
-    /// sibling accuracy 0.942 / 0.832 / 0.949 on seeds 1-3 with it, 0.948 / 0.950 / 0.936 without).</summary>
-    public double ClipPairLoss { get; init; }
+    // The scorer: the CLIP above (whose vision tower LLaVA gets) tuned further for CSR's sentence scoring
+    /// <summary>Steps of tuning the CLIP into the CSR scorer (0 = score with the CLIP as trained above). The LLaVA keeps the
+    /// untuned vision tower: training the CLIP itself this way built LLaVAs that answered every yes/no probe alike.</summary>
+    public int ScorerSteps { get; init; } = 400;
+    public double ScorerLr { get; init; } = 5e-4;
+    /// <summary>Share of scorer-tuning sentences that name their object by a synonym ("ball" for "circle"). The LLaVA says
+    /// synonyms too, and a CLIP that never saw them scored "a blue disk" below a hallucinated "a blue square".</summary>
+    public double ScorerSynonymRate { get; init; } = 0.3;
+    /// <summary>P(an absent-object negative sentence takes the colour of the image's true object) while tuning the scorer.
+    /// Hallucinated companions always carry their partner's colour, so the scorer must tell them apart by shape alone.</summary>
+    public double ScorerSameColourNegatives { get; init; } = 0.8;
+    /// <summary>Weight of a logistic loss on each image's true sentence against its own absent-object sentence (scorer tuning).</summary>
+    public double ScorerPairLoss { get; init; }
+    /// <summary>Keep the vision tower fixed while tuning the scorer (only the text tower and the projections learn).</summary>
+    public bool ScorerFreezeVision { get; init; }
 
     // LLaVA language model
     public int LmHidden { get; init; } = 128;
@@ -50,7 +56,7 @@ public sealed record WorldModelSettings
     public static WorldModelSettings Tiny => new()
     {
         TrainScenes = 64, VisionHidden = 32, VisionLayers = 1, VisionHeads = 2, ClipTextHidden = 32, ClipTextLayers = 1,
-        ClipProjection = 16, ClipSteps = 3, ClipBatch = 8, LmHidden = 32, LmLayers = 1, LmHeads = 2, LmIntermediate = 64,
+        ClipProjection = 16, ClipSteps = 3, ClipBatch = 8, ScorerSteps = 2, LmHidden = 32, LmLayers = 1, LmHeads = 2, LmIntermediate = 64,
         LlavaSteps = 120, LlavaBatch = 8, LlavaLr = 1e-2, ProbeShare = 0.2,
     };
 
@@ -61,16 +67,32 @@ public sealed record WorldModelSettings
                      ("LlavaSteps", LlavaSteps), ("LlavaBatch", LlavaBatch), ("ProbeTurns", ProbeTurns) })
             if (v <= 0) throw new ArgumentException($"{name} must be positive, got {v}");
         if (VisionHidden % VisionHeads != 0) throw new ArgumentException($"VisionHidden {VisionHidden} is not divisible by VisionHeads {VisionHeads}");
-        foreach (var (name, p) in new[] { ("ClipSynonymRate", ClipSynonymRate), ("ClipSameColourNegatives", ClipSameColourNegatives), ("ProbeShare", ProbeShare) })
+        if (ScorerSteps < 0) throw new ArgumentException($"ScorerSteps must be >= 0, got {ScorerSteps}");
+        foreach (var (name, p) in new[] { ("ScorerSynonymRate", ScorerSynonymRate), ("ScorerSameColourNegatives", ScorerSameColourNegatives), ("ProbeShare", ProbeShare) })
             if (p < 0 || p > 1) throw new ArgumentException($"{name} {p} must be in [0, 1]");
         if (LmHidden % LmHeads != 0) throw new ArgumentException($"LmHidden {LmHidden} is not divisible by LmHeads {LmHeads}");
     }
 
-    public string Fingerprint() => System.Text.Json.JsonSerializer.Serialize(this);
+    /// <summary>The LLaVA's cache key text: every setting but the scorer's (the LLaVA never sees the tuned scorer);
+    /// settings added after the first caches were written are left out while at their defaults, so those caches stay valid.</summary>
+    public string Fingerprint()
+    {
+        var node = System.Text.Json.Nodes.JsonNode.Parse(System.Text.Json.JsonSerializer.Serialize(this))!.AsObject();
+        foreach (var scorerOnly in new[] { nameof(ScorerSteps), nameof(ScorerLr), nameof(ScorerSynonymRate), nameof(ScorerSameColourNegatives), nameof(ScorerPairLoss), nameof(ScorerFreezeVision) })
+            node.Remove(scorerOnly);
+        if (ProbeTurns == 1) node.Remove(nameof(ProbeTurns));
+        return node.ToJsonString();
+    }
 
     /// <summary>The settings that shape the CLIP alone (its cache key: changing the LLaVA's settings keeps the CLIP).</summary>
     public string ClipFingerprint() => System.Text.Json.JsonSerializer.Serialize(new
     {
-        TrainScenes, VisionHidden, VisionLayers, VisionHeads, ClipTextHidden, ClipTextLayers, ClipProjection, ClipSteps, ClipBatch, ClipLr, PresenceAux, ClipSynonymRate, ClipSameColourNegatives, ClipPairLoss,
+        TrainScenes, VisionHidden, VisionLayers, VisionHeads, ClipTextHidden, ClipTextLayers, ClipProjection, ClipSteps, ClipBatch, ClipLr, PresenceAux,
+    });
+
+    /// <summary>The settings of the scorer tuning (with <see cref="ClipFingerprint"/>, the scorer's cache key).</summary>
+    public string ScorerFingerprint() => System.Text.Json.JsonSerializer.Serialize(new
+    {
+        ScorerSteps, ScorerLr, ScorerSynonymRate, ScorerSameColourNegatives, ScorerPairLoss, ScorerFreezeVision,
     });
 }
