@@ -46,6 +46,9 @@ public sealed class DemoVerb : ICliVerb
     [Option("model-settings", HelpText = "JSON object overriding base-model settings, e.g. '{\"LmLayers\": 3, \"ProbeShare\": 0.6}' (names as in WorldModelSettings; part of the cache key).")]
     public string? ModelSettings { get; set; }
 
+    [Option("world-settings", HelpText = "JSON object overriding the world generator's settings, e.g. '{\"HallucinationRate\": 0.5}' (names as in WorldSettings; part of the cache key).")]
+    public string? WorldSettingsJson { get; set; }
+
     [Option("dpo-lr", HelpText = "DPO learning rate of the LoRA weights in each CSR round.")]
     public double? DpoLr { get; set; }
 
@@ -71,12 +74,16 @@ public sealed class DemoVerb : ICliVerb
         var models = Tiny ? WorldModelSettings.Tiny : new WorldModelSettings();
         if (ModelSettings is { } json) models = MergeSettings(models, json);
         if (LlavaSteps is { } steps) models = models with { LlavaSteps = steps };
+        var world = WorldSettingsJson is { } wjson ? MergeSettings(defaults.World, wjson, "--world-settings") : defaults.World;
+        try { world.Validate(); }
+        catch (ArgumentException ex) { throw new CsrUserException($"--world-settings: {ex.Message}"); }
         return defaults with
         {
             Seed = Seed, Rounds = Rounds, Prompts = Prompts, EvalScenes = EvalScenes,
             Alpha = Alpha, Fused = Fused, NoAblation = NoAblation,
             CsrThreads = Threads > 0 ? null : 1,
             Models = models,
+            World = world,
             MaxNewTokens = Tiny ? 12 : defaults.MaxNewTokens,
             NumBeams = Tiny ? 2 : defaults.NumBeams,
             DpoEpochs = DpoEpochs ?? (Tiny ? 1 : defaults.DpoEpochs),
@@ -86,20 +93,23 @@ public sealed class DemoVerb : ICliVerb
     }
 
     /// <summary>Overrides the named properties of <paramref name="baseline"/> with those of a JSON object.</summary>
-    public static WorldModelSettings MergeSettings(WorldModelSettings baseline, string json)
+    public static WorldModelSettings MergeSettings(WorldModelSettings baseline, string json) => MergeSettings(baseline, json, "--model-settings");
+
+    /// <summary>Overrides the named properties of a settings record with those of a JSON object; errors name <paramref name="option"/> and the key.</summary>
+    public static T MergeSettings<T>(T baseline, string json, string option)
     {
         System.Text.Json.Nodes.JsonObject over;
-        try { over = System.Text.Json.Nodes.JsonNode.Parse(json) as System.Text.Json.Nodes.JsonObject ?? throw new CsrUserException($"--model-settings: expected a JSON object, got {json}"); }
-        catch (System.Text.Json.JsonException ex) { throw new CsrUserException($"--model-settings: not JSON: {ex.Message}"); }
+        try { over = System.Text.Json.Nodes.JsonNode.Parse(json) as System.Text.Json.Nodes.JsonObject ?? throw new CsrUserException($"{option}: expected a JSON object, got {json}"); }
+        catch (System.Text.Json.JsonException ex) { throw new CsrUserException($"{option}: not JSON: {ex.Message}"); }
         var merged = System.Text.Json.Nodes.JsonNode.Parse(System.Text.Json.JsonSerializer.Serialize(baseline))!.AsObject();
         foreach (var (key, value) in over)
         {
             if (!merged.ContainsKey(key))
-                throw new CsrUserException($"--model-settings: unknown setting '{key}' (known: {string.Join(", ", merged.Select(p => p.Key))})");
+                throw new CsrUserException($"{option}: unknown setting '{key}' (known: {string.Join(", ", merged.Select(p => p.Key))})");
             merged[key] = value?.DeepClone();
         }
-        try { return System.Text.Json.JsonSerializer.Deserialize<WorldModelSettings>(merged)!; }
-        catch (System.Text.Json.JsonException ex) { throw new CsrUserException($"--model-settings: {ex.Message}"); }
+        try { return System.Text.Json.JsonSerializer.Deserialize<T>(merged)!; }
+        catch (System.Text.Json.JsonException ex) { throw new CsrUserException($"{option}: {ex.Message}"); }
     }
 
     public int Execute()

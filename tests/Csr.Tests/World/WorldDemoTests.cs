@@ -76,4 +76,18 @@ public class WorldDemoTests
         var badType = Assert.Throws<CsrUserException>(() => new DemoVerb { ModelSettings = "{\"LmLayers\": \"three\"}" }.Options());
         Assert.StartsWith("--model-settings", badType.Message);
     }
+
+    [Fact]
+    public void WorldSettingsJsonOverridesTheGeneratorAndRefusesUnknownOrInvalidSettingsByName()
+    {
+        var o = new DemoVerb { Out = "o", Cache = "c", WorldSettingsJson = "{\"HallucinationRate\": 0.5}" }.Options();
+        Assert.Equal(0.5, o.World.HallucinationRate);
+        Assert.Equal(new WorldSettings().CompanionRate, o.World.CompanionRate);
+        Assert.NotEqual(new WorldSettings().Fingerprint(), o.World.Fingerprint()); // so the base models are keyed apart
+        var unknown = Assert.Throws<CsrUserException>(() => new DemoVerb { WorldSettingsJson = "{\"Hallucination\": 0.5}" }.Options());
+        Assert.StartsWith("--world-settings: unknown setting 'Hallucination'", unknown.Message);
+        Assert.Contains("HallucinationRate", unknown.Message);
+        var invalid = Assert.Throws<CsrUserException>(() => new DemoVerb { WorldSettingsJson = "{\"HallucinationRate\": 1.5}" }.Options());
+        Assert.StartsWith("--world-settings: HallucinationRate 1.5", invalid.Message);
+    }
 }
