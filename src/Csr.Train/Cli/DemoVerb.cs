@@ -52,6 +52,9 @@ public sealed class DemoVerb : ICliVerb
     [Option("dpo-lr", HelpText = "DPO learning rate of the LoRA weights in each CSR round.")]
     public double? DpoLr { get; set; }
 
+    [Option("dpo-projector-lr", HelpText = "DPO learning rate of the multimodal projector (0 = projector frozen).")]
+    public double? DpoProjectorLr { get; set; }
+
     [Option("dpo-epochs", HelpText = "DPO epochs over each round's preference pairs.")]
     public int? DpoEpochs { get; set; }
 
@@ -89,6 +92,7 @@ public sealed class DemoVerb : ICliVerb
             DpoEpochs = DpoEpochs ?? (Tiny ? 1 : defaults.DpoEpochs),
             DpoLearningRate = DpoLr ?? defaults.DpoLearningRate,
             DpoBeta = DpoBeta ?? defaults.DpoBeta,
+            DpoProjectorLearningRate = DpoProjectorLr ?? defaults.DpoProjectorLearningRate,
         };
     }
 
@@ -118,6 +122,7 @@ public sealed class DemoVerb : ICliVerb
         if (LlavaSteps is < 1) throw new CsrUserException($"--llava-steps {LlavaSteps}: must be >= 1");
         if (DpoEpochs is < 1) throw new CsrUserException($"--dpo-epochs {DpoEpochs}: must be >= 1");
         if (DpoLr is <= 0 || DpoBeta is <= 0) throw new CsrUserException("--dpo-lr and --dpo-beta must be > 0");
+        if (DpoProjectorLr is < 0) throw new CsrUserException($"--dpo-projector-lr {DpoProjectorLr}: must be >= 0 (0 freezes the projector)");
         if (Prompts < 1 || EvalScenes < 1) throw new CsrUserException("--prompts and --eval-scenes must be >= 1");
         TorchRuntime.EnsureInitialised();
         TorchSharp.torch.set_num_threads(Threads > 0 ? Threads : Environment.ProcessorCount);

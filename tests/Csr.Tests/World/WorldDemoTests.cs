@@ -67,6 +67,8 @@ public class WorldDemoTests
         Assert.Equal(11, o.Models.LlavaSteps);
         Assert.Equal(new WorldModelSettings().LmHidden, o.Models.LmHidden);
         Assert.Equal(1e-4, o.DpoLearningRate);
+        Assert.Equal(new WorldDemoOptions { OutDir = "o", CacheDir = "c" }.DpoProjectorLearningRate, o.DpoProjectorLearningRate);
+        Assert.Equal(0.0, new DemoVerb { DpoProjectorLr = 0 }.Options().DpoProjectorLearningRate);
         Assert.Equal(1, o.CsrThreads); // --threads 0 (auto): all cores for the base models, then 1
         Assert.Null(new DemoVerb { Threads = 2 }.Options().CsrThreads);
         var unknown = Assert.Throws<CsrUserException>(() => new DemoVerb { ModelSettings = "{\"LmLayer\": 3}" }.Options());
