@@ -82,8 +82,8 @@ public class WorldDemoTests
     [Fact]
     public void WorldSettingsJsonOverridesTheGeneratorAndRefusesUnknownOrInvalidSettingsByName()
     {
-        var o = new DemoVerb { Out = "o", Cache = "c", WorldSettingsJson = "{\"HallucinationRate\": 0.5}" }.Options();
-        Assert.Equal(0.5, o.World.HallucinationRate);
+        var o = new DemoVerb { Out = "o", Cache = "c", WorldSettingsJson = "{\"HallucinationRate\": 0.6}" }.Options();
+        Assert.Equal(0.6, o.World.HallucinationRate);
         Assert.Equal(new WorldSettings().CompanionRate, o.World.CompanionRate);
         Assert.NotEqual(new WorldSettings().Fingerprint(), o.World.Fingerprint()); // so the base models are keyed apart
         var unknown = Assert.Throws<CsrUserException>(() => new DemoVerb { WorldSettingsJson = "{\"Hallucination\": 0.5}" }.Options());
