@@ -42,7 +42,8 @@ public sealed class WorldDemo(WorldDemoOptions o)
         else
         {
             timings[baseModels.ClipFromCache ? "base models: load cached CLIP" : "base models: train CLIP"] = baseModels.ClipSeconds;
-            timings[baseModels.ScorerFromCache ? "base models: cached CLIP scorer" : "base models: tune CLIP scorer"] = baseModels.ScorerSeconds;
+            if (baseModels.ScorerDir != baseModels.ClipDir) // a tuned scorer (WorldModelSettings.ScorerSteps > 0)
+                timings[baseModels.ScorerFromCache ? "base models: cached CLIP scorer" : "base models: tune CLIP scorer"] = baseModels.ScorerSeconds;
             timings[baseModels.LlavaSeconds < 0.5 ? "base models: cached LLaVA" : "base models: train LLaVA"] = baseModels.LlavaSeconds;
         }
         Progress.Message($"base models: {Path.GetDirectoryName(baseModels.LlavaDir)} ({(baseModels.FromCache ? "cached" : "built")})");
