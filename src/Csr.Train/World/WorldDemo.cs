@@ -73,7 +73,8 @@ public sealed class WorldDemo(WorldDemoOptions o)
         notes.Add($"base models ({(baseModels.FromCache ? "cached" : baseModels.ClipFromCache ? "cached CLIP, the rest built in this run" : "built in this run")}): " +
                   $"CLIP pair accuracy (true vs absent-object sentence, last batch) {baseModels.ClipPairAccuracy?.ToString("F3") ?? "-"}, " +
                   $"held-out sibling accuracy (true sentence, any noun, vs the same colour's absent shape) of the CLIP {baseModels.ClipSiblingAccuracy?.ToString("F3") ?? "-"} " +
-                  $"and of the CSR scorer tuned from it {baseModels.ScorerSiblingAccuracy?.ToString("F3") ?? "-"}, " +
+                  (baseModels.ScorerDir == baseModels.ClipDir ? "(the CSR scorer is this CLIP), "
+                      : $"and of the CSR scorer tuned from it {baseModels.ScorerSiblingAccuracy?.ToString("F3") ?? "-"}, ") +
                   $"LLaVA final training loss {baseModels.LlavaFinalLoss?.ToString("F3") ?? "-"}, " +
                   $"LLaVA yes/no probe accuracy over its last {WorldLlavaTrainer.ProbeWindow} training steps (teacher-forced) {baseModels.LlavaProbeAccuracy?.ToString("F3") ?? "-"}");
         var armList = new List<(string Name, double Alpha)> { ("csr", o.Alpha) };
