@@ -6,6 +6,7 @@ using System.Text.Json;
 using Csr.Models.Clip;
 using Csr.Models.Llava;
 using Csr.Models.Tokenizers;
+using static TorchSharp.torch;
 using Csr.Train.Pipeline;
 
 namespace Csr.Train.World.Training;
@@ -82,8 +83,10 @@ public static class WorldBaseModels
         var scenes = gen.GenerateMany(models.TrainScenes, SceneGenerator.TrainStream).ToList();
         var renderer = new SceneRenderer(world.ImageSize, gen.Vocabulary);
         using var pixels = WorldPixels.Build(renderer, scenes);
+        // the held-out check set, rendered only when a sibling accuracy is to be measured
         var check = gen.GenerateMany(ClipCheckScenes, ClipCheckStream).ToList();
-        using var checkPixels = WorldPixels.Build(renderer, check);
+        Tensor? checkPixels = null;
+        Tensor CheckPixels() => checkPixels ??= WorldPixels.Build(renderer, check);
 
         var sw = Stopwatch.StartNew();
         ClipModel clip;
@@ -105,7 +108,7 @@ public static class WorldBaseModels
             clip = trained.Model;
             clipTok = trained.Tokenizer;
             pairAccuracy = trained.PairAccuracy;
-            siblingAccuracy = WorldClipTrainer.SiblingAccuracy(clip, clipTok, check, checkPixels, gen.Vocabulary);
+            siblingAccuracy = WorldClipTrainer.SiblingAccuracy(clip, clipTok, check, CheckPixels(), gen.Vocabulary);
             WriteMarker(clipDone, ("clip_pair_accuracy", trained.PairAccuracy), ("clip_sibling_accuracy", siblingAccuracy));
         }
         double clipSeconds = sw.Elapsed.TotalSeconds;
@@ -115,11 +118,11 @@ public static class WorldBaseModels
         if (!scorerCached)
         {
             // a copy of the CLIP, tuned; written next to it in a temporary folder that is renamed once complete
-            siblingAccuracy ??= WorldClipTrainer.SiblingAccuracy(clip, clipTok, check, checkPixels, gen.Vocabulary);
+            siblingAccuracy ??= WorldClipTrainer.SiblingAccuracy(clip, clipTok, check, CheckPixels(), gen.Vocabulary);
             using var scorer = ClipModel.FromPretrained(clipDir);
             WorldClipTrainer.TuneScorer(scorer, clipTok, scenes, pixels, gen.Vocabulary, world, models, seed,
                 (s, loss) => progress?.Invoke("tune CLIP scorer", s, models.ScorerSteps, loss));
-            scorerSibling = WorldClipTrainer.SiblingAccuracy(scorer, clipTok, check, checkPixels, gen.Vocabulary);
+            scorerSibling = WorldClipTrainer.SiblingAccuracy(scorer, clipTok, check, CheckPixels(), gen.Vocabulary);
             string tmp = scorerDir + ".tmp";
             if (Directory.Exists(tmp)) Directory.Delete(tmp, recursive: true);
             if (Directory.Exists(scorerDir)) Directory.Delete(scorerDir, recursive: true);
@@ -146,6 +149,7 @@ public static class WorldBaseModels
         }
         double llavaSeconds = sw.Elapsed.TotalSeconds;
         clip.Dispose();
+        checkPixels?.Dispose();
         return new WorldBaseModelPaths(clipDir, llavaDir, key, false, clipSeconds, llavaSeconds, pairAccuracy, finalLoss)
         {
             ClipFromCache = clipCached, LlavaProbeAccuracy = probeAccuracy, ClipSiblingAccuracy = siblingAccuracy,
