@@ -38,8 +38,10 @@ public sealed class LlavaPretrained : IDisposable
     /// <param name="dtype">weights dtype (Float32 or BFloat16 on CPU; Float16 checkpoints convert on load)</param>
     /// <param name="checkMemory">refuse up front (InsufficientMemoryException) when the weights cannot fit in free memory</param>
     /// <param name="progress">called after each tensor: (tensors done, total, bytes done, bytes total)</param>
+    /// <param name="imageAspectRatio">LLaVA's image_aspect_ratio for <see cref="Processor"/>: "pad" (LLaVA-1.5's model
+    /// config) or "none"</param>
     public static LlavaPretrained Load(string dir, ScalarType dtype = ScalarType.Float32, bool checkMemory = true,
-        Action<int, int, long, long>? progress = null)
+        Action<int, int, long, long>? progress = null, string imageAspectRatio = "pad")
     {
         if (!System.IO.Directory.Exists(dir)) throw new DirectoryNotFoundException($"LLaVA model directory not found: {dir}");
         var config = LlavaConfig.FromFile(dir);
@@ -50,7 +52,7 @@ public sealed class LlavaPretrained : IDisposable
                 (imageId is int i ? $"give '<image>' the id {i}" : "have no '<image>' token (tokenizer_config.json added_tokens_decoder / added_tokens.json)"));
         if (tokenizer.VocabSize > config.TextConfig.VocabSize)
             throw new InvalidDataException($"{dir}: the tokenizer has {tokenizer.VocabSize} ids but config.json text_config.vocab_size is {config.TextConfig.VocabSize}");
-        var processor = ImageProcessor.FromPretrained(dir, imageAspectRatio: "pad");
+        var processor = ImageProcessor.FromPretrained(dir, imageAspectRatio);
         if (checkMemory) CheckpointMemory.EnsureFits(dir, dtype);
         LlavaForConditionalGeneration model;
         if (progress is null) model = LlavaForConditionalGeneration.FromPretrained(dir, dtype);

@@ -26,6 +26,11 @@ public sealed class ImageProcessor
         return new ImageProcessor(ImageProcessorConfig.FromFile(path, imageAspectRatio));
     }
 
+    /// <summary>This processor with LLaVA's <c>image_aspect_ratio</c> set to <paramref name="mode"/> ("pad" or "none");
+    /// itself when it already has that mode.</summary>
+    public ImageProcessor WithAspectRatio(string mode) =>
+        Config.ImageAspectRatio == mode ? this : new ImageProcessor(Config with { ImageAspectRatio = mode });
+
     /// <summary>The 8-bit image after pad / resize / crop, before rescale and normalise.</summary>
     public RgbImage Transform(RgbImage img)
     {

@@ -31,6 +31,9 @@ public sealed record ImageProcessorConfig
     /// <summary>"pad" (expand to square with the mean colour first, LLaVA-1.5) or "none" (HF processor alone).</summary>
     public string ImageAspectRatio { get; init; } = "pad";
 
+    /// <summary>The values <see cref="ImageAspectRatio"/> takes.</summary>
+    public static readonly IReadOnlyList<string> AspectRatioModes = ["pad", "none"];
+
     /// <summary>The CLIP ViT-L/14-336 processor with LLaVA-1.5's pad: 336 shortest edge, 336 crop.</summary>
     public static ImageProcessorConfig Clip336 => new()
     {

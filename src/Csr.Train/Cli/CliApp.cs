@@ -11,7 +11,7 @@ public static class CliApp
         try
         {
             return parser.ParseArguments(args, VerbRegistry.Types)
-                .MapResult(o => VerbRegistry.Execute(o), _ => 1);
+                .MapResult(o => VerbRegistry.Execute(o), ParseErrorExitCode);
         }
         catch (Exception ex) when (IsUserError(ex))
         {
@@ -19,6 +19,14 @@ public static class CliApp
             if (Environment.GetEnvironmentVariable("CSR_DEBUG") == "1") Console.Error.WriteLine(ex);
             return 2;
         }
+    }
+
+    /// <summary>0 for --help / help VERB / --version (the parser reports them as errors after printing the text), 1 for
+    /// a real parse error.</summary>
+    public static int ParseErrorExitCode(IEnumerable<Error> errors)
+    {
+        var list = errors.ToList();
+        return list.Count > 0 && list.All(e => e is HelpRequestedError or HelpVerbRequestedError or VersionRequestedError) ? 0 : 1;
     }
 
     /// <summary>Errors caused by input (files, keys, shapes, options): reported in one line, no stack trace.</summary>

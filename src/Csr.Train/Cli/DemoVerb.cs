@@ -7,7 +7,7 @@ using Spectre.Console;
 namespace Csr.Train.Cli;
 
 /// <summary>The default verb: CSR end to end on the embedded world, with a report.</summary>
-[Verb("demo", isDefault: true, HelpText = "Run CSR end to end on the embedded generated world (tiny CLIP + tiny LLaVA built on this CPU), with the alpha = 0 ablation, and write report.md / report.json / report.png. This is what `csr-train` with no verb does.")]
+[Verb("demo", isDefault: true, HelpText = "Run CSR end to end on the embedded generated world (tiny CLIP + tiny LLaVA built on this CPU), with the alpha = 0 ablation, and write report.md / report.json / report.png. This is what `csr-train` with no verb does. Exits 3 when an arm stops before its last round (the report is still written).")]
 public sealed class DemoVerb : ICliVerb
 {
     [Option("fused", HelpText = "Use the fused ops of Csr.Kernels (CLIP scoring, beam step, DPO loss).")]
@@ -61,6 +61,9 @@ public sealed class DemoVerb : ICliVerb
     [Option("dpo-beta", HelpText = "DPO beta.")]
     public double? DpoBeta { get; set; }
 
+    [Option("image-aspect-ratio", HelpText = "pad or none for every stage (default per stage, as the official scripts: sample none, DPO and evaluation pad; the world's scenes are square, so both give the same pixels).")]
+    public string? ImageAspectRatio { get; set; }
+
     [Option("tiny", HelpText = "Tiny models and budgets (seconds; for tests and smoke runs, not for results).")]
     public bool Tiny { get; set; }
 
@@ -77,6 +80,7 @@ public sealed class DemoVerb : ICliVerb
         var models = Tiny ? WorldModelSettings.Tiny : new WorldModelSettings();
         if (ModelSettings is { } json) models = MergeSettings(models, json);
         if (LlavaSteps is { } steps) models = models with { LlavaSteps = steps };
+        var aspect = ImageAspectRatio is { } a ? ImageAspectRatioOption.Parse(a, "--image-aspect-ratio") : null;
         var world = WorldSettingsJson is { } wjson ? MergeSettings(defaults.World, wjson, "--world-settings") : defaults.World;
         try { world.Validate(); }
         catch (ArgumentException ex) { throw new CsrUserException($"--world-settings: {ex.Message}"); }
@@ -93,6 +97,9 @@ public sealed class DemoVerb : ICliVerb
             DpoLearningRate = DpoLr ?? defaults.DpoLearningRate,
             DpoBeta = DpoBeta ?? defaults.DpoBeta,
             DpoProjectorLearningRate = DpoProjectorLr ?? defaults.DpoProjectorLearningRate,
+            SampleImageAspectRatio = aspect ?? defaults.SampleImageAspectRatio,
+            DpoImageAspectRatio = aspect ?? defaults.DpoImageAspectRatio,
+            EvalImageAspectRatio = aspect ?? defaults.EvalImageAspectRatio,
         };
     }
 
@@ -129,10 +136,27 @@ public sealed class DemoVerb : ICliVerb
         var options = Options();
         AnsiConsole.MarkupLine($"[bold]CSR on the embedded world[/] (seed {Seed}, {Rounds} rounds, {(Fused ? "fused ops" : "reference ops")})");
         var outcome = SpectreProgress.Run(p => new WorldDemo(options) { Progress = p }.Run());
-        var goals = Report.ReportGoals.From(outcome.Report);
-        if (goals != null)
-            AnsiConsole.MarkupLine($"CHAIR_S {goals.BaseChairS:F1} -> {goals.FinalChairS:F1} (CSR), ablation {goals.AblationFinalChairS?.ToString("F1") ?? "-"}; POPE adv F1 {goals.BaseAdversarialF1:F1} -> {goals.FinalAdversarialF1:F1}");
+        foreach (var line in SummaryLines(outcome.Report)) AnsiConsole.MarkupLine(Markup.Escape(line));
         AnsiConsole.MarkupLine($"report: [bold]{Markup.Escape(Path.GetFullPath(outcome.Paths.Markdown))}[/]");
-        return 0;
+        return ExitCode(outcome.Report);
+    }
+
+    /// <summary>Exit code when an arm stopped before its last round.</summary>
+    public const int ArmFailedExitCode = 3;
+
+    /// <summary>0 when every arm ran all its rounds, else <see cref="ArmFailedExitCode"/>.</summary>
+    public static int ExitCode(Report.ReportData report) => report.Arms.Any(a => a.Error != null) ? ArmFailedExitCode : 0;
+
+    /// <summary>What the demo prints after the run: the checks (none without a CSR round) and each arm that stopped early.</summary>
+    public static IReadOnlyList<string> SummaryLines(Report.ReportData report)
+    {
+        var lines = new List<string>();
+        if (Report.ReportChecks.From(report) is { } checks)
+        {
+            lines.Add("Checks:");
+            lines.AddRange(Report.ReportWriter.CheckLines(checks));
+        }
+        foreach (var arm in report.Arms.Where(a => a.Error != null)) lines.Add($"arm {arm.Name} failed: {arm.Error}");
+        return lines;
     }
 }

@@ -8,7 +8,7 @@ using Spectre.Console;
 namespace Csr.Train.Cli;
 
 /// <summary>DPO options shared by dpo and run (defaults: official scripts/run_train.sh).</summary>
-public abstract class DpoVerbBase : SamplingVerbBase
+public abstract class DpoVerbBase : PromptStageVerbBase
 {
     [Option("beta", Default = 0.1, HelpText = "DPO beta.")]
     public double Beta { get; set; } = 0.1;
@@ -22,24 +22,49 @@ public abstract class DpoVerbBase : SamplingVerbBase
     [Option("mm-projector-lr", Default = 2e-5, HelpText = "Projector learning rate (0 = projector frozen).")]
     public double ProjectorLearningRate { get; set; } = 2e-5;
 
-    [Option("warmup-ratio", Default = 0.03)] public double WarmupRatio { get; set; } = 0.03;
-    [Option("weight-decay", Default = 0.0)] public double WeightDecay { get; set; }
-    [Option("epochs", Default = 1)] public int Epochs { get; set; } = 1;
-    [Option("batch-size", Default = 1)] public int BatchSize { get; set; } = 1;
-    [Option("grad-accum", Default = 1)] public int GradAccum { get; set; } = 1;
-    [Option("max-grad-norm", Default = 1.0)] public double MaxGradNorm { get; set; } = 1.0;
-    [Option("save-steps", Default = 100, HelpText = "Checkpoint every N optimizer steps.")] public int SaveSteps { get; set; } = 100;
-    [Option("lora-r", Default = 128)] public int LoraR { get; set; } = 128;
-    [Option("lora-alpha", Default = 256.0)] public double LoraAlpha { get; set; } = 256;
-    [Option("lora-dropout", Default = 0.05)] public double LoraDropout { get; set; } = 0.05;
-    [Option("max-steps", HelpText = "Stop after N optimizer steps.")] public int? MaxSteps { get; set; }
-    [Option("model-max-length", Default = 1024, HelpText = "DPO sequence length limit (tokens).")] public int ModelMaxLength { get; set; } = 1024;
+    [Option("warmup-ratio", Default = 0.03, HelpText = "Share of the steps with a linear learning-rate warmup (then cosine decay).")]
+    public double WarmupRatio { get; set; } = 0.03;
 
-    public DpoOptions DpoOptions() => new()
+    [Option("weight-decay", Default = 0.0, HelpText = "AdamW weight decay.")]
+    public double WeightDecay { get; set; }
+
+    [Option("epochs", Default = 1, HelpText = "Epochs over the preference pairs.")]
+    public int Epochs { get; set; } = 1;
+
+    [Option("batch-size", Default = 1, HelpText = "Preference pairs per forward pass.")]
+    public int BatchSize { get; set; } = 1;
+
+    [Option("grad-accum", Default = 1, HelpText = "Batches per optimizer step (gradient accumulation).")]
+    public int GradAccum { get; set; } = 1;
+
+    [Option("max-grad-norm", Default = 1.0, HelpText = "Global gradient-norm clip (0 = off).")]
+    public double MaxGradNorm { get; set; } = 1.0;
+
+    [Option("save-steps", Default = 100, HelpText = "Checkpoint every N optimizer steps.")]
+    public int SaveSteps { get; set; } = 100;
+
+    [Option("lora-r", Default = 128, HelpText = "LoRA rank.")]
+    public int LoraR { get; set; } = 128;
+
+    [Option("lora-alpha", Default = 256.0, HelpText = "LoRA alpha (the update is scaled by alpha / r).")]
+    public double LoraAlpha { get; set; } = 256;
+
+    [Option("lora-dropout", Default = 0.05, HelpText = "Dropout on the LoRA input.")]
+    public double LoraDropout { get; set; } = 0.05;
+
+    [Option("max-steps", HelpText = "Stop after N optimizer steps.")]
+    public int? MaxSteps { get; set; }
+
+    [Option("model-max-length", Default = 1024, HelpText = "DPO sequence length limit (tokens).")]
+    public int ModelMaxLength { get; set; } = 1024;
+
+    /// <param name="imageAspectRatio">the parsed image aspect ratio of the DPO stage ("pad" or "none")</param>
+    public DpoOptions DpoOptions(string imageAspectRatio) => new()
     {
         Beta = Beta, Loss = Loss, LearningRate = LearningRate, ProjectorLearningRate = ProjectorLearningRate, WarmupRatio = WarmupRatio,
         WeightDecay = WeightDecay, Epochs = Epochs, BatchSize = BatchSize, GradientAccumulation = GradAccum, MaxGradNorm = MaxGradNorm,
         SaveSteps = SaveSteps, LoraR = LoraR, LoraAlpha = LoraAlpha, LoraDropout = LoraDropout, Seed = Seed, Fused = Fused, MaxSteps = MaxSteps,
+        ImageAspectRatio = imageAspectRatio,
     };
 }
 
@@ -58,11 +83,17 @@ public sealed class DpoVerb : DpoVerbBase, ICliVerb
     [Option("resume", Default = false, HelpText = "Continue from the latest checkpoint in OUT.")]
     public bool Resume { get; set; }
 
+    [Option("image-aspect-ratio", Default = "pad", HelpText = "Image preprocessing: pad (pad to square with the CLIP mean colour, then resize + center crop, as the official training's --image_aspect_ratio pad) or none (resize + center crop only).")]
+    public string ImageAspectRatio { get; set; } = "pad";
+
+    /// <summary>The DPO options these arguments give.</summary>
+    public DpoOptions Options() => DpoOptions(ImageAspectRatioOption.Parse(ImageAspectRatio, "--image-aspect-ratio"));
+
     public int Execute()
     {
         var pairs = PreferenceFile.Read(Prefs);
         if (Limit is int n) pairs = pairs.Take(n).ToList();
-        var options = DpoOptions();
+        var options = Options();
         options.Validate();
         var images = ImageRule();
         Csr.Native.TorchRuntime.EnsureInitialised();
@@ -86,6 +117,7 @@ public sealed class DpoVerb : DpoVerbBase, ICliVerb
         table.AddRow("reference log-probs computed", result.Training.ReferenceComputed.ToString());
         table.AddRow("final loss", last?.Loss.ToString("F4") ?? "-");
         table.AddRow("final rewards/margins", last?.RewardsMargins.ToString("F4") ?? "-");
+        table.AddRow("image aspect ratio", options.ImageAspectRatio);
         table.AddRow("adapter", Markup.Escape(result.AdapterDir));
         table.AddRow("log", Markup.Escape(Path.Combine(Out, DpoTrainer.LogFileName)));
         AnsiConsole.Write(table);

@@ -52,6 +52,16 @@ public sealed class EvalVerb : ICliVerb
     [Option("max-new-tokens", Default = 512, HelpText = "Longest description (describe).")]
     public int MaxNewTokens { get; set; } = 512;
 
+    [Option("dtype", Default = "fp32", HelpText = "Weights dtype for pope / describe: fp32 or bf16.")]
+    public string DType { get; set; } = "fp32";
+
+    [Option("image-aspect-ratio", Default = "pad", HelpText = "Image preprocessing for pope / describe: pad (pad to square with the CLIP mean colour, then resize + center crop: LLaVA's model_vqa with LLaVA-1.5's image_aspect_ratio = pad) or none (resize + center crop only).")]
+    public string ImageAspectRatio { get; set; } = "pad";
+
+    /// <summary>How pope / describe open the model (dtype and image aspect ratio from the options).</summary>
+    public VisionChatOpenOptions OpenOptions() =>
+        new(StageVerbBase.ParseDType(DType), ImageAspectRatioOption.Parse(ImageAspectRatio, "--image-aspect-ratio"));
+
     public int Execute() => Command.ToLowerInvariant() switch
     {
         "pope" => Pope(),
@@ -69,10 +79,11 @@ public sealed class EvalVerb : ICliVerb
     private int Pope()
     {
         var model = Need(Model, "model", "pope");
+        var open = OpenOptions();
         var questions = Limited(PopeQuestionFile.Read(Need(Questions, "questions", "pope"))).ToList();
         var images = Need(Images, "images", "pope");
         CheckImages(images, questions.Select(q => q.Image));
-        using var chat = VisionChatModelLoader.Open(model);
+        using var chat = VisionChatModelLoader.Open(model, open);
         var answers = RunBatched(chat, questions.Select(q => new VisionPrompt(Path.Combine(images, q.Image), q.Text)).ToList(), 16, "POPE");
         var metrics = PopeMetrics.Compute(questions.Select((q, i) => (q.LabelYes, PopeAnswerRule.IsYes(answers[i]))));
         if (Out != null)
@@ -119,6 +130,7 @@ public sealed class EvalVerb : ICliVerb
     private int Describe()
     {
         var model = Need(Model, "model", "describe");
+        var open = OpenOptions();
         var images = Need(Images, "images", "describe");
         var output = Need(Out, "out", "describe");
         if (!Directory.Exists(images)) throw new DirectoryNotFoundException($"image folder not found: {images}");
@@ -126,7 +138,7 @@ public sealed class EvalVerb : ICliVerb
             .Where(f => f.EndsWith(".jpg", StringComparison.OrdinalIgnoreCase) || f.EndsWith(".jpeg", StringComparison.OrdinalIgnoreCase) || f.EndsWith(".png", StringComparison.OrdinalIgnoreCase))
             .OrderBy(f => f, StringComparer.Ordinal)).ToList();
         if (files.Count == 0) throw new CsrUserException($"no .jpg/.png images in {images}");
-        using var chat = VisionChatModelLoader.Open(model);
+        using var chat = VisionChatModelLoader.Open(model, open);
         var answers = RunBatched(chat, files.Select(f => new VisionPrompt(f, Prompt)).ToList(), MaxNewTokens, "describe");
         CaptionFile.Write(output, files.Select((f, i) => new GeneratedCaption(IdOrIndex(f, i), Path.GetFileName(f), answers[i])));
         Console.WriteLine($"wrote {files.Count} captions to {output}");

@@ -36,8 +36,11 @@ public sealed class GenerateVerb : ICliVerb
     [Option("seed", Default = 0L, HelpText = "Sampling seed.")]
     public long Seed { get; set; }
 
-    [Option("template", Default = "llava_v1", HelpText = "Conversation template: llava_v1 (\"curious human\") or vicuna_v1 (\"curious user\").")]
-    public string Template { get; set; } = "llava_v1";
+    [Option("template", Default = "vicuna_v1", HelpText = "Conversation template: vicuna_v1 (\"curious user\", LLaVA-1.5 / official CSR, as the other verbs) or llava_v1 (\"curious human\").")]
+    public string Template { get; set; } = "vicuna_v1";
+
+    [Option("image-aspect-ratio", Default = "pad", HelpText = "Image preprocessing: pad (pad to square with the CLIP mean colour, then resize + center crop: LLaVA's model_vqa with LLaVA-1.5's image_aspect_ratio = pad) or none (resize + center crop only).")]
+    public string ImageAspectRatio { get; set; } = "pad";
 
     [Option("show-ids", HelpText = "Also print the generated token ids.")]
     public bool ShowIds { get; set; }
@@ -49,12 +52,8 @@ public sealed class GenerateVerb : ICliVerb
     {
         if (Greedy && Temperature is not null) throw new CsrUserException("--greedy and --temperature exclude each other");
         if (MaxNewTokens <= 0) throw new CsrUserException($"--max-new-tokens must be positive, got {MaxNewTokens}");
-        var dtype = DType.ToLowerInvariant() switch
-        {
-            "fp32" or "float32" => ScalarType.Float32,
-            "bf16" or "bfloat16" => ScalarType.BFloat16,
-            _ => throw new CsrUserException($"--dtype {DType}: expected fp32 or bf16"),
-        };
+        var dtype = StageVerbBase.ParseDType(DType);
+        var aspect = ImageAspectRatioOption.Parse(ImageAspectRatio, "--image-aspect-ratio");
         if (!File.Exists(Image)) throw new CsrUserException($"--image {Image}: file not found");
         TorchRuntime.EnsureInitialised();
         var template = PromptTemplate.Parse(Template);
@@ -68,7 +67,7 @@ public sealed class GenerateVerb : ICliVerb
             Console.Error.Write($"\rloading weights: {bytes >> 20} / {bytesTotal >> 20} MiB ({done}/{total} tensors)");
             if (done == total) Console.Error.WriteLine();
         };
-        using var model = LlavaPretrained.Load(Model, dtype, progress: progress);
+        using var model = LlavaPretrained.Load(Model, dtype, progress: progress, imageAspectRatio: aspect);
         using var pixels = model.PreprocessImage(Image);
         var ids = model.GenerateIds(pixels, template.Format(human), MaxNewTokens, Temperature, TopP, Seed);
         Output.WriteLine(model.Tokenizer.Decode(ids).Trim());

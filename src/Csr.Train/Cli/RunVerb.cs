@@ -8,8 +8,18 @@ using Spectre.Console;
 namespace Csr.Train.Cli;
 
 [Verb("run", HelpText = "N CSR rounds (sample -> score -> construct -> dpo -> merge) in one process, into a resumable run directory.")]
-public sealed class RunVerb : DpoVerbBase, ICliVerb
+public sealed class RunVerb : DpoVerbBase, ISamplingVerb, ICliVerb
 {
+    public int NumBeams { get; set; } = 5;
+    public int NumBeamGroups { get; set; } = 5;
+    public int NumTokenBeams { get; set; } = 5;
+    public double DiversityPenalty { get; set; } = 3.0;
+    public int MaxNewTokens { get; set; } = 70;
+    public int MaxLength { get; set; } = 1024;
+    public int? SentenceEndId { get; set; }
+    public bool NoPrefixCache { get; set; }
+    public bool NoNodeBatch { get; set; }
+
     [Option("model", Required = true, HelpText = "HF llava model directory (round 1 base).")]
     public string Model { get; set; } = "";
 
@@ -34,15 +44,45 @@ public sealed class RunVerb : DpoVerbBase, ICliVerb
     [Option("batch-prompts", Default = 8, HelpText = "Prompts per CLIP scoring batch.")]
     public int BatchPrompts { get; set; } = 8;
 
+    [Option("sample-image-aspect-ratio", Default = "none", HelpText = "Image preprocessing of the sample stage: none (resize + center crop, as the official sample.py) or pad (pad to square with the CLIP mean colour first).")]
+    public string SampleImageAspectRatio { get; set; } = "none";
+
+    [Option("dpo-image-aspect-ratio", Default = "pad", HelpText = "Image preprocessing of the DPO stage: pad (as the official training's --image_aspect_ratio pad) or none.")]
+    public string DpoImageAspectRatio { get; set; } = "pad";
+
+    [Option("image-aspect-ratio", HelpText = "pad or none for both the sample and the DPO stage (overrides --sample-image-aspect-ratio and --dpo-image-aspect-ratio).")]
+    public string? ImageAspectRatio { get; set; }
+
+    /// <summary>The image aspect ratio of the sample and the DPO stage: --image-aspect-ratio when given, else each stage's own option.</summary>
+    public (string Sample, string Dpo) ImageAspectRatios() => ImageAspectRatio is { } both
+        ? (ImageAspectRatioOption.Parse(both, "--image-aspect-ratio"), ImageAspectRatioOption.Parse(both, "--image-aspect-ratio"))
+        : (ImageAspectRatioOption.Parse(SampleImageAspectRatio, "--sample-image-aspect-ratio"), ImageAspectRatioOption.Parse(DpoImageAspectRatio, "--dpo-image-aspect-ratio"));
+
+    /// <summary>The run options these arguments give.</summary>
+    public CsrRunOptions RunOptions()
+    {
+        var (sampleAspect, dpoAspect) = ImageAspectRatios();
+        return new CsrRunOptions
+        {
+            OutDir = Out, Iterations = Iterations, Sample = this.SampleOptions(Fused), Construct = new ConstructOptions(Reward, Alpha),
+            Dpo = DpoOptions(dpoAspect), Template = PromptTemplate(), Images = ImageRule(), Limit = Limit, Seed = Seed,
+            ScoreBatch = BatchPrompts, MaxLength = ModelMaxLength, DType = ScalarType(), SampleImageAspectRatio = sampleAspect,
+        };
+    }
+
+    /// <summary>The options recorded in the run manifest: every option as given, plus the image aspect ratio each stage uses.</summary>
+    public Dictionary<string, object?> ManifestOptions(CsrRunOptions options)
+    {
+        var values = OptionValues(this);
+        values["sample-image-aspect-ratio"] = options.SampleImageAspectRatio;
+        values["dpo-image-aspect-ratio"] = options.Dpo.ImageAspectRatio;
+        return values;
+    }
+
     public int Execute()
     {
         var prompts = PromptFile.Read(Prompts);
-        var options = new CsrRunOptions
-        {
-            OutDir = Out, Iterations = Iterations, Sample = SampleOptions(), Construct = new ConstructOptions(Reward, Alpha),
-            Dpo = DpoOptions(), Template = PromptTemplate(), Images = ImageRule(), Limit = Limit, Seed = Seed,
-            ScoreBatch = BatchPrompts, MaxLength = ModelMaxLength, DType = ScalarType(),
-        };
+        var options = RunOptions();
         options.Validate();
         Csr.Native.TorchRuntime.EnsureInitialised();
         using var vlm = VisionLanguageModel.Load(Model, options.DType);
@@ -50,7 +90,7 @@ public sealed class RunVerb : DpoVerbBase, ICliVerb
         List<CsrRoundResult> results;
         try
         {
-            results = SpectreProgress.Run(p => new CsrRun(options) { Progress = p }.Run(vlm, scorer, prompts, OptionValues(this),
+            results = SpectreProgress.Run(p => new CsrRun(options) { Progress = p }.Run(vlm, scorer, prompts, ManifestOptions(options),
                 new Dictionary<string, string> { ["prompts"] = Prompts, ["model"] = Model, ["clip"] = Clip }));
         }
         catch (Dpo.DpoDivergedException ex) { throw new CsrUserException(ex.Message, ex); }
@@ -65,9 +105,10 @@ public sealed class RunVerb : DpoVerbBase, ICliVerb
         return 0;
     }
 
-    /// <summary>Every [Option] property and its value, for the manifest.</summary>
+    /// <summary>Every [Option] property (of the class and of the option interfaces it implements) and its value, for the manifest.</summary>
     public static Dictionary<string, object?> OptionValues(object verb) =>
-        verb.GetType().GetProperties(BindingFlags.Public | BindingFlags.Instance)
+        verb.GetType().GetInterfaces().Prepend(verb.GetType())
+            .SelectMany(t => t.GetProperties(BindingFlags.Public | BindingFlags.Instance))
             .Select(p => (p, a: p.GetCustomAttribute<OptionAttribute>()))
             .Where(x => x.a != null)
             .ToDictionary(x => x.a!.LongName, x => x.p.GetValue(verb));

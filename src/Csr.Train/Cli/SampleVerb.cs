@@ -7,8 +7,18 @@ using Spectre.Console;
 namespace Csr.Train.Cli;
 
 [Verb("sample", HelpText = "Sentence-level beam search trees for a CSR prompt file (one <id>.json per prompt; resumable; --shard K/N).")]
-public sealed class SampleVerb : SamplingVerbBase, ICliVerb
+public sealed class SampleVerb : PromptStageVerbBase, ISamplingVerb, ICliVerb
 {
+    public int NumBeams { get; set; } = 5;
+    public int NumBeamGroups { get; set; } = 5;
+    public int NumTokenBeams { get; set; } = 5;
+    public double DiversityPenalty { get; set; } = 3.0;
+    public int MaxNewTokens { get; set; } = 70;
+    public int MaxLength { get; set; } = 1024;
+    public int? SentenceEndId { get; set; }
+    public bool NoPrefixCache { get; set; }
+    public bool NoNodeBatch { get; set; }
+
     [Option("model", Required = true, HelpText = "HF llava model directory.")]
     public string Model { get; set; } = "";
 
@@ -21,10 +31,18 @@ public sealed class SampleVerb : SamplingVerbBase, ICliVerb
     [Option("shard", HelpText = "K/N: take every N-th prompt starting at K (job arrays).")]
     public string? Shard { get; set; }
 
+    [Option("image-aspect-ratio", Default = "none", HelpText = "Image preprocessing: none (resize shortest side + center crop, the llava-hf AutoProcessor of the official sample.py) or pad (pad to square with the CLIP mean colour first, LLaVA-1.5's image_aspect_ratio = pad).")]
+    public string ImageAspectRatio { get; set; } = "none";
+
+    /// <summary>The stage options these arguments give.</summary>
+    public SampleStageOptions StageOptions() =>
+        new(this.SampleOptions(Fused), PromptTemplate(), ImageRule(), Pipeline.Shard.Parse(Shard), Limit,
+            ImageAspectRatioOption.Parse(ImageAspectRatio, "--image-aspect-ratio"));
+
     public int Execute()
     {
         var prompts = PromptFile.Read(Prompts);
-        var options = new SampleStageOptions(SampleOptions(), PromptTemplate(), ImageRule(), Pipeline.Shard.Parse(Shard), Limit);
+        var options = StageOptions();
         Csr.Native.TorchRuntime.EnsureInitialised();
         TorchSharp.torch.manual_seed(Seed);
         using var vlm = VisionLanguageModel.Load(Model, ScalarType());
@@ -43,6 +61,7 @@ public sealed class SampleVerb : SamplingVerbBase, ICliVerb
         table.AddRow("forwarded tokens per prompt", done.Count > 0 ? done.Average(r => r.ForwardedTokens).ToString("F0") : "-");
         table.AddRow("seconds per prompt", done.Count > 0 ? done.Average(r => r.Seconds).ToString("F2") : "-");
         table.AddRow("mode", options.Sample.PrefixCache ? "prefix cache" : "no prefix cache (re-encode)");
+        table.AddRow("image aspect ratio", options.ImageAspectRatio);
         AnsiConsole.Write(table);
         return 0;
     }

@@ -28,6 +28,9 @@ public sealed record DpoOptions
     public bool Fused { get; init; }
     /// <summary>Stop after this many optimizer steps (for tests and benchmarks; null = all).</summary>
     public int? MaxSteps { get; init; }
+    /// <summary>LLaVA's image_aspect_ratio for the training images: "pad" as the official training
+    /// (<c>--image_aspect_ratio pad</c>) or "none".</summary>
+    public string ImageAspectRatio { get; init; } = "pad";
 
     public void Validate()
     {
@@ -38,5 +41,7 @@ public sealed record DpoOptions
         if (SaveSteps < 0) throw new ArgumentException($"--save-steps {SaveSteps}: must be >= 0");
         if (LoraR < 1) throw new ArgumentException($"--lora-r {LoraR}: must be >= 1");
         if (LoraDropout is < 0 or >= 1) throw new ArgumentException($"--lora-dropout {LoraDropout}: must be in [0, 1)");
+        if (!Csr.Models.Vision.ImageProcessorConfig.AspectRatioModes.Contains(ImageAspectRatio))
+            throw new ArgumentException($"--image-aspect-ratio '{ImageAspectRatio}': expected pad or none");
     }
 }

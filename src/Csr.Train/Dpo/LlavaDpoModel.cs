@@ -16,6 +16,7 @@ public sealed class LlavaDpoModel : IDpoModel
 {
     readonly VisionLanguageModel _vlm;
     readonly FusedOps _ops;
+    readonly Csr.Models.Vision.ImageProcessor _images;
     readonly List<(string Name, Parameter P, Tensor Start)> _projector;
     readonly Dictionary<string, Tensor> _pixels = new(StringComparer.Ordinal);
     readonly Queue<string> _pixelOrder = new();
@@ -24,6 +25,7 @@ public sealed class LlavaDpoModel : IDpoModel
     {
         _vlm = vlm;
         _ops = FusedOps.For(o.Fused);
+        _images = vlm.Images.WithAspectRatio(o.ImageAspectRatio);
         var m = vlm.Model;
         foreach (var (_, p) in m.named_parameters()) p.requires_grad = false;
         if (!LoraInjector.Enumerate(m.language_model).Any(l => l.Module.HasLora))
@@ -82,10 +84,12 @@ public sealed class LlavaDpoModel : IDpoModel
             .MoveToOuterDisposeScope();
     }
 
-    Tensor Pixels(string path)
+    /// <summary>[3, H, W] float32 pixels of a training image (the model's processor with
+    /// <see cref="DpoOptions.ImageAspectRatio"/>), kept between batches; owned by this model.</summary>
+    public Tensor Pixels(string path)
     {
         if (_pixels.TryGetValue(path, out var px)) return px;
-        px = _vlm.Images.Preprocess(path).DetachFromDisposeScope();
+        px = _images.Preprocess(path).DetachFromDisposeScope();
         _pixels[path] = px;
         _pixelOrder.Enqueue(path);
         return px;

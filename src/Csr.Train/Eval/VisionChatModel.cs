@@ -7,13 +7,19 @@ namespace Csr.Train.Eval;
 
 /// <summary>
 /// Greedy batched answers from a LLaVA model: prompts in the chat template, left-padded to one length, each image
-/// encoded once per batch, then greedy decoding with the KV cache until EOS.
+/// encoded once per batch, then greedy decoding with the KV cache until EOS. Images are preprocessed with
+/// <paramref name="imageAspectRatio"/> ("pad" as LLaVA's model_vqa with LLaVA-1.5's config, or "none").
 /// </summary>
-public sealed class VisionChatModel(VisionLanguageModel vlm, PromptTemplate template, bool ownsModel = false, int batchSize = 16) : IVisionChatModel
+public sealed class VisionChatModel(VisionLanguageModel vlm, PromptTemplate template, bool ownsModel = false, int batchSize = 16,
+    string imageAspectRatio = "pad") : IVisionChatModel
 {
     public VisionLanguageModel Model { get; } = vlm;
 
-    public static VisionChatModel Open(string dir) => new(VisionLanguageModel.Load(dir), PromptTemplate.Default, ownsModel: true);
+    /// <summary>The processor the answers' images go through.</summary>
+    public Csr.Models.Vision.ImageProcessor Images { get; } = vlm.Images.WithAspectRatio(imageAspectRatio);
+
+    public static VisionChatModel Open(string dir, VisionChatOpenOptions options) =>
+        new(VisionLanguageModel.Load(dir, options.DType), PromptTemplate.Default, ownsModel: true, imageAspectRatio: options.ImageAspectRatio);
 
     public IReadOnlyList<string> Answer(IReadOnlyList<VisionPrompt> prompts, int maxNewTokens)
     {
@@ -45,7 +51,7 @@ public sealed class VisionChatModel(VisionLanguageModel vlm, PromptTemplate temp
             }
         }
         var dtype = m.multi_modal_projector.linear_1.weight!.dtype;
-        var pixels = stack(batch.Select(p => Model.Images.Preprocess(p.ImagePath)).ToList()).to_type(dtype);
+        var pixels = stack(batch.Select(p => Images.Preprocess(p.ImagePath)).ToList()).to_type(dtype);
         var features = m.EncodeImages(pixels);
         var embeds = m.EmbedInputs(tensor(flat, new long[] { b, t }), features);
         using var start = GenerationStart.Prefill(m, embeds, tensor(mask, new long[] { b, t }));

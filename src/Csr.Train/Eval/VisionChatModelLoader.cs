@@ -4,9 +4,12 @@ namespace Csr.Train.Eval;
 /// Tests and the demo can replace <see cref="Open"/> with another factory.</summary>
 public static class VisionChatModelLoader
 {
-    public static Func<string, IVisionChatModel> Open { get; set; } = dir =>
+    public static Func<string, VisionChatOpenOptions, IVisionChatModel> Open { get; set; } = (dir, options) =>
     {
         if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"model folder not found: {dir}");
-        return VisionChatModel.Open(dir);
+        return VisionChatModel.Open(dir, options);
     };
 }
+
+/// <summary>How a model folder is opened for evaluation: weights dtype and LLaVA's image_aspect_ratio ("pad" or "none").</summary>
+public sealed record VisionChatOpenOptions(TorchSharp.torch.ScalarType DType = TorchSharp.torch.ScalarType.Float32, string ImageAspectRatio = "pad");

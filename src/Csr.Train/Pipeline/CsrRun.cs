@@ -112,7 +112,7 @@ public sealed class CsrRun
         // sample
         Progress.Start($"round {round}: sample", selected.Count);
         long forwarded = 0;
-        SampleRunner.Run(vlm, selected, trees, new SampleStageOptions(_o.Sample, _o.Template, _o.Images, Shard.All), rec =>
+        SampleRunner.Run(vlm, selected, trees, new SampleStageOptions(_o.Sample, _o.Template, _o.Images, Shard.All, ImageAspectRatio: _o.SampleImageAspectRatio), rec =>
         {
             forwarded += rec.ForwardedTokens;
             log.Write("sample", new { round, rec.Id, rec.Nodes, rec.Depth, forwarded_tokens = rec.ForwardedTokens, rec.Seconds, rec.Skipped });

@@ -23,11 +23,16 @@ public sealed record CsrRunOptions
     public int MaxLength { get; init; } = 1024;
     /// <summary>dtype used when a round's merged model is loaded back from disk.</summary>
     public ScalarType DType { get; init; } = ScalarType.Float32;
+    /// <summary>LLaVA's image_aspect_ratio in the sample stage ("none" as the official sample.py, or "pad"); the DPO
+    /// stage's is <see cref="DpoOptions.ImageAspectRatio"/>.</summary>
+    public string SampleImageAspectRatio { get; init; } = "none";
 
     public void Validate()
     {
         if (Iterations < 1) throw new ArgumentException($"--iterations {Iterations}: must be >= 1");
         if (Limit is < 1) throw new ArgumentException($"--limit {Limit}: must be >= 1");
+        if (!Csr.Models.Vision.ImageProcessorConfig.AspectRatioModes.Contains(SampleImageAspectRatio))
+            throw new ArgumentException($"--sample-image-aspect-ratio '{SampleImageAspectRatio}': expected pad or none");
         Sample.Validate();
         Construct.Validate();
         Dpo.Validate();

@@ -31,7 +31,11 @@ public sealed record RoundReport(
 public sealed record ArmReport(
     [property: JsonPropertyName("name")] string Name,
     [property: JsonPropertyName("alpha")] double Alpha,
-    [property: JsonPropertyName("rounds")] IReadOnlyList<RoundReport> Rounds);
+    [property: JsonPropertyName("rounds")] IReadOnlyList<RoundReport> Rounds)
+{
+    /// <summary>Why the arm stopped before its last round (null when it ran every round).</summary>
+    [JsonPropertyName("error")] public string? Error { get; init; }
+}
 
 /// <summary>A chosen / rejected pair built by the construct stage, for the report.</summary>
 public sealed record ExamplePair(

@@ -4,10 +4,22 @@ using System.Text.Json;
 
 namespace Csr.Train.Report;
 
-/// <summary>The goal checks of issue 5, computed from a report.</summary>
-public sealed record ReportGoals(double BaseChairS, double FinalChairS, double RelativeChairSDrop,
-    double? AblationFinalChairS, double BaseAdversarialF1, double FinalAdversarialF1)
+/// <summary>
+/// The checks report.md and the demo show: the CSR arm's last round against the base model (CHAIR_S drop, POPE
+/// adversarial F1 kept), and CSR against the ablation at one round both arms reached (the last such round).
+/// </summary>
+public sealed record ReportChecks(double BaseChairS, double FinalChairS, double RelativeChairSDrop,
+    double BaseAdversarialF1, double FinalAdversarialF1)
 {
+    /// <summary>The CSR arm's last evaluated round.</summary>
+    public int FinalRound { get; init; }
+    /// <summary>The round CSR and the ablation are compared at: the last round both reached (null: no ablation round).</summary>
+    public int? ComparedRound { get; init; }
+    /// <summary>The ablation arm's last evaluated round (null: no ablation arm).</summary>
+    public int? AblationLastRound { get; init; }
+    /// <summary>CHAIR_S of the CSR and of the ablation arm at <see cref="ComparedRound"/>.</summary>
+    public double? CsrChairSAtComparedRound { get; init; }
+    public double? AblationChairSAtComparedRound { get; init; }
     public double? BaseCoverage { get; init; }
     public double? FinalCoverage { get; init; }
     public double BaseAdversarialAcc { get; init; } = double.NaN;
@@ -16,23 +28,34 @@ public sealed record ReportGoals(double BaseChairS, double FinalChairS, double R
     public bool CoverageCollapsed => BaseCoverage is { } b && FinalCoverage is { } f && f < b - 15;
     /// <summary>The base model answers the probes at chance, so keeping its POPE F1 means nothing.</summary>
     public bool PopeAtChance => BaseAdversarialAcc < 60;
+    /// <summary>The arms stopped at different rounds, so the comparison is at an earlier round than one of them reached.</summary>
+    public bool ArmsStoppedApart => ComparedRound is int k && (k != FinalRound || AblationLastRound != k);
 
     public bool ChairDropMet => RelativeChairSDrop >= 0.30;
-    public bool BeatsAblation => AblationFinalChairS is { } ab && FinalChairS < ab;
+    public bool BeatsAblation => CsrChairSAtComparedRound is { } c && AblationChairSAtComparedRound is { } ab && c < ab;
     public bool PopeKept => FinalAdversarialF1 >= BaseAdversarialF1 - 1.0;
 
-    /// <summary>Goals for the arm named <paramref name="csrArm"/> against <paramref name="ablationArm"/>.</summary>
-    public static ReportGoals? From(ReportData data, string csrArm = "csr", string ablationArm = "ablation")
+    /// <summary>Checks for the arm named <paramref name="csrArm"/> against <paramref name="ablationArm"/>; null when the
+    /// CSR arm has no round after the base model (<c>--rounds 0</c>, or it failed in its first round).</summary>
+    public static ReportChecks? From(ReportData data, string csrArm = "csr", string ablationArm = "ablation")
     {
         var csr = data.Arms.FirstOrDefault(a => a.Name == csrArm);
         if (csr is null || csr.Rounds.Count == 0) return null;
         var first = csr.Rounds.MinBy(r => r.Round)!;
         var last = csr.Rounds.MaxBy(r => r.Round)!;
-        var ab = data.Arms.FirstOrDefault(a => a.Name == ablationArm)?.Rounds.MaxBy(r => r.Round);
+        if (last.Round == first.Round) return null;
+        var ab = data.Arms.FirstOrDefault(a => a.Name == ablationArm);
+        int? abLast = ab is { Rounds.Count: > 0 } ? ab.Rounds.Max(r => r.Round) : null;
+        int? compared = abLast is int al && Math.Min(al, last.Round) > first.Round ? Math.Min(al, last.Round) : null;
+        RoundReport? At(ArmReport arm, int? round) => round is int k ? arm.Rounds.FirstOrDefault(r => r.Round == k) : null;
+        var csrAt = At(csr, compared);
+        var abAt = ab is null ? null : At(ab, compared);
         double Adv(RoundReport r) => r.Pope.TryGetValue("adversarial", out var p) ? p.F1 : double.NaN;
         double drop = first.ChairS == 0 ? 0 : (first.ChairS - last.ChairS) / first.ChairS;
-        return new ReportGoals(first.ChairS, last.ChairS, drop, ab?.ChairS, Adv(first), Adv(last))
+        return new ReportChecks(first.ChairS, last.ChairS, drop, Adv(first), Adv(last))
         {
+            FinalRound = last.Round, ComparedRound = csrAt != null && abAt != null ? compared : null, AblationLastRound = abLast,
+            CsrChairSAtComparedRound = abAt != null ? csrAt?.ChairS : null, AblationChairSAtComparedRound = csrAt != null ? abAt?.ChairS : null,
             BaseCoverage = first.Coverage, FinalCoverage = last.Coverage,
             BaseAdversarialAcc = first.Pope.TryGetValue("adversarial", out var p0) ? p0.Acc : double.NaN,
         };
@@ -66,6 +89,29 @@ public static class ReportWriter
 
     private static string F(double v) => double.IsNaN(v) ? "-" : v.ToString("0.0", CultureInfo.InvariantCulture);
 
+    /// <summary>The check lines of report.md (markdown list items), also printed by the demo.</summary>
+    public static IReadOnlyList<string> CheckLines(ReportChecks c)
+    {
+        var lines = new List<string>
+        {
+            $"- CHAIR_S {F(c.BaseChairS)} -> {F(c.FinalChairS)} (base -> CSR round {c.FinalRound}): relative drop {F(100 * c.RelativeChairSDrop)}% (target >= 30%): {(c.ChairDropMet ? "met" : "NOT met")}",
+        };
+        if (c.CoverageCollapsed)
+            lines.Add($"  - but coverage fell {F(c.BaseCoverage!.Value)} -> {F(c.FinalCoverage!.Value)}: much of the drop is the model naming fewer objects, not fewer wrong ones");
+        if (c.ComparedRound is int k)
+        {
+            lines.Add($"- CHAIR_S at round {k}, CSR {F(c.CsrChairSAtComparedRound!.Value)} vs ablation (alpha 0) {F(c.AblationChairSAtComparedRound!.Value)} (target: CSR lower): {(c.BeatsAblation ? "met" : "NOT met")}");
+            if (c.ArmsStoppedApart)
+                lines.Add($"  - compared at round {k}, the last round both arms reached (CSR reached round {c.FinalRound}, the ablation round {c.AblationLastRound})");
+        }
+        else if (c.AblationLastRound is not null)
+            lines.Add("- CSR vs ablation: not compared, the ablation arm reached no round after the base model");
+        lines.Add($"- POPE adversarial F1 {F(c.BaseAdversarialF1)} -> {F(c.FinalAdversarialF1)} (target: no more than 1 point lower): {(c.PopeKept ? "met" : "NOT met")}");
+        if (c.PopeAtChance)
+            lines.Add($"  - but the base model answers the probes at chance (adversarial accuracy {F(c.BaseAdversarialAcc)}), so this check says little");
+        return lines;
+    }
+
     public static string Markdown(ReportData data, string plotFile)
     {
         var sb = new StringBuilder();
@@ -89,19 +135,20 @@ public static class ReportWriter
         sb.AppendLine($"![CHAIR_S and POPE adversarial F1 per round]({plotFile})");
         sb.AppendLine();
 
-        var goals = ReportGoals.From(data);
-        if (goals != null)
+        var checks = ReportChecks.From(data);
+        if (checks != null)
         {
-            sb.AppendLine("## Goals (issue 5)");
+            sb.AppendLine("## Checks");
             sb.AppendLine();
-            sb.AppendLine($"- CHAIR_S {F(goals.BaseChairS)} -> {F(goals.FinalChairS)}: relative drop {F(100 * goals.RelativeChairSDrop)}% (goal >= 30%): {(goals.ChairDropMet ? "met" : "NOT met")}");
-            if (goals.AblationFinalChairS is { } ab)
-                sb.AppendLine($"- final CHAIR_S, CSR {F(goals.FinalChairS)} vs ablation (alpha 0) {F(ab)} (goal: CSR lower): {(goals.BeatsAblation ? "met" : "NOT met")}");
-            if (goals.CoverageCollapsed)
-                sb.AppendLine($"  - but coverage fell {F(goals.BaseCoverage!.Value)} -> {F(goals.FinalCoverage!.Value)}: much of the drop is the model naming fewer objects, not fewer wrong ones");
-            sb.AppendLine($"- POPE adversarial F1 {F(goals.BaseAdversarialF1)} -> {F(goals.FinalAdversarialF1)} (goal: no more than 1 point lower): {(goals.PopeKept ? "met" : "NOT met")}");
-            if (goals.PopeAtChance)
-                sb.AppendLine($"  - but the base model answers the probes at chance (adversarial accuracy {F(goals.BaseAdversarialAcc)}), so this check says little");
+            foreach (var line in CheckLines(checks)) sb.AppendLine(line);
+            sb.AppendLine();
+        }
+        var stopped = data.Arms.Where(a => a.Error != null).ToList();
+        if (stopped.Count > 0)
+        {
+            sb.AppendLine("## Arms that stopped early");
+            sb.AppendLine();
+            foreach (var a in stopped) sb.AppendLine($"- {a.Name}: {Inline(a.Error!)}");
             sb.AppendLine();
         }
 

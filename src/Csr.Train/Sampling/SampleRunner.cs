@@ -5,8 +5,10 @@ using static TorchSharp.torch;
 
 namespace Csr.Train.Sampling;
 
-/// <summary>Everything the sample stage needs besides the model and the prompts.</summary>
-public sealed record SampleStageOptions(SampleOptions Sample, PromptTemplate Template, ImagePathRule Images, Shard Shard, int? Limit = null);
+/// <summary>Everything the sample stage needs besides the model and the prompts. <paramref name="ImageAspectRatio"/>:
+/// "none" as the official sample.py (llava-hf AutoProcessor: resize and center crop, no pad) or "pad".</summary>
+public sealed record SampleStageOptions(SampleOptions Sample, PromptTemplate Template, ImagePathRule Images, Shard Shard, int? Limit = null,
+    string ImageAspectRatio = "none");
 
 /// <summary>The sample stage on a LLaVA model: one expander per prompt (prefix-cached or re-encoding).</summary>
 public static class SampleRunner
@@ -30,6 +32,11 @@ public static class SampleRunner
         StepPath = o.Fused ? Csr.Kernels.KernelPath.Fused : null,
     };
 
+    /// <summary>[3, H, W] float32 pixels of a prompt's image as the sample stage feeds them to the model
+    /// (the model's processor with the stage's <see cref="SampleStageOptions.ImageAspectRatio"/>).</summary>
+    public static Tensor Pixels(VisionLanguageModel vlm, SampleStageOptions o, PromptEntry p) =>
+        vlm.Images.WithAspectRatio(o.ImageAspectRatio).Preprocess(o.Images.ResolveExisting(p));
+
     public static List<SampledPrompt> Run(VisionLanguageModel vlm, IReadOnlyList<PromptEntry> prompts, string outDir,
         SampleStageOptions o, Action<SampledPrompt>? onPrompt = null, CancellationToken cancel = default)
     {
@@ -42,7 +49,7 @@ public static class SampleRunner
         var dtype = vlm.Model.multi_modal_projector.linear_1.weight!.dtype;
         ISentenceExpander Make(PromptEntry p)
         {
-            var pixels = vlm.Images.Preprocess(o.Images.ResolveExisting(p));
+            var pixels = Pixels(vlm, o, p);
             if (pixels.dtype != dtype) { var cast = pixels.to_type(dtype); pixels.Dispose(); pixels = cast; }
             var ids = vlm.PromptIds(o.Template.Format(p));
             int room = vlm.MaxPositions - ids.Length - o.Sample.MaxNewTokens - 1;

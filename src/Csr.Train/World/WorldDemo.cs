@@ -20,7 +20,11 @@ public sealed class WorldDemo(WorldDemoOptions o)
 {
     public IStageProgress Progress { get; init; } = NoProgress.Instance;
 
-    public sealed record Outcome(ReportData Report, ReportWriter.Paths Paths, WorldBaseModelPaths BaseModels);
+    public sealed record Outcome(ReportData Report, ReportWriter.Paths Paths, WorldBaseModelPaths BaseModels)
+    {
+        /// <summary>The arms that stopped before their last round.</summary>
+        public IReadOnlyList<ArmReport> FailedArms => Report.Arms.Where(a => a.Error != null).ToList();
+    }
 
     public Outcome Run()
     {
@@ -82,6 +86,7 @@ public sealed class WorldDemo(WorldDemoOptions o)
         foreach (var (name, alpha) in armList)
         {
             var rounds = new List<RoundReport> { baseEval.Metrics };
+            string? armError = null;
             var stageTotals = new Dictionary<string, double>(); // seconds per stage over this arm's rounds
             if (o.Rounds == 0) { arms.Add(new ArmReport(name, alpha, rounds)); continue; } // base evaluation only
             var runOptions = new CsrRunOptions
@@ -98,8 +103,9 @@ public sealed class WorldDemo(WorldDemoOptions o)
                 {
                     LearningRate = o.DpoLearningRate, ProjectorLearningRate = o.DpoProjectorLearningRate, Beta = o.DpoBeta,
                     LoraR = o.LoraR, LoraAlpha = o.LoraAlpha, LoraDropout = 0.0, Epochs = o.DpoEpochs, BatchSize = o.DpoBatchSize,
-                    WarmupRatio = 0.1, SaveSteps = 0, Seed = o.Seed, Fused = o.Fused,
+                    WarmupRatio = 0.1, SaveSteps = 0, Seed = o.Seed, Fused = o.Fused, ImageAspectRatio = o.DpoImageAspectRatio,
                 },
+                SampleImageAspectRatio = o.SampleImageAspectRatio,
                 Template = template,
                 Images = new ImagePathRule(Path.Combine(dataDir, "csr", "images")),
                 Seed = o.Seed,
@@ -129,7 +135,11 @@ public sealed class WorldDemo(WorldDemoOptions o)
                     using var armBase = VisionLanguageModel.Load(baseModels.LlavaDir);
                     try
                     {
-                        run.Run(armBase, scorer, prompts, new Dictionary<string, object?> { ["arm"] = name, ["alpha"] = alpha, ["seed"] = o.Seed },
+                        run.Run(armBase, scorer, prompts, new Dictionary<string, object?>
+                        {
+                            ["arm"] = name, ["alpha"] = alpha, ["seed"] = o.Seed,
+                            ["sample-image-aspect-ratio"] = o.SampleImageAspectRatio, ["dpo-image-aspect-ratio"] = o.DpoImageAspectRatio,
+                        },
                             new Dictionary<string, string> { ["prompts"] = Path.Combine(dataDir, "csr", "prompts.json") });
                         break;
                     }
@@ -148,10 +158,11 @@ public sealed class WorldDemo(WorldDemoOptions o)
                 var first = ex.Message.Split('\n')[0];
                 var errorFile = Path.Combine(runOptions.OutDir, "error.txt");
                 File.WriteAllText(errorFile, ex.ToString());
-                notes.Add($"{name}: stopped after round {rounds.Count - 1}: {ex.GetType().Name}: {first} (details: {errorFile})");
+                armError = $"stopped after round {rounds.Count - 1} of {o.Rounds}: {ex.GetType().Name}: {first} (details: {errorFile})";
+                notes.Add($"{name}: {armError}");
                 Progress.Message(notes[^1]);
             }
-            arms.Add(new ArmReport(name, alpha, rounds));
+            arms.Add(new ArmReport(name, alpha, rounds) { Error = armError });
             foreach (var (stage, seconds) in stageTotals) timings[$"{name}, all rounds: {stage}"] = seconds;
         }
         timings["total"] = total.Elapsed.TotalSeconds;
@@ -169,6 +180,7 @@ public sealed class WorldDemo(WorldDemoOptions o)
                 ["csr prompts per round"] = o.Prompts.ToString(),
                 ["held-out scenes"] = o.EvalScenes.ToString(),
                 ["fused"] = o.Fused.ToString(),
+                ["image aspect ratio"] = $"sample {o.SampleImageAspectRatio}, dpo {o.DpoImageAspectRatio}, eval {o.EvalImageAspectRatio}",
                 ["dpo"] = $"lr {o.DpoLearningRate}, projector lr {o.DpoProjectorLearningRate}, beta {o.DpoBeta}, LoRA r {o.LoraR} alpha {o.LoraAlpha}, epochs {o.DpoEpochs}, batch {o.DpoBatchSize}",
             },
         };
@@ -181,14 +193,30 @@ public sealed class WorldDemo(WorldDemoOptions o)
 
     /// <summary>
     /// TorchSharp 0.107 creates temporary Scalars (add/sub's alpha, implicit double -> Scalar) whose finalizer can free
-    /// them while the native op still reads them, when a GC runs on another thread during the call; libtorch then
-    /// reports "Unknown scalar type" or "Expected false to be true". Such a failure is transient: the same step run
-    /// again gives the right result (every step here is deterministic and resumable).
+    /// them while the native op still reads them, when a GC runs on another thread during the call. libtorch then
+    /// throws, and TorchSharp rethrows as a plain <see cref="System.Runtime.InteropServices.ExternalException"/>, one
+    /// of: "Unknown scalar type" (the freed Scalar's tag is garbage), "false INTERNAL ASSERT FAILED at
+    /// .../c10/core/Scalar.h" (Scalar's own assert), or the bare "Expected false to be true, but got false." of a
+    /// message-less check, when no other source file is named. Such a failure is transient: the same step run again
+    /// gives the right result (every step here is deterministic and resumable). Anything else is not retried.
     /// </summary>
-    public static bool IsScalarRace(Exception ex) =>
-        ex is System.Runtime.InteropServices.ExternalException &&
-        (ex.Message.Contains("Unknown scalar type", StringComparison.Ordinal) || ex.Message.StartsWith("Expected false to be true", StringComparison.Ordinal) ||
-         ex.Message.Contains("c10/core/Scalar.h", StringComparison.Ordinal));
+    public static bool IsScalarRace(Exception ex)
+    {
+        if (ex.GetType() != typeof(System.Runtime.InteropServices.ExternalException)) return false;
+        var m = ex.Message;
+        if (m.Contains("Unknown scalar type", StringComparison.Ordinal)) return true;
+        bool atScalarH = m.Contains("c10/core/Scalar.h", StringComparison.Ordinal);
+        if (m.StartsWith("false INTERNAL ASSERT FAILED at", StringComparison.Ordinal)) return atScalarH;
+        if (m.StartsWith(BareCheckMessage, StringComparison.Ordinal))
+            return atScalarH || !NamesSourceFile(m);
+        return false;
+    }
+
+    /// <summary>What c10 says for a failed <c>TORCH_CHECK(false)</c> that carries no message of its own.</summary>
+    const string BareCheckMessage = "Expected false to be true, but got false.";
+
+    static bool NamesSourceFile(string message) =>
+        System.Text.RegularExpressions.Regex.IsMatch(message, @"[\w/]+\.(h|cpp|cc|cu|cuh)\b");
 
     private WorldEvaluation Evaluate(VisionLanguageModel vlm, PromptTemplate template, WorldEvaluator evaluator, int round, string label)
     {
@@ -206,7 +234,7 @@ public sealed class WorldDemo(WorldDemoOptions o)
     {
         string stage = $"eval {label}";
         Progress.Start(stage, evaluator.PromptCount);
-        using var chat = new VisionChatModel(vlm, template);
+        using var chat = new VisionChatModel(vlm, template, imageAspectRatio: o.EvalImageAspectRatio);
         var result = evaluator.Evaluate(chat, round, o.MaxNewTokens, n => Progress.Advance(stage, n));
         var m = result.Metrics;
         Progress.Message($"{label}: CHAIR_S {m.ChairS:F1}  CHAIR_I {m.ChairI:F1}  POPE F1 rand {m.Pope["random"].F1:F1} pop {m.Pope["popular"].F1:F1} adv {m.Pope["adversarial"].F1:F1}");

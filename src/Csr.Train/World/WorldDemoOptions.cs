@@ -35,4 +35,10 @@ public sealed record WorldDemoOptions
     public double LoraAlpha { get; init; } = 32;
     public int DpoEpochs { get; init; } = 2;
     public int DpoBatchSize { get; init; } = 4;
+
+    // LLaVA's image_aspect_ratio per stage, as the official scripts ("pad" or "none"; the world's scenes are square,
+    // so the modes differ only in name here)
+    public string SampleImageAspectRatio { get; init; } = "none";
+    public string DpoImageAspectRatio { get; init; } = "pad";
+    public string EvalImageAspectRatio { get; init; } = "pad";
 }

@@ -83,7 +83,7 @@ public class EvalVerbTests
             Directory.CreateDirectory(images);
             foreach (var q in first12) File.WriteAllBytes(Path.Combine(images, q.Image), []);
             var fake = new AlwaysYes();
-            VisionChatModelLoader.Open = _ => fake;
+            VisionChatModelLoader.Open = (_, _) => fake;
             var outFile = Path.Combine(dir, "answers.jsonl");
             int rc = CliApp.Run(["eval", "pope", "--model", dir, "--questions", questions, "--images", images, "--limit", "12", "--out", outFile]);
             Assert.Equal(0, rc);
@@ -110,12 +110,42 @@ public class EvalVerbTests
             Directory.CreateDirectory(images);
             File.WriteAllBytes(Path.Combine(images, "COCO_val2014_000000000005.jpg"), []);
             File.WriteAllBytes(Path.Combine(images, "COCO_val2014_000000000003.jpg"), []);
-            VisionChatModelLoader.Open = _ => new AlwaysYes();
+            VisionChatModelLoader.Open = (_, _) => new AlwaysYes();
             var outFile = Path.Combine(dir, "caps.jsonl");
             Assert.Equal(0, CliApp.Run(["eval", "describe", "--model", dir, "--images", images, "--out", outFile, "--prompt", "Describe this image."]));
             var caps = CaptionFile.Read(outFile);
             Assert.Equal(new long[] { 3, 5 }, caps.Select(c => c.ImageId));
             Assert.Equal("A dog and a cat on a sofa.", caps[0].Caption);
+        }
+        finally
+        {
+            VisionChatModelLoader.Open = saved;
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [Fact]
+    public void EvalPopeAndDescribeOpenTheModelWithTheGivenDtypeAndImageAspectRatio()
+    {
+        var dir = TempDir();
+        var saved = VisionChatModelLoader.Open;
+        try
+        {
+            var images = Path.Combine(dir, "images");
+            Directory.CreateDirectory(images);
+            File.WriteAllBytes(Path.Combine(images, "COCO_val2014_000000000005.jpg"), []);
+            var questions = Path.Combine(dir, "q.jsonl");
+            PopeQuestionFile.Write(questions, [new PopeQuestion(1, "COCO_val2014_000000000005.jpg", "Is there a dog in the image?", "yes")]);
+            var seen = new List<VisionChatOpenOptions>();
+            VisionChatModelLoader.Open = (_, o) => { seen.Add(o); return new AlwaysYes(); };
+            Assert.Equal(0, CliApp.Run(["eval", "pope", "--model", dir, "--questions", questions, "--images", images]));
+            Assert.Equal(0, CliApp.Run(["eval", "pope", "--model", dir, "--questions", questions, "--images", images, "--dtype", "bf16", "--image-aspect-ratio", "none"]));
+            Assert.Equal(0, CliApp.Run(["eval", "describe", "--model", dir, "--images", images, "--out", Path.Combine(dir, "c.jsonl"), "--dtype", "bf16"]));
+            Assert.Equal(new VisionChatOpenOptions(TorchSharp.torch.ScalarType.Float32, "pad"), seen[0]);
+            Assert.Equal(new VisionChatOpenOptions(TorchSharp.torch.ScalarType.BFloat16, "none"), seen[1]);
+            Assert.Equal(new VisionChatOpenOptions(TorchSharp.torch.ScalarType.BFloat16, "pad"), seen[2]);
+            Assert.Equal(2, CliApp.Run(["eval", "pope", "--model", dir, "--questions", questions, "--images", images, "--dtype", "int8"]));
+            Assert.Equal(3, seen.Count);
         }
         finally
         {

@@ -171,7 +171,9 @@ public class PretrainedTests
         var (reference, _) = TinyLlavaCheckpoint.Create(2);
         using var _r = reference;
         using var pixels = loaded.PreprocessImage(image);
-        var expected = GreedyInMemory(reference, loaded.EncodePrompt(Prompt), pixels, 5, loaded.Tokenizer.EosId);
+        // generate's default template is vicuna_v1, as the other verbs'
+        var prompt = Csr.Train.Pipeline.PromptTemplate.VicunaV1.Format("<image>\nWhat is in this image?");
+        var expected = GreedyInMemory(reference, loaded.EncodePrompt(prompt), pixels, 5, loaded.Tokenizer.EosId);
         Assert.Equal(expected, printedIds);
         Assert.Equal(loaded.Tokenizer.Decode(expected).Trim(), lines[0].TrimEnd('\r'));
     }

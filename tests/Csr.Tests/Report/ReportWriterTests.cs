@@ -54,7 +54,7 @@ public class ReportWriterTests
     }
 
     [Fact]
-    public void MarkdownHasTheTableGoalsAndExamplesAndThePlotDecodes()
+    public void MarkdownHasTheTableChecksAndExamplesAndThePlotDecodes()
     {
         var dir = Path.Combine(Path.GetTempPath(), "csr-report-" + Guid.NewGuid().ToString("N"));
         try
@@ -63,9 +63,12 @@ public class ReportWriterTests
             var md = File.ReadAllText(paths.Markdown);
             Assert.Contains("| csr | 0.9 | 3 | 30.0 | 10.0 |", md);
             Assert.Contains("| ablation | 0 | 3 | 44.0 |", md);
-            Assert.Contains("relative drop 40.0% (goal >= 30%): met", md);
-            Assert.Contains("CSR 30.0 vs ablation (alpha 0) 44.0 (goal: CSR lower): met", md);
-            Assert.Contains("80.0 -> 79.5 (goal: no more than 1 point lower): met", md);
+            Assert.Contains("## Checks", md);
+            Assert.Contains("relative drop 40.0% (target >= 30%): met", md);
+            Assert.Contains("CHAIR_S at round 3, CSR 30.0 vs ablation (alpha 0) 44.0 (target: CSR lower): met", md);
+            Assert.Contains("80.0 -> 79.5 (target: no more than 1 point lower): met", md);
+            Assert.DoesNotContain("last round both arms reached", md);
+            foreach (var word in new[] { "Goal", "goal", "issue", "session" }) Assert.DoesNotContain(word, md);
             Assert.Contains("rejected: There is a red circle. There is a blue square.", md);
             Assert.Contains("](report.png)", md);
             using var bmp = SKBitmap.Decode(paths.Plot);
@@ -82,25 +85,25 @@ public class ReportWriterTests
     }
 
     [Fact]
-    public void GoalsReportMissesHonestly()
+    public void ChecksReportMissesHonestly()
     {
         var d = MadeUp();
         var worse = d with { Arms = [d.Arms[1] with { Name = "csr" }, d.Arms[0] with { Name = "ablation" }] };
-        var g = ReportGoals.From(worse)!;
+        var g = ReportChecks.From(worse)!;
         Assert.False(g.ChairDropMet);
         Assert.False(g.BeatsAblation);
         Assert.False(g.PopeKept);
     }
 
     [Fact]
-    public void GoalsFlagACollapseInCoverageAndAPopeCheckAtChance()
+    public void ChecksFlagACollapseInCoverageAndAPopeCheckAtChance()
     {
         var d = MadeUp();
         RoundReport WithCoverage(RoundReport r, double coverage) => r with { Coverage = coverage };
         var csr = d.Arms[0];
         var rounds = csr.Rounds.Select((r, i) => WithCoverage(r, i == 0 ? 80 : 40)).ToList();
         var collapsed = d with { Arms = [csr with { Rounds = rounds }, d.Arms[1]] };
-        var g = ReportGoals.From(collapsed)!;
+        var g = ReportChecks.From(collapsed)!;
         Assert.True(g.CoverageCollapsed);
         Assert.False(g.PopeAtChance); // base adversarial accuracy 80.5
         var md = ReportWriter.Markdown(collapsed, "report.png");
@@ -109,12 +112,12 @@ public class ReportWriterTests
         Assert.DoesNotContain("at chance", md);
 
         var kept = d with { Arms = [csr with { Rounds = csr.Rounds.Select(r => WithCoverage(r, 75)).ToList() }, d.Arms[1]] };
-        Assert.False(ReportGoals.From(kept)!.CoverageCollapsed);
+        Assert.False(ReportChecks.From(kept)!.CoverageCollapsed);
         Assert.DoesNotContain("coverage fell", ReportWriter.Markdown(kept, "report.png"));
 
         var chance = new Dictionary<string, PopeSplitReport>(csr.Rounds[0].Pope) { ["adversarial"] = new(50, 0, 0, 0, 0) };
         var atChance = d with { Arms = [csr with { Rounds = [csr.Rounds[0] with { Pope = chance }, .. csr.Rounds.Skip(1)] }, d.Arms[1]] };
-        Assert.True(ReportGoals.From(atChance)!.PopeAtChance);
+        Assert.True(ReportChecks.From(atChance)!.PopeAtChance);
         Assert.Contains("answers the probes at chance (adversarial accuracy 50.0)", ReportWriter.Markdown(atChance, "report.png"));
     }
 
