@@ -52,7 +52,9 @@ public class ImageAspectRatioTests : IDisposable
         var dpo = Parse<DpoVerb>("dpo", "--model", "m", "--prefs", "p", "--out", "o", "--images", Images, "--lora-r", "2");
         var dpoOptions = dpo.Options();
         Assert.Equal("pad", dpoOptions.ImageAspectRatio);
-        var policy = new LlavaDpoModel(vlm, dpoOptions);
+        // a model whose own processor does not pad: the pad comes from the DPO options
+        var plain = new Csr.Train.Models.VisionLanguageModel(vlm.Model, vlm.Tokenizer, vlm.Images.WithAspectRatio("none"));
+        var policy = new LlavaDpoModel(plain, dpoOptions);
         Assert.True(Same(policy.Pixels(image), pad));
 
         // switched
