@@ -11,7 +11,7 @@ namespace Csr.Train.Cli;
 /// COCO CHAIR) with the same metric code the demo world uses. The first value is the sub-command.
 /// </summary>
 [Verb("eval", HelpText = "Evaluate: 'eval pope --model DIR --questions F.jsonl --images DIR', 'eval chair --captions F.jsonl --instances instances_val2014.json [--captions-gt captions_val2014.json]', 'eval describe --model DIR --images DIR --prompt TEXT --out F.jsonl', 'eval report --report report.json --out DIR'.")]
-public sealed class EvalVerb : ICliVerb
+public sealed class EvalVerb : ComputeVerbBase, ICliVerb
 {
     [Value(0, MetaName = "command", Required = true, HelpText = "pope | chair | describe | report")]
     public string Command { get; set; } = "";
@@ -72,7 +72,7 @@ public sealed class EvalVerb : ICliVerb
         var questions = Limited(PopeQuestionFile.Read(Need(Questions, "questions", "pope"))).ToList();
         var images = Need(Images, "images", "pope");
         CheckImages(images, questions.Select(q => q.Image));
-        using var chat = VisionChatModelLoader.Open(model);
+        using var chat = VisionChatModelLoader.OpenOn(model, ResolveDevice());
         var answers = RunBatched(chat, questions.Select(q => new VisionPrompt(Path.Combine(images, q.Image), q.Text)).ToList(), 16, "POPE");
         var metrics = PopeMetrics.Compute(questions.Select((q, i) => (q.LabelYes, PopeAnswerRule.IsYes(answers[i]))));
         if (Out != null)
@@ -126,7 +126,7 @@ public sealed class EvalVerb : ICliVerb
             .Where(f => f.EndsWith(".jpg", StringComparison.OrdinalIgnoreCase) || f.EndsWith(".jpeg", StringComparison.OrdinalIgnoreCase) || f.EndsWith(".png", StringComparison.OrdinalIgnoreCase))
             .OrderBy(f => f, StringComparer.Ordinal)).ToList();
         if (files.Count == 0) throw new CsrUserException($"no .jpg/.png images in {images}");
-        using var chat = VisionChatModelLoader.Open(model);
+        using var chat = VisionChatModelLoader.OpenOn(model, ResolveDevice());
         var answers = RunBatched(chat, files.Select(f => new VisionPrompt(f, Prompt)).ToList(), MaxNewTokens, "describe");
         CaptionFile.Write(output, files.Select((f, i) => new GeneratedCaption(IdOrIndex(f, i), Path.GetFileName(f), answers[i])));
         Console.WriteLine($"wrote {files.Count} captions to {output}");

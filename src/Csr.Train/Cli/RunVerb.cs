@@ -37,16 +37,16 @@ public sealed class RunVerb : DpoVerbBase, ICliVerb
     public int Execute()
     {
         var prompts = PromptFile.Read(Prompts);
+        var device = ResolveDevice();
         var options = new CsrRunOptions
         {
             OutDir = Out, Iterations = Iterations, Sample = SampleOptions(), Construct = new ConstructOptions(Reward, Alpha),
             Dpo = DpoOptions(), Template = PromptTemplate(), Images = ImageRule(), Limit = Limit, Seed = Seed,
-            ScoreBatch = BatchPrompts, MaxLength = ModelMaxLength, DType = ScalarType(),
+            ScoreBatch = BatchPrompts, MaxLength = ModelMaxLength, DType = ScalarType(device), Device = device,
         };
         options.Validate();
-        Csr.Native.TorchRuntime.EnsureInitialised();
-        using var vlm = VisionLanguageModel.Load(Model, options.DType);
-        using var scorer = ClipSentenceScorer.Load(Clip, options.DType, Fused);
+        using var vlm = VisionLanguageModel.Load(Model, options.DType, device);
+        using var scorer = ClipSentenceScorer.Load(Clip, options.DType, Fused, device);
         List<CsrRoundResult> results;
         try
         {

@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 namespace Csr.Train.Cli;
 
 /// <summary>Options shared by the CSR stage verbs (sample, score, dpo, run).</summary>
-public abstract class StageVerbBase
+public abstract class StageVerbBase : ComputeVerbBase
 {
     [Option("images", HelpText = "Image directory; a prompt's \"image\" field is relative to it.")]
     public string? Images { get; set; }
@@ -23,8 +23,8 @@ public abstract class StageVerbBase
     [Option("fused", Default = false, HelpText = "Use the fused Csr.Kernels ops (DPO log-ratio, CLIP scoring).")]
     public bool Fused { get; set; }
 
-    [Option("dtype", Default = "fp32", HelpText = "Weights dtype: fp32 or bf16.")]
-    public string DType { get; set; } = "fp32";
+    [Option("dtype", Default = "auto", HelpText = "Weights dtype: auto (bf16 on CUDA, fp32 on the CPU), fp32 or bf16.")]
+    public string DType { get; set; } = "auto";
 
     [Option("limit", HelpText = "Use only the first N prompts of the file.")]
     public int? Limit { get; set; }
@@ -38,12 +38,7 @@ public abstract class StageVerbBase
 
     public PromptTemplate PromptTemplate() => Pipeline.PromptTemplate.Parse(Template);
 
-    public ScalarType ScalarType() => DType.ToLowerInvariant() switch
-    {
-        "fp32" or "float32" => TorchSharp.torch.ScalarType.Float32,
-        "bf16" or "bfloat16" => TorchSharp.torch.ScalarType.BFloat16,
-        _ => throw new CsrUserException($"--dtype {DType}: expected fp32 or bf16"),
-    };
+    public ScalarType ScalarType(Device device) => ResolveDType(DType, device);
 }
 
 /// <summary>Sampling options shared by sample and run (official defaults).</summary>

@@ -13,7 +13,11 @@ public sealed class VisionChatModel(VisionLanguageModel vlm, PromptTemplate temp
 {
     public VisionLanguageModel Model { get; } = vlm;
 
-    public static VisionChatModel Open(string dir) => new(VisionLanguageModel.Load(dir), PromptTemplate.Default, ownsModel: true);
+    public static VisionChatModel Open(string dir, Device? device = null)
+    {
+        var d = device ?? CPU;
+        return new(VisionLanguageModel.Load(dir, Csr.Native.ComputeDevice.ResolveDType("auto", d), d), PromptTemplate.Default, ownsModel: true);
+    }
 
     public IReadOnlyList<string> Answer(IReadOnlyList<VisionPrompt> prompts, int maxNewTokens)
     {
@@ -45,10 +49,11 @@ public sealed class VisionChatModel(VisionLanguageModel vlm, PromptTemplate temp
             }
         }
         var dtype = m.multi_modal_projector.linear_1.weight!.dtype;
-        var pixels = stack(batch.Select(p => Model.Images.Preprocess(p.ImagePath)).ToList()).to_type(dtype);
+        var device = m.Device;
+        var pixels = stack(batch.Select(p => Model.Images.Preprocess(p.ImagePath)).ToList()).to(dtype, device);
         var features = m.EncodeImages(pixels);
-        var embeds = m.EmbedInputs(tensor(flat, new long[] { b, t }), features);
-        using var start = GenerationStart.Prefill(m, embeds, tensor(mask, new long[] { b, t }));
+        var embeds = m.EmbedInputs(tensor(flat, new long[] { b, t }, device: device), features);
+        using var start = GenerationStart.Prefill(m, embeds, tensor(mask, new long[] { b, t }, device: device));
         var output = Decoding.Greedy(m, start, maxNewTokens, [tok.EosId]);
         return output.Tokens.Select(x => tok.Decode(x).Trim()).ToList();
     }

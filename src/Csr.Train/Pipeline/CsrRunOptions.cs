@@ -23,6 +23,8 @@ public sealed record CsrRunOptions
     public int MaxLength { get; init; } = 1024;
     /// <summary>dtype used when a round's merged model is loaded back from disk.</summary>
     public ScalarType DType { get; init; } = ScalarType.Float32;
+    /// <summary>Where each round's model is loaded (the first round's comes in loaded).</summary>
+    public Device Device { get; init; } = CPU;
 
     public void Validate()
     {
