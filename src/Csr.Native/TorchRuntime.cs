@@ -1,4 +1,5 @@
 using TorchSharp;
+using static TorchSharp.torch;
 
 namespace Csr.Native;
 
@@ -10,6 +11,22 @@ namespace Csr.Native;
 public static class TorchRuntime
 {
     private static int _initialised;
+
+    private static int _cudaInitialised;
+
+    /// <summary>
+    /// As <see cref="EnsureInitialised(int?)"/>, and initialises libtorch's CUDA backend when
+    /// <paramref name="device"/> is a CUDA device (<c>torch.InitializeDeviceType(DeviceType.CUDA)</c>); idempotent.
+    /// Throws <see cref="InvalidOperationException"/> when the CUDA backend does not load. Choose and validate the
+    /// device with <see cref="ComputeDevice.Resolve"/>, which turns that into a one-line user error first.
+    /// </summary>
+    public static void EnsureInitialised(Device device, int? threads = null)
+    {
+        EnsureInitialised(threads);
+        if (device.type != DeviceType.CUDA || Volatile.Read(ref _cudaInitialised) == 1) return;
+        torch.InitializeDeviceType(DeviceType.CUDA);
+        Volatile.Write(ref _cudaInitialised, 1);
+    }
 
     /// <summary>Loads libtorch (first touch) and sets the thread count; idempotent.</summary>
     public static void EnsureInitialised(int? threads = null)

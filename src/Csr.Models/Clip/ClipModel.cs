@@ -33,7 +33,7 @@ public sealed class ClipModel : nn.Module<Tensor, Tensor>
         vision_model = new ClipVisionTransformer("vision_model", config.VisionConfig);
         visual_projection = nn.Linear(config.VisionConfig.HiddenSize, config.ProjectionDim, hasBias: false);
         text_projection = nn.Linear(config.TextConfig.HiddenSize, config.ProjectionDim, hasBias: false);
-        logit_scale = nn.Parameter(tensor(config.LogitScaleInitValue, ScalarType.Float32));
+        logit_scale = nn.Parameter(tensor(config.LogitScaleInitValue, ScalarType.Float32)); // default device: built inside ComputeDevice.CreateOn
         RegisterComponents();
     }
 
@@ -50,9 +50,10 @@ public sealed class ClipModel : nn.Module<Tensor, Tensor>
 
     /// <summary>Reads <c>config.json</c> and the safetensors weights (single or sharded) of an HF CLIP directory
     /// (openai/clip-vit-large-patch14-336 layout), strictly; old <c>position_ids</c> buffers are skipped.</summary>
-    public static ClipModel FromPretrained(string dir, ScalarType dtype = ScalarType.Float32)
+    public static ClipModel FromPretrained(string dir, ScalarType dtype = ScalarType.Float32, Device? device = null)
     {
-        var m = new ClipModel(ClipConfig.FromFile(dir));
+        var config = ClipConfig.FromFile(dir);
+        var m = Csr.Native.ComputeDevice.CreateOn(device ?? CPU, () => new ClipModel(config));
         try
         {
             CheckpointLoader.LoadInto(m, dir, new CheckpointLoadOptions { DType = dtype, AllowUnexpected = IsIgnorableCheckpointKey });

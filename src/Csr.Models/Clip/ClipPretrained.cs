@@ -28,7 +28,7 @@ public sealed class ClipPretrained : IDisposable
         Directory = dir;
     }
 
-    public static ClipPretrained Load(string dir, ScalarType dtype = ScalarType.Float32)
+    public static ClipPretrained Load(string dir, ScalarType dtype = ScalarType.Float32, Device? device = null)
     {
         if (!System.IO.Directory.Exists(dir)) throw new DirectoryNotFoundException($"CLIP model directory not found: {dir}");
         var tokenizer = ClipTokenizer.FromDirectory(dir);
@@ -38,7 +38,7 @@ public sealed class ClipPretrained : IDisposable
             throw new InvalidDataException($"{dir}: {ClipTokenizer.VocabFileName} has {tokenizer.VocabSize} tokens but config.json text_config.vocab_size is {config.TextConfig.VocabSize}");
         if (!config.TextConfig.LegacyEosPooling && config.TextConfig.EosTokenId != tokenizer.EosId)
             throw new InvalidDataException($"{dir}: config.json text_config.eos_token_id is {config.TextConfig.EosTokenId} but {ClipTokenizer.VocabFileName} has {ClipTokenizer.EndToken} = {tokenizer.EosId}");
-        var model = ClipModel.FromPretrained(dir, dtype);
+        var model = ClipModel.FromPretrained(dir, dtype, device);
         return new ClipPretrained(model, tokenizer, processor, dir);
     }
 
@@ -47,7 +47,7 @@ public sealed class ClipPretrained : IDisposable
     {
         using var scope = NewDisposeScope();
         var dtype = Model.visual_projection.weight!.dtype;
-        return Processor.PreprocessBatch(paths).to_type(dtype).MoveToOuterDisposeScope();
+        return Processor.PreprocessBatch(paths).to(dtype, Model.visual_projection.weight!.device).MoveToOuterDisposeScope();
     }
 
     /// <summary>HF <c>logits_per_image</c> [B_image, B_text] for image files and texts (77-token CLIP encoding).</summary>
@@ -57,7 +57,8 @@ public sealed class ClipPretrained : IDisposable
         using var _ = no_grad();
         var pixels = PreprocessImages(imagePaths);
         var (ids, mask) = Tokenizer.EncodeBatch(texts, Config.TextConfig.MaxPositionEmbeddings);
-        return Model.LogitsPerImage(pixels, ids, mask).to_type(ScalarType.Float32).MoveToOuterDisposeScope();
+        var device = pixels.device;
+        return Model.LogitsPerImage(pixels, ids.to(device), mask.to(device)).to_type(ScalarType.Float32).MoveToOuterDisposeScope();
     }
 
     public void Dispose() => Model.Dispose();

@@ -39,11 +39,12 @@ public sealed class ClipTextTransformer : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor inputIds) => LastHiddenState(inputIds, null);
 
     /// <summary>The additive attention mask: causal, and key positions where <paramref name="attentionMask"/> is 0
-    /// are dropped. [B or 1, 1, T, T] in <paramref name="dtype"/>, 0 = keep, dtype's min = drop.</summary>
-    public static Tensor BuildMask(long t, Tensor? attentionMask, ScalarType dtype)
+    /// are dropped. [B or 1, 1, T, T] in <paramref name="dtype"/>, 0 = keep, dtype's min = drop; on the device of
+    /// <paramref name="attentionMask"/>, else <paramref name="device"/> (default CPU).</summary>
+    public static Tensor BuildMask(long t, Tensor? attentionMask, ScalarType dtype, Device? device = null)
     {
         using var scope = NewDisposeScope();
-        var allowed = ones(t, t, dtype: ScalarType.Bool).tril().view(1, 1, t, t); // query i sees keys <= i
+        var allowed = ones(t, t, dtype: ScalarType.Bool, device: attentionMask?.device ?? device ?? CPU).tril().view(1, 1, t, t); // query i sees keys <= i
         if (attentionMask is not null)
             allowed = allowed.logical_and(attentionMask.to(ScalarType.Bool).view(attentionMask.shape[0], 1, 1, t));
         double min = dtype switch
@@ -54,7 +55,7 @@ public sealed class ClipTextTransformer : nn.Module<Tensor, Tensor>
             ScalarType.Float16 => -65504.0,
             _ => throw new ArgumentException($"Unsupported mask dtype {dtype}."),
         };
-        var mask = zeros(allowed.shape, dtype: dtype).masked_fill(allowed.logical_not(), min);
+        var mask = zeros(allowed.shape, dtype: dtype, device: allowed.device).masked_fill(allowed.logical_not(), min);
         return mask.MoveToOuterDisposeScope();
     }
 
@@ -63,7 +64,7 @@ public sealed class ClipTextTransformer : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var h = embeddings.forward(inputIds);
-        var mask = BuildMask(inputIds.shape[1], attentionMask, h.dtype);
+        var mask = BuildMask(inputIds.shape[1], attentionMask, h.dtype, h.device);
         var y = encoder.Forward(h, mask);
         return final_layer_norm.forward(y).MoveToOuterDisposeScope();
     }
@@ -83,7 +84,7 @@ public sealed class ClipTextTransformer : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var last = LastHiddenState(inputIds, attentionMask);
-        var rows = arange(inputIds.shape[0], dtype: ScalarType.Int64);
+        var rows = arange(inputIds.shape[0], dtype: ScalarType.Int64, device: inputIds.device);
         return last.index(new TensorIndex[] { TensorIndex.Tensor(rows), TensorIndex.Tensor(PoolPositions(inputIds)) })
             .MoveToOuterDisposeScope();
     }

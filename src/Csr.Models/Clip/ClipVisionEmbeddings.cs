@@ -19,7 +19,7 @@ public sealed class ClipVisionEmbeddings : nn.Module<Tensor, Tensor>
         Config = c;
         using (no_grad())
         {
-            class_embedding = nn.Parameter(randn(c.HiddenSize) * Math.Pow(c.HiddenSize, -0.5));
+            class_embedding = nn.Parameter(randn(c.HiddenSize) * Math.Pow(c.HiddenSize, -0.5)); // default device: built inside ComputeDevice.CreateOn
             patch_embedding = nn.Conv2d(c.NumChannels, c.HiddenSize, c.PatchSize, stride: c.PatchSize, bias: false);
             position_embedding = nn.Embedding(c.NumPositions, c.HiddenSize);
             position_embedding.weight!.normal_(0, c.InitializerRange);

@@ -39,11 +39,22 @@ public static class Decoding
         using var _ = torch.no_grad();
         var mask = start.AttentionMask.clone();
         var logits = start.NextLogits;
+        var device = logits.device;
+        // rows that stopped at an earlier step, on the device (they are fed pad); uploaded only when that set grows
+        Tensor? stoppedDev = null;
+        int stoppedOnDevice = 0;
         for (int step = 0; step < maxNewTokens; step++)
         {
             using var scope = torch.NewDisposeScope();
-            var next = choose(logits).to_type(ScalarType.Int64).cpu();    // [B]
-            var ids = next.data<long>().ToArray();
+            var next = choose(logits).to_type(ScalarType.Int64);          // [B] on the device
+            var ids = HostSync.Read<long>(next);                           // the one host read of the step: stop decisions
+            int stoppedBefore = stopped.Count(x => x);
+            if (stoppedBefore != stoppedOnDevice)
+            {
+                stoppedDev?.Dispose();
+                stoppedDev = HostSync.Upload(stopped.Select(x => x ? 1L : 0L).ToArray(), device).to_type(ScalarType.Bool).MoveToOtherDisposeScope(outer);
+                stoppedOnDevice = stoppedBefore;
+            }
             for (int i = 0; i < b; i++)
             {
                 if (stopped[i]) { ids[i] = pad; continue; }
@@ -51,8 +62,8 @@ public static class Decoding
                 if (stopSet.Contains((int)ids[i])) stopped[i] = true;
             }
             if (stopped.All(x => x) || step == maxNewTokens - 1) break;
-            var nextIds = torch.tensor(ids, dtype: ScalarType.Int64).reshape(b, 1);
-            var newMask = torch.cat(new[] { mask, torch.ones(b, 1, dtype: ScalarType.Int64) }, 1).MoveToOtherDisposeScope(outer);
+            var nextIds = (stoppedDev is null ? next : next.masked_fill(stoppedDev, pad)).reshape(b, 1);
+            var newMask = torch.cat(new[] { mask, torch.ones(b, 1, dtype: ScalarType.Int64, device: device) }, 1).MoveToOtherDisposeScope(outer);
             var newLogits = GenerationStart.LastLogits(lm, lm.Embed(nextIds), newMask, cache).MoveToOtherDisposeScope(outer);
             mask.Dispose();
             if (!ReferenceEquals(logits, start.NextLogits)) logits.Dispose();

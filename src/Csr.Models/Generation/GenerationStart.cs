@@ -53,7 +53,7 @@ public sealed class GenerationStart : IDisposable
     {
         using var scope = torch.NewDisposeScope();
         using var _ = torch.no_grad();
-        var mask = attentionMask ?? torch.ones(inputIds.shape[0], inputIds.shape[1], dtype: ScalarType.Int64);
+        var mask = attentionMask ?? torch.ones(inputIds.shape[0], inputIds.shape[1], dtype: ScalarType.Int64, device: inputIds.device);
         return Prefill(lm, lm.Embed(inputIds), mask);
     }
 

@@ -36,11 +36,24 @@ public static class GroupBeamSearch
         for (int r = 0; r < N; r++) beamScoresArr[r] = (r % nb) % gs == 0 ? 0f : -1e9f;
 
         using var noGrad = torch.no_grad();
-        var expand = torch.tensor(Enumerable.Range(0, N).Select(r => (long)(r / nb)).ToArray());
+        // Host reads per step: one per group (its top-k candidates); uploads: one per later group (the diversity counts)
+        // and one packed [scores, reorder, tokens] for the next step. None scales with the number of beams or rows.
+        var device = start.NextLogits.device;
+        var expand = torch.tensor(Enumerable.Range(0, N).Select(r => (long)(r / nb)).ToArray(), device: device);
         var cache = start.Cache.IndexSelect(expand);
         Tensor mask = start.AttentionMask.index_select(0, expand).DetachFromDisposeScope();
         Tensor logits = start.NextLogits.index_select(0, expand).DetachFromDisposeScope();
         expand.Dispose();
+        // rows of each group in [N], on the device once
+        var groupRows = new Tensor[G];
+        for (int g = 0; g < G; g++)
+        {
+            var rowsArr = new long[B * gs];
+            for (int b = 0; b < B; b++)
+                for (int j = 0; j < gs; j++) rowsArr[b * gs + j] = b * nb + g * gs + j;
+            groupRows[g] = torch.tensor(rowsArr, device: device).DetachFromDisposeScope();
+        }
+        Tensor beamScoresDev = HostSync.Upload(beamScoresArr, device).DetachFromDisposeScope(); // [N]
         int step = 0;
         try
         {
@@ -53,7 +66,7 @@ public static class GroupBeamSearch
                 using (var scope = torch.NewDisposeScope())
                 {
                     Csr.Kernels.BeamStepRows[]? prepared = null;
-                    Tensor? logp = null, beamScores = null;
+                    Tensor? logp = null;
                     if (fused)
                     {
                         prepared = new Csr.Kernels.BeamStepRows[B];
@@ -62,7 +75,6 @@ public static class GroupBeamSearch
                     else
                     {
                         logp = logits.log_softmax(-1);                                   // [N, V] fp32
-                        beamScores = torch.tensor(beamScoresArr);                        // [N]
                     }
                     for (int g = 0; g < G; g++)
                     {
@@ -82,17 +94,17 @@ public static class GroupBeamSearch
                         }
                         else
                         {
-                            var rowsArr = new long[B * gs];
-                            for (int b = 0; b < B; b++)
-                                for (int j = 0; j < gs; j++) rowsArr[b * gs + j] = b * nb + g * gs + j;
-                            var rows = torch.tensor(rowsArr);
+                            var rows = groupRows[g];
                             var processed = logp!.index_select(0, rows);                 // [B*gs, V]
                             if (g > 0 && options.DiversityPenalty != 0)
-                                processed = processed - options.DiversityPenalty * TokenFrequency(currentTokens, B, nb, g * gs, gs, V);
-                            var total = (processed + beamScores!.index_select(0, rows).unsqueeze(1)).view(B, gs * V);
+                                processed = processed - options.DiversityPenalty * TokenFrequency(currentTokens, B, nb, g * gs, gs, V, device);
+                            var total = (processed + beamScoresDev.index_select(0, rows).unsqueeze(1)).view(B, gs * V);
                             var (topVals, topIdx) = total.topk(k, 1, largest: true, sorted: true); // [B, k]
-                            vals = topVals.data<float>().ToArray();
-                            idx = topIdx.data<long>().ToArray();
+                            // one host read for both: fp32 scores and indices < 2^53 are exact in fp64
+                            var both = HostSync.Read<double>(torch.cat(new[] { topVals.to_type(ScalarType.Float64).view(-1), topIdx.to_type(ScalarType.Float64).view(-1) }));
+                            vals = new float[B * k];
+                            idx = new long[B * k];
+                            for (int q = 0; q < B * k; q++) { vals[q] = (float)both[q]; idx[q] = (long)both[B * k + q]; }
                         }
                         for (int b = 0; b < B; b++)
                         {
@@ -146,16 +158,22 @@ public static class GroupBeamSearch
                 // one forward for every beam of every group and batch row
                 using (var scope = torch.NewDisposeScope())
                 {
+                    // one upload: next step's beam scores, the cache reorder and the fed tokens (all exact in fp64)
+                    var packed = new double[3 * N];
+                    for (int r = 0; r < N; r++) { packed[r] = beamScoresArr[r]; packed[N + r] = reorder[r]; packed[2 * N + r] = currentTokens[r]; }
+                    var packedDev = HostSync.Upload(packed, device);
+                    beamScoresDev.Dispose();
+                    beamScoresDev = packedDev.narrow(0, 0, N).to_type(ScalarType.Float32).DetachFromDisposeScope();
                     bool identity = true;
                     for (int r = 0; r < N; r++) if (reorder[r] != r) { identity = false; break; }
                     if (!identity)
                     {
-                        var reordered = cache.IndexSelect(torch.tensor(reorder));
+                        var reordered = cache.IndexSelect(packedDev.narrow(0, N, N).to_type(ScalarType.Int64));
                         cache.Dispose();
                         cache = reordered;
                     }
-                    var newMask = torch.cat(new[] { mask, torch.ones(N, 1, dtype: ScalarType.Int64) }, 1);
-                    var ids = torch.tensor(currentTokens).reshape(N, 1);
+                    var newMask = torch.cat(new[] { mask, torch.ones(N, 1, dtype: ScalarType.Int64, device: device) }, 1);
+                    var ids = packedDev.narrow(0, 2 * N, N).to_type(ScalarType.Int64).reshape(N, 1);
                     var newLogits = GenerationStart.LastLogits(lm, lm.Embed(ids), newMask, cache);
                     mask.Dispose();
                     logits.Dispose();
@@ -198,16 +216,21 @@ public static class GroupBeamSearch
             cache.Dispose();
             mask.Dispose();
             logits.Dispose();
+            beamScoresDev.Dispose();
+            foreach (var r in groupRows) r.Dispose();
         }
     }
 
     /// <summary>[B*gs, V] counts of tokens picked at this step by the earlier groups of the same batch row.</summary>
-    private static Tensor TokenFrequency(long[] currentTokens, int B, int nb, int previousBeams, int gs, int V)
+    private static Tensor TokenFrequency(long[] currentTokens, int B, int nb, int previousBeams, int gs, int V, Device device)
     {
-        var freq = new float[B * V];
+        // counts built on the device from the picked ids: one small upload instead of a [B, V] host table
+        var at = new long[B * previousBeams];
         for (int b = 0; b < B; b++)
-            for (int r = 0; r < previousBeams; r++) freq[b * V + currentTokens[b * nb + r]] += 1f;
-        var t = torch.tensor(freq).reshape(B, V);
+            for (int r = 0; r < previousBeams; r++) at[b * previousBeams + r] = (long)b * V + currentTokens[b * nb + r];
+        var idxT = HostSync.Upload(at, device);
+        var t = torch.zeros(B * (long)V, dtype: ScalarType.Float32, device: device)
+            .index_add_(0, idxT, torch.ones(at.Length, dtype: ScalarType.Float32, device: device), 1).reshape(B, V);
         return gs == 1 ? t : t.repeat_interleave(gs, 0);
     }
 
@@ -217,7 +240,8 @@ public static class GroupBeamSearch
         int B = seqs.Length, R = seqs[0].Length, n = B * R;
         int maxFed = seqs.SelectMany(s => s).Max(s => s.Tokens.Length) - 1;
         using var scope = torch.NewDisposeScope();
-        var rows = torch.tensor(Enumerable.Range(0, n).Select(i => (long)(i / R)).ToArray());
+        var device = start.AttentionMask.device;
+        var rows = torch.tensor(Enumerable.Range(0, n).Select(i => (long)(i / R)).ToArray(), device: device);
         var cache = start.Cache.IndexSelect(rows);
         try
         {
@@ -238,11 +262,11 @@ public static class GroupBeamSearch
                         m[i * maxFed + j] = real ? 1 : 0;
                     }
                 }
-                mask = torch.cat(new[] { ctxMask, torch.tensor(m).reshape(n, maxFed) }, 1);
-                lm.ForwardHidden(lm.Embed(torch.tensor(ids).reshape(n, maxFed)), mask, cache);
+                mask = torch.cat(new[] { ctxMask, torch.tensor(m, device: device).reshape(n, maxFed) }, 1);
+                lm.ForwardHidden(lm.Embed(torch.tensor(ids, device: device).reshape(n, maxFed)), mask, cache);
             }
             for (int i = 0; i < n; i++) pending[i] = seqs[i / R][i % R].Tokens[^1];
-            return new GroupBeamSearchResult(seqs, steps, cache, mask.MoveToOuterDisposeScope(), torch.tensor(pending).MoveToOuterDisposeScope());
+            return new GroupBeamSearchResult(seqs, steps, cache, mask.MoveToOuterDisposeScope(), torch.tensor(pending, device: device).MoveToOuterDisposeScope());
         }
         catch
         {

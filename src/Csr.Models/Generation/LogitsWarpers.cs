@@ -28,7 +28,7 @@ public static class LogitsWarpers
         var (sorted, idx) = scores.sort(-1, descending: false);
         var cum = sorted.softmax(-1).cumsum(-1);                          // [N, V]
         var removeSorted = cum.le(1 - topP);
-        removeSorted[.., -1] = torch.tensor(false);                       // min_tokens_to_keep = 1
+        removeSorted[.., -1] = torch.tensor(false, device: removeSorted.device); // min_tokens_to_keep = 1
         var remove = removeSorted.scatter(1, idx, removeSorted);
         return scores.masked_fill(remove, float.NegativeInfinity).MoveToOuterDisposeScope();
     }

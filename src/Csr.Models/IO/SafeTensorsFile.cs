@@ -221,7 +221,7 @@ public sealed class SafeTensorsFile : IDisposable
     public Tensor Read(string name, ScalarType? dtype = null)
     {
         var e = this[name];
-        var t = empty(e.Shape, dtype ?? e.ScalarType);
+        var t = empty(e.Shape, dtype ?? e.ScalarType); // host: Read returns a CPU tensor (ReadInto fills device tensors)
         try
         {
             ReadInto(name, t);
@@ -236,14 +236,14 @@ public sealed class SafeTensorsFile : IDisposable
 
     /// <summary>
     /// Reads one tensor straight into <paramref name="destination"/> (same shape; any dtype: converted in
-    /// chunks of the staging size given to <see cref="Open"/>). Same dtype + contiguous destination: the file bytes go directly
-    /// into its storage, with no staging copy. Works on parameters that require grad (runs under no_grad).
+    /// chunks of the staging size given to <see cref="Open"/>). Same dtype + contiguous CPU destination: the file bytes go
+    /// directly into its storage, with no staging copy. A destination on another device (a GPU) receives the tensor through
+    /// one host chunk of that size, copied to the device chunk by chunk: no host copy of the whole tensor.
+    /// Works on parameters that require grad (runs under no_grad).
     /// </summary>
     public void ReadInto(string name, Tensor destination)
     {
         var e = this[name];
-        if (destination.device_type != DeviceType.CPU)
-            throw new ArgumentException($"{Path}: tensor '{name}': destination must be a CPU tensor, found {destination.device}");
         var destShape = destination.shape;
         if (!destShape.SequenceEqual(e.Shape))
             throw new ArgumentException($"{Path}: tensor '{name}': shape mismatch, expected {SafeTensorsEntry.ShapeToText(destShape)}, found {e.ShapeText}");
@@ -251,7 +251,8 @@ public sealed class SafeTensorsFile : IDisposable
 
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
-        var target = destination.is_contiguous() ? destination : empty(e.Shape, destination.dtype);
+        bool onHost = destination.device_type == DeviceType.CPU;
+        var target = destination.is_contiguous() ? destination : empty(e.Shape, destination.dtype, device: destination.device);
         var flat = target.view(-1);
         var srcType = e.ScalarType;
         long elemSize = e.ElementSize;
@@ -261,14 +262,16 @@ public sealed class SafeTensorsFile : IDisposable
         {
             _stream.Position = DataStart + e.Begin;
             bool widenBf16 = srcType == ScalarType.BFloat16 && target.dtype == ScalarType.Float32;
-            Tensor? staging = srcType == target.dtype || widenBf16 ? null : empty(Math.Min(chunkElems, total), srcType);
+            Tensor? staging = srcType == target.dtype || widenBf16 ? null : empty(Math.Min(chunkElems, total), srcType); // host: file staging
+            // device destinations: one host chunk in the target dtype, copied to the device after each read
+            Tensor? hostChunk = onHost ? null : empty(Math.Min(chunkElems, total), target.dtype); // host: bounded chunk
             byte[]? raw = widenBf16 ? System.Buffers.ArrayPool<byte>.Shared.Rent((int)(Math.Min(chunkElems, total) * 2)) : null;
             try
             {
             for (long start = 0; start < total; start += chunkElems)
             {
                 long n = Math.Min(chunkElems, total - start);
-                using var dst = flat.narrow(0, start, n);
+                using var dst = onHost ? flat.narrow(0, start, n) : hostChunk!.narrow(0, 0, n);
                 if (raw is not null)
                 {
                     var src = raw.AsSpan(0, (int)(n * 2));
@@ -285,6 +288,11 @@ public sealed class SafeTensorsFile : IDisposable
                     using var st = staging.narrow(0, 0, n);
                     ReadBytes(name, st.bytes);
                     dst.copy_(st);
+                }
+                if (!onHost)
+                {
+                    using var deviceChunk = flat.narrow(0, start, n);
+                    deviceChunk.copy_(dst);
                 }
             }
             }

@@ -105,7 +105,7 @@ public sealed class LlamaForCausalLM : nn.Module, ICausalLm
     public Tensor ForwardIds(Tensor inputIds, Tensor? attentionMask = null, KvCache? cache = null)
     {
         using var scope = torch.NewDisposeScope();
-        var mask = attentionMask ?? torch.ones(inputIds.shape[0], (cache?.Length ?? 0) + inputIds.shape[1], dtype: ScalarType.Int64);
+        var mask = attentionMask ?? torch.ones(inputIds.shape[0], (cache?.Length ?? 0) + inputIds.shape[1], dtype: ScalarType.Int64, device: inputIds.device);
         return Forward(Embed(inputIds), mask, cache).MoveToOuterDisposeScope();
     }
 

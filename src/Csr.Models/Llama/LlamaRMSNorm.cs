@@ -13,7 +13,7 @@ public sealed class LlamaRMSNorm : nn.Module<Tensor, Tensor>
 
     public LlamaRMSNorm(int hidden, double eps, ScalarType dtype = ScalarType.Float32) : base(nameof(LlamaRMSNorm))
     {
-        weight = new Parameter(torch.ones(hidden, dtype: dtype));
+        weight = new Parameter(torch.ones(hidden, dtype: dtype)); // default device: modules are built inside ComputeDevice.CreateOn
         _eps = eps;
         _epsScalar = eps;
         RegisterComponents();

@@ -17,6 +17,8 @@ public sealed class LlamaRotaryEmbedding
     private float[] _invFreq;
     private long _maxSeqLenCached;
     private readonly object _lock = new();
+    // the table on the device of the last forward, uploaded once per (table, device) instead of once per forward
+    private (float[] Source, string Device, Tensor Table)? _onDevice;
 
     public LlamaRotaryEmbedding(LlamaConfig config)
     {
@@ -45,8 +47,8 @@ public sealed class LlamaRotaryEmbedding
         }
         // as HF: 1.0 / (base ** (torch.arange(0, dim, 2, dtype=int64).float() / dim)) in fp32
         using var scope = torch.NewDisposeScope();
-        var exponent = torch.arange(0, dim, 2, dtype: ScalarType.Int64).to_type(ScalarType.Float32) / (float)dim;
-        var inv = 1.0f / torch.pow(torch.tensor((float)theta), exponent);
+        var exponent = torch.arange(0, dim, 2, dtype: ScalarType.Int64).to_type(ScalarType.Float32) / (float)dim; // host: a float[] table
+        var inv = 1.0f / torch.pow(torch.tensor((float)theta), exponent); // host: as above
         if (kind == "linear") inv = inv / (float)c.RopeScaling!.Factor!.Value;
         else if (kind == "llama3") inv = Llama3Scale(inv, c.RopeScaling!);
         return inv.to_type(ScalarType.Float32).data<float>().ToArray();
@@ -90,12 +92,25 @@ public sealed class LlamaRotaryEmbedding
             }
         }
         using var scope = torch.NewDisposeScope();
-        var invT = torch.tensor(inv, device: positionIds.device);                                   // [d/2]
+        var invT = TableOn(inv, positionIds.device);                                                 // [d/2]
         var freqs = positionIds.to_type(ScalarType.Float32).unsqueeze(-1) * invT;                    // [B, T, d/2]
         var emb = torch.cat(new[] { freqs, freqs }, -1);                                             // [B, T, d]
         var cos = emb.cos().to_type(dtype);
         var sin = emb.sin().to_type(dtype);
         return (cos.MoveToOuterDisposeScope(), sin.MoveToOuterDisposeScope());
+    }
+
+    private Tensor TableOn(float[] inv, Device device)
+    {
+        lock (_lock)
+        {
+            var key = device.ToString();
+            if (_onDevice is { } c && ReferenceEquals(c.Source, inv) && c.Device == key) return c.Table;
+            var table = torch.tensor(inv, device: device).DetachFromDisposeScope();
+            _onDevice?.Table.Dispose();
+            _onDevice = (inv, key, table);
+            return table;
+        }
     }
 
     /// <summary><c>cat(-x2, x1)</c> on the last dim (HF rotate_half).</summary>

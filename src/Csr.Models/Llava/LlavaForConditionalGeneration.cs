@@ -63,15 +63,17 @@ public sealed class LlavaForConditionalGeneration : nn.Module, ICausalLm
     /// <summary>Reads <c>config.json</c> and the safetensors checkpoint (single or sharded; older, newer or
     /// original LLaVA naming via <see cref="LlavaKeyMap"/>) of an HF llava directory, strictly
     /// (missing / unexpected / mis-shaped keys are errors naming key and file), in <paramref name="dtype"/>.</summary>
-    public static LlavaForConditionalGeneration FromPretrained(string dir, ScalarType dtype = ScalarType.Float32)
+    public static LlavaForConditionalGeneration FromPretrained(string dir, ScalarType dtype = ScalarType.Float32, Device? device = null,
+        Action<int, int, long, long>? progress = null)
     {
         var config = LlavaConfig.FromFile(dir);
-        var m = new LlavaForConditionalGeneration(config, dtype);
+        // parameters are allocated on the device; the loader streams each tensor into them through a bounded host chunk
+        var m = Csr.Native.ComputeDevice.CreateOn(device ?? CPU, () => new LlavaForConditionalGeneration(config, dtype));
         try
         {
             CheckpointLoader.LoadInto(m, dir, new CheckpointLoadOptions
             {
-                KeyMap = LlavaKeyMap.Map, DType = dtype, AllowUnexpected = IsIgnorableCheckpointKey,
+                KeyMap = LlavaKeyMap.Map, DType = dtype, AllowUnexpected = IsIgnorableCheckpointKey, Progress = progress,
             });
         }
         catch
@@ -174,6 +176,9 @@ public sealed class LlavaForConditionalGeneration : nn.Module, ICausalLm
     public Tensor LmHeadWeight => language_model.LmHeadWeight;
 
     public int VocabSize => language_model.VocabSize;
+
+    /// <summary>The device of the weights: where every tensor of a forward or a generation step is created.</summary>
+    public Device Device => language_model.LmHeadWeight.device;
 
     public KvCache NewCache() => language_model.NewCache();
 }

@@ -40,8 +40,9 @@ public sealed class LlavaPretrained : IDisposable
     /// <param name="progress">called after each tensor: (tensors done, total, bytes done, bytes total)</param>
     /// <param name="imageAspectRatio">LLaVA's image_aspect_ratio for <see cref="Processor"/>: "pad" (LLaVA-1.5's model
     /// config) or "none"</param>
+    /// <param name="device">where the weights live (default CPU); they are created there and loaded in bounded chunks</param>
     public static LlavaPretrained Load(string dir, ScalarType dtype = ScalarType.Float32, bool checkMemory = true,
-        Action<int, int, long, long>? progress = null, string imageAspectRatio = "pad")
+        Action<int, int, long, long>? progress = null, string imageAspectRatio = "pad", Device? device = null)
     {
         if (!System.IO.Directory.Exists(dir)) throw new DirectoryNotFoundException($"LLaVA model directory not found: {dir}");
         var config = LlavaConfig.FromFile(dir);
@@ -53,28 +54,10 @@ public sealed class LlavaPretrained : IDisposable
         if (tokenizer.VocabSize > config.TextConfig.VocabSize)
             throw new InvalidDataException($"{dir}: the tokenizer has {tokenizer.VocabSize} ids but config.json text_config.vocab_size is {config.TextConfig.VocabSize}");
         var processor = ImageProcessor.FromPretrained(dir, imageAspectRatio);
-        if (checkMemory) CheckpointMemory.EnsureFits(dir, dtype);
-        LlavaForConditionalGeneration model;
-        if (progress is null) model = LlavaForConditionalGeneration.FromPretrained(dir, dtype);
-        else
-        {
-            // as FromPretrained, with progress
-            model = new LlavaForConditionalGeneration(config, dtype);
-            try
-            {
-                CheckpointLoader.LoadInto(model, dir, new CheckpointLoadOptions
-                {
-                    KeyMap = LlavaKeyMap.Map, DType = dtype, AllowUnexpected = LlavaForConditionalGeneration.IsIgnorableCheckpointKey,
-                    Progress = progress,
-                });
-            }
-            catch
-            {
-                model.Dispose();
-                throw;
-            }
-            model.eval();
-        }
+        // host memory is what a CPU model needs; a GPU model only passes through a 16 MB host chunk
+        bool onCpu = device is null || device.type == DeviceType.CPU;
+        if (checkMemory && onCpu) CheckpointMemory.EnsureFits(dir, dtype);
+        var model = LlavaForConditionalGeneration.FromPretrained(dir, dtype, device, progress);
         return new LlavaPretrained(model, tokenizer, processor, dir, dtype);
     }
 
@@ -86,7 +69,7 @@ public sealed class LlavaPretrained : IDisposable
     {
         using var scope = NewDisposeScope();
         var dtype = Model.multi_modal_projector.linear_1.weight!.dtype;
-        return Processor.Preprocess(imagePath).unsqueeze(0).to_type(dtype).MoveToOuterDisposeScope();
+        return Processor.Preprocess(imagePath).unsqueeze(0).to(dtype, Model.Device).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -100,10 +83,11 @@ public sealed class LlavaPretrained : IDisposable
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         var ids = EncodePrompt(prompt);
-        var idsT = tensor(ids.Select(i => (long)i).ToArray(), new long[] { 1, ids.Length });
+        var device = Model.Device;
+        var idsT = tensor(ids.Select(i => (long)i).ToArray(), new long[] { 1, ids.Length }, device: device);
         var features = pixelValues is null ? null : Model.EncodeImages(pixelValues);
         var embeds = Model.EmbedInputs(idsT, features);
-        var mask = ones(1, ids.Length, dtype: ScalarType.Int64);
+        var mask = ones(1, ids.Length, dtype: ScalarType.Int64, device: device);
         using var start = GenerationStart.Prefill(Model, embeds, mask);
         var stop = new[] { Tokenizer.EosId };
         var output = temperature is double t

@@ -36,7 +36,7 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
             throw new ArgumentException($"LoraLinear: features must be > 0, got in={inFeatures}, out={outFeatures}");
         InFeatures = inFeatures;
         OutFeatures = outFeatures;
-        var w = torch.empty(new long[] { outFeatures, inFeatures }, dtype: dtype);
+        var w = torch.empty(new long[] { outFeatures, inFeatures }, dtype: dtype); // default device: modules are built inside ComputeDevice.CreateOn
         if (init is not null)
         {
             // nn.Linear default: kaiming_uniform(a=sqrt(5)) = U(-1/sqrt(in), 1/sqrt(in))
@@ -46,7 +46,7 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         weight = new Parameter(w);
         if (hasBias)
         {
-            var b = torch.zeros(outFeatures, dtype: dtype);
+            var b = torch.zeros(outFeatures, dtype: dtype); // default device: as the weight
             bias = new Parameter(b);
         }
         RegisterComponents();

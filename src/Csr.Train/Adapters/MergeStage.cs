@@ -52,9 +52,9 @@ public static class MergeStage
     }
 
     /// <summary>The CLI path: load base, load adapter, merge, save.</summary>
-    public static int Run(string modelDir, string adapterDir, string outDir, ScalarType dtype = ScalarType.Float32)
+    public static int Run(string modelDir, string adapterDir, string outDir, ScalarType dtype = ScalarType.Float32, Device? device = null)
     {
-        using var vlm = VisionLanguageModel.Load(modelDir, dtype);
+        using var vlm = VisionLanguageModel.Load(modelDir, dtype, device);
         LoadAdapter(vlm, adapterDir);
         int n = MergeInPlace(vlm);
         Save(vlm, outDir, modelDir);

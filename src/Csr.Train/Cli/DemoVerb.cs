@@ -8,7 +8,7 @@ namespace Csr.Train.Cli;
 
 /// <summary>The default verb: CSR end to end on the embedded world, with a report.</summary>
 [Verb("demo", isDefault: true, HelpText = "Run CSR end to end on the embedded generated world (tiny CLIP + tiny LLaVA built on this CPU), with the alpha = 0 ablation, and write report.md / report.json / report.png. This is what `csr-train` with no verb does. Exits 3 when an arm stops before its last round (the report is still written).")]
-public sealed class DemoVerb : ICliVerb
+public sealed class DemoVerb : ComputeVerbBase, ICliVerb
 {
     [Option("fused", HelpText = "Use the fused ops of Csr.Kernels (CLIP scoring, beam step, DPO loss).")]
     public bool Fused { get; set; }
@@ -131,9 +131,9 @@ public sealed class DemoVerb : ICliVerb
         if (DpoLr is <= 0 || DpoBeta is <= 0) throw new CsrUserException("--dpo-lr and --dpo-beta must be > 0");
         if (DpoProjectorLr is < 0) throw new CsrUserException($"--dpo-projector-lr {DpoProjectorLr}: must be >= 0 (0 freezes the projector)");
         if (Prompts < 1 || EvalScenes < 1) throw new CsrUserException("--prompts and --eval-scenes must be >= 1");
-        TorchRuntime.EnsureInitialised();
+        var device = ResolveDevice();
         TorchSharp.torch.set_num_threads(Threads > 0 ? Threads : Environment.ProcessorCount);
-        var options = Options();
+        var options = Options() with { Device = device };
         AnsiConsole.MarkupLine($"[bold]CSR on the embedded world[/] (seed {Seed}, {Rounds} rounds, {(Fused ? "fused ops" : "reference ops")})");
         var outcome = SpectreProgress.Run(p => new WorldDemo(options) { Progress = p }.Run());
         foreach (var line in SummaryLines(outcome.Report)) AnsiConsole.MarkupLine(Markup.Escape(line));

@@ -96,9 +96,9 @@ public sealed class DpoVerb : DpoVerbBase, ICliVerb
         var options = Options();
         options.Validate();
         var images = ImageRule();
-        Csr.Native.TorchRuntime.EnsureInitialised();
+        var device = ResolveDevice();
         TorchSharp.torch.manual_seed(Seed);
-        using var vlm = VisionLanguageModel.Load(Model, ScalarType());
+        using var vlm = VisionLanguageModel.Load(Model, ScalarType(device), device);
         var result = SpectreProgress.Run(p =>
         {
             p.Start("reference log-probs", pairs.Count);

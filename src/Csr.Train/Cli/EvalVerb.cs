@@ -11,7 +11,7 @@ namespace Csr.Train.Cli;
 /// COCO CHAIR) with the same metric code the demo world uses. The first value is the sub-command.
 /// </summary>
 [Verb("eval", HelpText = "Evaluate: 'eval pope --model DIR --questions F.jsonl --images DIR', 'eval chair --captions F.jsonl --instances instances_val2014.json [--captions-gt captions_val2014.json]', 'eval describe --model DIR --images DIR --prompt TEXT --out F.jsonl', 'eval report --report report.json --out DIR'.")]
-public sealed class EvalVerb : ICliVerb
+public sealed class EvalVerb : ComputeVerbBase, ICliVerb
 {
     [Value(0, MetaName = "command", Required = true, HelpText = "pope | chair | describe | report")]
     public string Command { get; set; } = "";
@@ -52,15 +52,19 @@ public sealed class EvalVerb : ICliVerb
     [Option("max-new-tokens", Default = 512, HelpText = "Longest description (describe).")]
     public int MaxNewTokens { get; set; } = 512;
 
-    [Option("dtype", Default = "fp32", HelpText = "Weights dtype for pope / describe: fp32 or bf16.")]
-    public string DType { get; set; } = "fp32";
+    [Option("dtype", Default = "auto", HelpText = "Weights dtype for pope / describe: auto (bf16 on CUDA, fp32 on the CPU), fp32 or bf16.")]
+    public string DType { get; set; } = "auto";
 
     [Option("image-aspect-ratio", Default = "pad", HelpText = "Image preprocessing for pope / describe: pad (pad to square with the CLIP mean colour, then resize + center crop: LLaVA's model_vqa with LLaVA-1.5's image_aspect_ratio = pad) or none (resize + center crop only).")]
     public string ImageAspectRatio { get; set; } = "pad";
 
-    /// <summary>How pope / describe open the model (dtype and image aspect ratio from the options).</summary>
-    public VisionChatOpenOptions OpenOptions() =>
-        new(StageVerbBase.ParseDType(DType), ImageAspectRatioOption.Parse(ImageAspectRatio, "--image-aspect-ratio"));
+    /// <summary>How pope / describe open the model (device, dtype and image aspect ratio from the options).</summary>
+    public VisionChatOpenOptions OpenOptions()
+    {
+        var aspect = ImageAspectRatioOption.Parse(ImageAspectRatio, "--image-aspect-ratio");
+        var device = ResolveDevice();
+        return new(StageVerbBase.ParseDType(DType, device), aspect, device);
+    }
 
     public int Execute() => Command.ToLowerInvariant() switch
     {

@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 namespace Csr.Train.Cli;
 
 [Verb("generate", HelpText = "Answer a question about an image with a LLaVA model directory (HF llava layout).")]
-public sealed class GenerateVerb : ICliVerb
+public sealed class GenerateVerb : ComputeVerbBase, ICliVerb
 {
     [Option("model", Required = true, HelpText = "LLaVA model directory (config.json, safetensors, tokenizer.model, preprocessor_config.json).")]
     public string Model { get; set; } = "";
@@ -21,8 +21,8 @@ public sealed class GenerateVerb : ICliVerb
     [Option("max-new-tokens", Default = 64, HelpText = "At most this many new tokens.")]
     public int MaxNewTokens { get; set; } = 64;
 
-    [Option("dtype", Default = "fp32", HelpText = "Weights dtype: fp32 or bf16.")]
-    public string DType { get; set; } = "fp32";
+    [Option("dtype", Default = "auto", HelpText = "Weights dtype: auto (bf16 on CUDA, fp32 on the CPU), fp32 or bf16.")]
+    public string DType { get; set; } = "auto";
 
     [Option("greedy", HelpText = "Greedy decoding (the default unless --temperature is given).")]
     public bool Greedy { get; set; }
@@ -52,10 +52,10 @@ public sealed class GenerateVerb : ICliVerb
     {
         if (Greedy && Temperature is not null) throw new CsrUserException("--greedy and --temperature exclude each other");
         if (MaxNewTokens <= 0) throw new CsrUserException($"--max-new-tokens must be positive, got {MaxNewTokens}");
-        var dtype = StageVerbBase.ParseDType(DType);
         var aspect = ImageAspectRatioOption.Parse(ImageAspectRatio, "--image-aspect-ratio");
         if (!File.Exists(Image)) throw new CsrUserException($"--image {Image}: file not found");
-        TorchRuntime.EnsureInitialised();
+        var device = ResolveDevice();
+        var dtype = StageVerbBase.ParseDType(DType, device);
         var template = PromptTemplate.Parse(Template);
         var human = Prompt.Contains("<image>", StringComparison.Ordinal) ? Prompt : "<image>\n" + Prompt;
         int lastDecile = -1;
@@ -67,7 +67,7 @@ public sealed class GenerateVerb : ICliVerb
             Console.Error.Write($"\rloading weights: {bytes >> 20} / {bytesTotal >> 20} MiB ({done}/{total} tensors)");
             if (done == total) Console.Error.WriteLine();
         };
-        using var model = LlavaPretrained.Load(Model, dtype, progress: progress, imageAspectRatio: aspect);
+        using var model = LlavaPretrained.Load(Model, dtype, progress: progress, imageAspectRatio: aspect, device: device);
         using var pixels = model.PreprocessImage(Image);
         var ids = model.GenerateIds(pixels, template.Format(human), MaxNewTokens, Temperature, TopP, Seed);
         Output.WriteLine(model.Tokenizer.Decode(ids).Trim());

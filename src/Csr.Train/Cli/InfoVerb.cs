@@ -12,7 +12,7 @@ public sealed class InfoVerb : ICliVerb
         TorchRuntime.EnsureInitialised();
         Console.WriteLine($"csr-train {typeof(InfoVerb).Assembly.GetName().Version}");
         Console.WriteLine($"TorchSharp {typeof(torch).Assembly.GetName().Version}, threads {torch.get_num_threads()}");
-        using var t = torch.ones(2, 2);
+        using var t = torch.ones(2, 2); // host: a load check of libtorch itself
         Console.WriteLine($"torch ok: sum(ones(2,2)) = {t.sum().item<float>()}");
         return 0;
     }

@@ -4,6 +4,7 @@ using Csr.Train.Models;
 using Csr.Train.Pipeline;
 using Csr.Train.Scoring;
 using Spectre.Console;
+using static TorchSharp.torch;
 
 namespace Csr.Train.Cli;
 
@@ -59,14 +60,16 @@ public sealed class RunVerb : DpoVerbBase, ISamplingVerb, ICliVerb
         : (ImageAspectRatioOption.Parse(SampleImageAspectRatio, "--sample-image-aspect-ratio"), ImageAspectRatioOption.Parse(DpoImageAspectRatio, "--dpo-image-aspect-ratio"));
 
     /// <summary>The run options these arguments give.</summary>
-    public CsrRunOptions RunOptions()
+    /// <summary>The run's options; <paramref name="device"/> (default CPU) is where it computes.</summary>
+    public CsrRunOptions RunOptions(Device? device = null)
     {
+        var d = device ?? CPU;
         var (sampleAspect, dpoAspect) = ImageAspectRatios();
         return new CsrRunOptions
         {
             OutDir = Out, Iterations = Iterations, Sample = this.SampleOptions(Fused), Construct = new ConstructOptions(Reward, Alpha),
             Dpo = DpoOptions(dpoAspect), Template = PromptTemplate(), Images = ImageRule(), Limit = Limit, Seed = Seed,
-            ScoreBatch = BatchPrompts, MaxLength = ModelMaxLength, DType = ScalarType(), SampleImageAspectRatio = sampleAspect,
+            ScoreBatch = BatchPrompts, MaxLength = ModelMaxLength, DType = ScalarType(d), Device = d, SampleImageAspectRatio = sampleAspect,
         };
     }
 
@@ -82,11 +85,11 @@ public sealed class RunVerb : DpoVerbBase, ISamplingVerb, ICliVerb
     public int Execute()
     {
         var prompts = PromptFile.Read(Prompts);
-        var options = RunOptions();
+        var device = ResolveDevice();
+        var options = RunOptions(device);
         options.Validate();
-        Csr.Native.TorchRuntime.EnsureInitialised();
-        using var vlm = VisionLanguageModel.Load(Model, options.DType);
-        using var scorer = ClipSentenceScorer.Load(Clip, options.DType, Fused);
+        using var vlm = VisionLanguageModel.Load(Model, options.DType, device);
+        using var scorer = ClipSentenceScorer.Load(Clip, options.DType, Fused, device);
         List<CsrRoundResult> results;
         try
         {

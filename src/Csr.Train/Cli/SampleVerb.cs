@@ -43,9 +43,9 @@ public sealed class SampleVerb : PromptStageVerbBase, ISamplingVerb, ICliVerb
     {
         var prompts = PromptFile.Read(Prompts);
         var options = StageOptions();
-        Csr.Native.TorchRuntime.EnsureInitialised();
+        var device = ResolveDevice();
         TorchSharp.torch.manual_seed(Seed);
-        using var vlm = VisionLanguageModel.Load(Model, ScalarType());
+        using var vlm = VisionLanguageModel.Load(Model, ScalarType(device), device);
         var log = new JsonlLog(Path.Combine(Out, "sample_log.jsonl"));
         var selected = SampleStage.Select(prompts, options.Shard, options.Limit);
         var records = SpectreProgress.Run(p =>

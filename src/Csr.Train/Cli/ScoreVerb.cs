@@ -32,8 +32,8 @@ public sealed class ScoreVerb : StageVerbBase, ICliVerb
         var images = ImageRule();
         if (!Directory.Exists(Trees)) throw new CsrUserException($"--trees {Trees}: directory not found");
         var selected = SampleStageSelect(prompts);
-        Csr.Native.TorchRuntime.EnsureInitialised();
-        using var scorer = ClipSentenceScorer.Load(Clip, ScalarType(), Fused);
+        var device = ResolveDevice();
+        using var scorer = ClipSentenceScorer.Load(Clip, ScalarType(device), Fused, device);
         var log = new JsonlLog(Path.Combine(Out, "score_log.jsonl"));
         var records = SpectreProgress.Run(p =>
         {

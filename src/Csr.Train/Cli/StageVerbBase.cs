@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 namespace Csr.Train.Cli;
 
 /// <summary>Options of every CSR stage verb that reads prompt images and a model (sample, score, dpo, run).</summary>
-public abstract class StageVerbBase
+public abstract class StageVerbBase : ComputeVerbBase
 {
     [Option("images", HelpText = "Image directory; a prompt's \"image\" field is relative to it.")]
     public string? Images { get; set; }
@@ -17,8 +17,8 @@ public abstract class StageVerbBase
     [Option("fused", Default = false, HelpText = "Use the fused Csr.Kernels ops (beam step, CLIP scoring, DPO log-ratio).")]
     public bool Fused { get; set; }
 
-    [Option("dtype", Default = "fp32", HelpText = "Weights dtype: fp32 or bf16.")]
-    public string DType { get; set; } = "fp32";
+    [Option("dtype", Default = "auto", HelpText = "Weights dtype: auto (bf16 on CUDA, fp32 on the CPU), fp32 or bf16.")]
+    public string DType { get; set; } = "auto";
 
     [Option("limit", HelpText = "Use only the first N prompts of the file.")]
     public int? Limit { get; set; }
@@ -30,15 +30,14 @@ public abstract class StageVerbBase
         return new ImagePathRule(Images, ImagePrefix);
     }
 
-    public ScalarType ScalarType() => ParseDType(DType);
+    public ScalarType ScalarType(Device device) => ParseDType(DType, device);
 
-    /// <summary>The weights dtype of a --dtype value (fp32 or bf16).</summary>
-    public static ScalarType ParseDType(string value) => value.ToLowerInvariant() switch
+    /// <summary>The weights dtype of a --dtype value on <paramref name="device"/>: auto (bf16 on CUDA, fp32 on the CPU), fp32 or bf16.</summary>
+    public static ScalarType ParseDType(string value, Device device)
     {
-        "fp32" or "float32" => TorchSharp.torch.ScalarType.Float32,
-        "bf16" or "bfloat16" => TorchSharp.torch.ScalarType.BFloat16,
-        _ => throw new CsrUserException($"--dtype {value}: expected fp32 or bf16"),
-    };
+        try { return ResolveDType(value, device); }
+        catch (ArgumentException ex) { throw new CsrUserException(ex.Message); }
+    }
 }
 
 /// <summary>Options of the stage verbs that put prompts through the LLaVA chat template (sample, dpo, run).</summary>

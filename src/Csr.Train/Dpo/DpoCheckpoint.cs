@@ -63,7 +63,7 @@ public static class DpoCheckpoint
             {
                 string name = r.ReadString();
                 if (!byName.TryGetValue(name, out var p)) throw new InvalidDataException($"{file}: unexpected tensor {name}");
-                using var tmp = zeros(p.shape, p.dtype);
+                using var tmp = zeros(p.shape, p.dtype); // host: read from the file, then copied into the (device) parameter
                 try { tmp.Load(r); }
                 catch (ArgumentException ex) { throw new InvalidDataException($"{file}: {name}: {ex.Message}", ex); }
                 using (no_grad()) p.copy_(tmp);

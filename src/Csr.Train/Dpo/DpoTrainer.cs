@@ -102,8 +102,8 @@ public sealed class DpoTrainer
                 int b = ex.Count;
                 var pc = lp.slice(0, 0, b, 1);
                 var pr = lp.slice(0, b, 2 * b, 1);
-                var rc = tensor(ex.Select(e => refs[e.CacheKey].Chosen).ToArray()).to_type(lp.dtype);
-                var rr = tensor(ex.Select(e => refs[e.CacheKey].Rejected).ToArray()).to_type(lp.dtype);
+                var rc = tensor(ex.Select(e => refs[e.CacheKey].Chosen).ToArray(), device: lp.device).to_type(lp.dtype);
+                var rr = tensor(ex.Select(e => refs[e.CacheKey].Rejected).ToArray(), device: lp.device).to_type(lp.dtype);
                 using var o = DpoLoss.Compute(pc, pr, rc, rr, _o.Beta, _o.Loss);
                 double loss = o.Loss.item<float>();
                 if (!double.IsFinite(loss))

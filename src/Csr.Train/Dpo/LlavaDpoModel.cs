@@ -65,14 +65,15 @@ public sealed class LlavaDpoModel : IDpoModel
                 labels[i * t + k] = lab[k];
             }
         }
-        var idsT = tensor(ids).reshape(n, t);                                        // [N, T] right-padded with 0
+        var device = m.Device;
+        var idsT = tensor(ids, device: device).reshape(n, t);                        // [N, T] right-padded with 0
         var pixels = stack(batch.Select(s => Pixels(s.ImagePath!)).ToList());         // [N, 3, S, S]
         TrimPixelCache(batch.Select(s => s.ImagePath!).ToHashSet());
         var dtype = m.multi_modal_projector.linear_1.weight!.dtype;
-        var feats = m.EncodeImages(pixels.to_type(dtype));                            // [N, P, H]
+        var feats = m.EncodeImages(pixels.to(dtype, device));                         // [N, P, H]
         var embeds = m.EmbedInputs(idsT, feats);                                      // [N, T, H]
-        var maskT = tensor(mask).reshape(n, t);
-        var labelsT = tensor(labels).reshape(n, t);
+        var maskT = tensor(mask, device: device).reshape(n, t);
+        var labelsT = tensor(labels, device: device).reshape(n, t);
         if (_ops.Path == KernelPath.Reference)
         {
             var logits = m.Forward(embeds, maskT, null);                              // [N, T, V]

@@ -19,7 +19,8 @@ public sealed class VisionChatModel(VisionLanguageModel vlm, PromptTemplate temp
     public Csr.Models.Vision.ImageProcessor Images { get; } = vlm.Images.WithAspectRatio(imageAspectRatio);
 
     public static VisionChatModel Open(string dir, VisionChatOpenOptions options) =>
-        new(VisionLanguageModel.Load(dir, options.DType), PromptTemplate.Default, ownsModel: true, imageAspectRatio: options.ImageAspectRatio);
+        new(VisionLanguageModel.Load(dir, options.DType, options.Device ?? CPU), PromptTemplate.Default, ownsModel: true,
+            imageAspectRatio: options.ImageAspectRatio);
 
     public IReadOnlyList<string> Answer(IReadOnlyList<VisionPrompt> prompts, int maxNewTokens)
     {
@@ -51,10 +52,11 @@ public sealed class VisionChatModel(VisionLanguageModel vlm, PromptTemplate temp
             }
         }
         var dtype = m.multi_modal_projector.linear_1.weight!.dtype;
-        var pixels = stack(batch.Select(p => Images.Preprocess(p.ImagePath)).ToList()).to_type(dtype);
+        var device = m.Device;
+        var pixels = stack(batch.Select(p => Images.Preprocess(p.ImagePath)).ToList()).to(dtype, device);
         var features = m.EncodeImages(pixels);
-        var embeds = m.EmbedInputs(tensor(flat, new long[] { b, t }), features);
-        using var start = GenerationStart.Prefill(m, embeds, tensor(mask, new long[] { b, t }));
+        var embeds = m.EmbedInputs(tensor(flat, new long[] { b, t }, device: device), features);
+        using var start = GenerationStart.Prefill(m, embeds, tensor(mask, new long[] { b, t }, device: device));
         var output = Decoding.Greedy(m, start, maxNewTokens, [tok.EosId]);
         return output.Tokens.Select(x => tok.Decode(x).Trim()).ToList();
     }

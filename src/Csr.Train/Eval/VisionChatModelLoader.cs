@@ -1,3 +1,5 @@
+using static TorchSharp.torch;
+
 namespace Csr.Train.Eval;
 
 /// <summary>Opens a model folder (HF llava-1.5 layout) as an <see cref="IVisionChatModel"/>.
@@ -11,5 +13,7 @@ public static class VisionChatModelLoader
     };
 }
 
-/// <summary>How a model folder is opened for evaluation: weights dtype and LLaVA's image_aspect_ratio ("pad" or "none").</summary>
-public sealed record VisionChatOpenOptions(TorchSharp.torch.ScalarType DType = TorchSharp.torch.ScalarType.Float32, string ImageAspectRatio = "pad");
+/// <summary>How a model folder is opened for evaluation: weights dtype, LLaVA's image_aspect_ratio ("pad" or "none")
+/// and the device (CPU when null).</summary>
+public sealed record VisionChatOpenOptions(TorchSharp.torch.ScalarType DType = TorchSharp.torch.ScalarType.Float32, string ImageAspectRatio = "pad",
+    TorchSharp.torch.Device? Device = null);

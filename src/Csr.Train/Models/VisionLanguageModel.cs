@@ -25,14 +25,16 @@ public sealed class VisionLanguageModel : IDisposable
     public ImageProcessor Images { get; }
     /// <summary>The directory it was loaded from (null when built in memory).</summary>
     public string? Source { get; }
+    /// <summary>Where the model's weights live; stages create their tensors here.</summary>
+    public Device Device => Model.Device;
 
     /// <summary>
     /// Loads config, weights, tokenizer and preprocessor from an HF llava directory through
     /// <see cref="LlavaPretrained.Load"/> (memory check before loading, tokenizer-vs-config checks).
     /// </summary>
-    public static VisionLanguageModel Load(string dir, ScalarType dtype = ScalarType.Float32)
+    public static VisionLanguageModel Load(string dir, ScalarType dtype = ScalarType.Float32, Device? device = null)
     {
-        var p = LlavaPretrained.Load(dir, dtype);
+        var p = LlavaPretrained.Load(dir, dtype, device: device);
         return new VisionLanguageModel(p.Model, p.Tokenizer, p.Processor, dir);
     }
 

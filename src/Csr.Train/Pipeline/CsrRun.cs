@@ -79,7 +79,7 @@ public sealed class CsrRun
                 if (pendingLoad != null)
                 {
                     if (!ReferenceEquals(vlm, baseModel)) vlm.Dispose();
-                    vlm = VisionLanguageModel.Load(pendingLoad, _o.DType);
+                    vlm = VisionLanguageModel.Load(pendingLoad, _o.DType, _o.Device);
                     filesFrom = pendingLoad;
                     pendingLoad = null;
                 }

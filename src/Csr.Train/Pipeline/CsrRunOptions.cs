@@ -26,6 +26,8 @@ public sealed record CsrRunOptions
     /// <summary>LLaVA's image_aspect_ratio in the sample stage ("none" as the official sample.py, or "pad"); the DPO
     /// stage's is <see cref="DpoOptions.ImageAspectRatio"/>.</summary>
     public string SampleImageAspectRatio { get; init; } = "none";
+    /// <summary>Where each round's model is loaded (the first round's comes in loaded).</summary>
+    public Device Device { get; init; } = CPU;
 
     public void Validate()
     {

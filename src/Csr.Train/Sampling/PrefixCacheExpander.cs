@@ -75,16 +75,17 @@ public sealed class PrefixCacheExpander : ISentenceExpander, IDisposable
         {
             if (nodes.Count != 1) throw new InvalidOperationException("one root per expander");
             var feats = _model.EncodeImages(_pixels.unsqueeze(0));               // [1, P, H]
-            var ids = tensor(_promptIds).unsqueeze(0);                            // [1, T]
+            var ids = tensor(_promptIds, device: feats.device).unsqueeze(0);      // [1, T]
             var embeds = _model.EmbedInputs(ids, feats);                          // [1, T, H]
             ForwardedTokens += _promptIds.Length;
-            return GenerationStart.Prefill(_model, embeds, ones(1, _promptIds.Length, dtype: ScalarType.Int64));
+            return GenerationStart.Prefill(_model, embeds, ones(1, _promptIds.Length, dtype: ScalarType.Int64, device: feats.device));
         }
         var states = nodes.Select(n => n.State as ChildState
             ?? throw new InvalidOperationException("a node without a parent cache cannot continue")).ToList();
         var parentStart = states[0].Owner.Start;
         int b = states.Count, t = states.Max(s => s.Tokens.Length);
-        var idx = tensor(states.Select(s => (long)s.ParentRow).ToArray());
+        var device = parentStart.AttentionMask.device;
+        var idx = tensor(states.Select(s => (long)s.ParentRow).ToArray(), device: device);
         var cache = parentStart.Cache.IndexSelect(idx);                           // [b, past] per layer
         try
         {
@@ -96,9 +97,9 @@ public sealed class PrefixCacheExpander : ISentenceExpander, IDisposable
                     ids[k * t + j] = states[k].Tokens[j];
                     pending[k * t + j] = 1;
                 }
-            var mask = cat([parentStart.AttentionMask.index_select(0, idx), tensor(pending).reshape(b, t)], 1); // [b, past + t]
-            var h = _model.ForwardHidden(_model.Embed(tensor(ids).reshape(b, t)), mask, cache);                // [b, t, H]
-            var lastPos = tensor(states.Select(s => (long)s.Tokens.Length - 1).ToArray());
+            var mask = cat([parentStart.AttentionMask.index_select(0, idx), tensor(pending, device: device).reshape(b, t)], 1); // [b, past + t]
+            var h = _model.ForwardHidden(_model.Embed(tensor(ids, device: device).reshape(b, t)), mask, cache);                // [b, t, H]
+            var lastPos = tensor(states.Select(s => (long)s.Tokens.Length - 1).ToArray(), device: device);
             var last = h.gather(1, lastPos.view(b, 1, 1).expand(b, 1, h.shape[2])).squeeze(1);                 // [b, H]
             var logits = nn.functional.linear(last, _model.LmHeadWeight).to_type(ScalarType.Float32);        // [b, V]
             ForwardedTokens += (long)b * t;

@@ -39,11 +39,12 @@ public sealed class RecomputeExpander : ISentenceExpander, IDisposable
             using (no_grad())
             {
                 var feats = _model.EncodeImages(_pixels.unsqueeze(0));                           // [1, P, H]
-                var embeds = _model.EmbedInputs(tensor(_promptIds).unsqueeze(0), feats);          // [1, T, H]
+                var device = feats.device;
+                var embeds = _model.EmbedInputs(tensor(_promptIds, device: device).unsqueeze(0), feats); // [1, T, H]
                 // generated ids are plain token embeddings (even an image-token id a model emits), as in generation
                 if (p.AnswerIds.Length > 0)
-                    embeds = cat([embeds, _model.Embed(tensor(p.AnswerIds.Select(i => (long)i).ToArray()).unsqueeze(0))], 1);
-                start = GenerationStart.Prefill(_model, embeds, ones(1, length, dtype: ScalarType.Int64));
+                    embeds = cat([embeds, _model.Embed(tensor(p.AnswerIds.Select(i => (long)i).ToArray(), device: device).unsqueeze(0))], 1);
+                start = GenerationStart.Prefill(_model, embeds, ones(1, length, dtype: ScalarType.Int64, device: device));
             }
             using (start)
             using (var result = GroupBeamSearch.Run(_model, start, _search))

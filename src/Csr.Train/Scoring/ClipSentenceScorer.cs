@@ -33,9 +33,9 @@ public sealed class ClipSentenceScorer : ISentenceScorer, IDisposable
     /// Loads model, BPE files and preprocessor (CLIP style: no pad-to-square) from an HF CLIP directory through
     /// <see cref="ClipPretrained.Load"/>, which also checks the tokenizer against the text tower.
     /// </summary>
-    public static ClipSentenceScorer Load(string dir, ScalarType dtype = ScalarType.Float32, bool fused = false)
+    public static ClipSentenceScorer Load(string dir, ScalarType dtype = ScalarType.Float32, bool fused = false, Device? device = null)
     {
-        var p = ClipPretrained.Load(dir, dtype);
+        var p = ClipPretrained.Load(dir, dtype, device);
         return new ClipSentenceScorer(p.Model, p.Tokenizer, p.Processor, fused);
     }
 
@@ -45,7 +45,8 @@ public sealed class ClipSentenceScorer : ISentenceScorer, IDisposable
     {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        var pixels = stack(imagePaths.Select(p => _images.Preprocess(p)).ToList()).to_type(_clip.logit_scale.dtype); // [I, 3, S, S]
+        var device = _clip.logit_scale.device;
+        var pixels = stack(imagePaths.Select(p => _images.Preprocess(p)).ToList()).to(_clip.logit_scale.dtype, device); // [I, 3, S, S]
         var img = _clip.GetImageFeatures(pixels);                                                                 // [I, D]
         double scale = _clip.logit_scale.exp().to_type(ScalarType.Float32).item<float>();
         var scores = new double[items.Count];
@@ -54,8 +55,8 @@ public sealed class ClipSentenceScorer : ISentenceScorer, IDisposable
             using var inner = NewDisposeScope();
             var chunk = items.Skip(s).Take(TextBatch).ToList();
             var (ids, mask) = _tokenizer.EncodeBatch(chunk.Select(c => c.Text).ToList(), 77);
-            var txt = _clip.GetTextFeatures(ids, mask);                                     // [S, D]
-            var imageIndex = tensor(chunk.Select(c => (long)c.Image).ToArray());           // [S]
+            var txt = _clip.GetTextFeatures(ids.to(device), mask.to(device));               // [S, D]
+            var imageIndex = tensor(chunk.Select(c => (long)c.Image).ToArray(), device: device); // [S]
             var logits = _ops.ClipPairScores(img, txt, imageIndex, scale);                 // [S] scale * cos
             var v = logits.to_type(ScalarType.Float32).data<float>().ToArray();
             for (int k = 0; k < v.Length; k++) scores[s + k] = v[k];

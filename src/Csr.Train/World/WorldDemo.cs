@@ -65,11 +65,11 @@ public sealed class WorldDemo(WorldDemoOptions o)
 
         // 3. base evaluation (round 0 of both arms)
         sw.Restart();
-        using var baseVlm = VisionLanguageModel.Load(baseModels.LlavaDir);
+        using var baseVlm = VisionLanguageModel.Load(baseModels.LlavaDir, device: o.Device);
         var baseEval = Evaluate(baseVlm, template, evaluator, 0, "base");
         timings["eval"] = sw.Elapsed.TotalSeconds;
 
-        using var scorer = ClipSentenceScorer.Load(baseModels.ScorerDir, fused: o.Fused);
+        using var scorer = ClipSentenceScorer.Load(baseModels.ScorerDir, fused: o.Fused, device: o.Device);
         var arms = new List<ArmReport>();
         var examples = new List<ExamplePair>();
         var scenesById = csrScenes.ToDictionary(s => s.Id);
@@ -93,6 +93,7 @@ public sealed class WorldDemo(WorldDemoOptions o)
             {
                 OutDir = Path.Combine(o.OutDir, name),
                 Iterations = o.Rounds,
+                Device = o.Device,
                 Sample = new SampleOptions
                 {
                     NumBeams = o.NumBeams, NumBeamGroups = o.NumBeams, NumTokenBeams = o.NumBeams, MaxNewTokens = 16, MaxLength = 1024,
@@ -132,7 +133,7 @@ public sealed class WorldDemo(WorldDemoOptions o)
             {
                 for (int attempt = 1; ; attempt++)
                 {
-                    using var armBase = VisionLanguageModel.Load(baseModels.LlavaDir);
+                    using var armBase = VisionLanguageModel.Load(baseModels.LlavaDir, device: o.Device);
                     try
                     {
                         run.Run(armBase, scorer, prompts, new Dictionary<string, object?>

@@ -8,6 +8,9 @@ public sealed record WorldDemoOptions
     public required string OutDir { get; init; }
     /// <summary>Base-model cache root (models are keyed by a hash of every setting below that shapes them).</summary>
     public required string CacheDir { get; init; }
+    /// <summary>Where evaluation and the CSR rounds compute. The base models are built on the CPU (tiny, cached, the same
+    /// files whatever the device) and loaded onto it.</summary>
+    public TorchSharp.torch.Device Device { get; init; } = TorchSharp.torch.CPU;
     public int Seed { get; init; } = 1;
     public int Rounds { get; init; } = 3;
     /// <summary>CSR prompts (scenes of the CSR stream) per round.</summary>

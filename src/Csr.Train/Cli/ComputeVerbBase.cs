@@ -1,0 +1,18 @@
+using CommandLine;
+using Csr.Native;
+using static TorchSharp.torch;
+
+namespace Csr.Train.Cli;
+
+/// <summary>The option every verb that computes shares: where it computes (<c>--device</c>).</summary>
+public abstract class ComputeVerbBase
+{
+    [Option("device", Default = "auto", HelpText = "Where to compute: cpu, cuda, cuda:N or auto (the first GPU when TorchSharp's CUDA runtime is loaded and a GPU is visible, else cpu).")]
+    public string Device { get; set; } = "auto";
+
+    /// <summary>Resolves and validates <see cref="Device"/> and initialises libtorch for it (one-line error when CUDA is asked for but missing).</summary>
+    public Device ResolveDevice(int? threads = null) => ComputeDevice.Resolve(Device, threads);
+
+    /// <summary>A <c>--dtype</c> text on <paramref name="device"/>: auto = bf16 on CUDA, fp32 on the CPU.</summary>
+    public static ScalarType ResolveDType(string dtype, Device device) => ComputeDevice.ResolveDType(dtype, device);
+}
