@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using SkiaSharp;
 
@@ -147,11 +148,35 @@ public class StageKillResumeTests(TinyWorkspace ws, Xunit.Abstractions.ITestOutp
         string adapter = Path.Combine(ws.Root, "dpo-ref", "adapter");
         static bool HasMergedShard(string d) =>
             File.Exists(Path.Combine(d, ".merge-progress.json")) && File.ReadAllText(Path.Combine(d, ".merge-progress.json")).Contains(".safetensors");
-        KillAndResume("merge", d => new[] { "merge", "--model", ws.Llava, "--adapter", adapter, "--out", d, "--max-shard-size", shardSize },
-            d => CliProcess.Snapshot(d).Where(kv => !kv.Key.StartsWith('.')).ToDictionary(kv => kv.Key, kv => kv.Value), HasMergedShard,
-            new Regex(@"^merge: skipped (\d+) of \d+ shards already written", RegexOptions.Multiline));
-        var merged = Directory.GetFiles(Path.Combine(ws.Root, "merge-ref"), "*.safetensors");
+        string[] Merge(string d, string adapterDir) =>
+            new[] { "merge", "--model", ws.Llava, "--adapter", adapterDir, "--out", d, "--max-shard-size", shardSize };
+        static IDictionary<string, byte[]> Merged(string d) =>
+            CliProcess.Snapshot(d).Where(kv => !kv.Key.StartsWith('.')).ToDictionary(kv => kv.Key, kv => kv.Value);
+        var mergeReport = new Regex(@"^merge: skipped (\d+) of \d+ shards already written", RegexOptions.Multiline);
+        KillAndResume("merge", d => Merge(d, adapter), Merged, HasMergedShard, mergeReport);
+        string mergeRef = Path.Combine(ws.Root, "merge-ref");
+        var merged = Directory.GetFiles(mergeRef, "*.safetensors");
         Assert.True(merged.Length > 2, $"the merged tiny model has {merged.Length} shards; the kill needs several");
+
+        // Another adapter (lora_alpha doubled) merged into the directory of a finished merge: nothing is reused.
+        string other = Path.Combine(ws.Root, "adapter-alpha16");
+        Directory.CreateDirectory(other);
+        foreach (var f in Directory.GetFiles(adapter)) File.Copy(f, Path.Combine(other, Path.GetFileName(f)));
+        string cfgPath = Path.Combine(other, "adapter_config.json");
+        var cfg = JsonNode.Parse(File.ReadAllText(cfgPath))!;
+        cfg["lora_alpha"] = 16;
+        File.WriteAllText(cfgPath, cfg.ToJsonString());
+        var before = Merged(mergeRef);
+        var fresh = CliProcess.Run(Merge(Path.Combine(ws.Root, "merge-other"), other));
+        Assert.True(fresh.ExitCode == 0, fresh.StdErr + fresh.StdOut);
+        var want = Merged(Path.Combine(ws.Root, "merge-other"));
+        Assert.Contains(want, kv => !kv.Value.AsSpan().SequenceEqual(before[kv.Key]));
+        var over = CliProcess.Run(Merge(mergeRef, other));
+        Assert.True(over.ExitCode == 0, over.StdErr + over.StdOut);
+        Assert.True(Reported(over.StdOut, mergeReport) == 0, $"a merge of another adapter reused shards of the earlier merge:\n{over.StdOut}");
+        var got = Merged(mergeRef);
+        Assert.Equal(want.Keys.OrderBy(k => k), got.Keys.OrderBy(k => k));
+        foreach (var (k, v) in want) Assert.True(v.AsSpan().SequenceEqual(got[k]), $"merge over an earlier merge of other inputs: {k} differs from a fresh merge");
     }
 
     [Fact]
