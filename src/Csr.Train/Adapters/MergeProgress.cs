@@ -49,8 +49,8 @@ public sealed class MergeProgress
         return fresh;
     }
 
-    /// <summary>True when this shard was written for the same inputs and is still there, whole.</summary>
-    public bool IsWritten(string shard)
+    /// <summary>True (and counted in <see cref="Kept"/>) when this shard was written for the same inputs and is still there, whole.</summary>
+    public bool TryKeep(string shard)
     {
         var f = new FileInfo(Path.Combine(_outDir, shard));
         bool kept = _state.Shards.TryGetValue(shard, out long size) && f.Exists && f.Length == size;

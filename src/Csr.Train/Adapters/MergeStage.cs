@@ -73,7 +73,7 @@ public static class MergeStage
         }
         var files = CheckpointWriter.Save(vlm.Model.state_dict().Select(kv => (kv.Key, kv.Value)), outDir,
             maxShardBytes, textFiles: new Dictionary<string, string> { ["config.json"] = vlm.Model.Config.ToJson() },
-            shardWritten: progress.IsWritten, onShardWritten: progress.MarkWritten);
+            shardWritten: progress.TryKeep, onShardWritten: progress.MarkWritten);
         int shards = files.Count(f => f.EndsWith(".safetensors", StringComparison.Ordinal));
         return new MergeResult(n, shards, progress.Kept);
     }
