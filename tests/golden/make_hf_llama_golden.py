@@ -2,13 +2,15 @@
 
 Needs torch + transformers (e.g. on the project's GPU machine: python3 make_hf_llama_golden.py).
 For each case it builds a tiny random LlamaForCausalLM with transformers' own class, saves it with
-save_pretrained (safetensors + config.json) and dumps to golden.json:
-  - logits of a left-padded batch, with position_ids = cumsum(mask) - 1 as generate() uses them;
-  - diverse group beam search (num_beams 5, num_beam_groups 5, diversity_penalty 3.0, one stop id,
-    max_new_tokens 8, num_return_sequences 5): generated ids and sequences_scores. transformers >= 4.56
-    moved group beam search to the Hub; there the "gbs" entry is replaced by "gbs_error".
+save_pretrained (safetensors + config.json) and dumps
+  - to golden.json: logits of a left-padded batch, with position_ids = cumsum(mask) - 1 as generate() uses them;
+  - to gbs.json: diverse group beam search (num_beams 5, num_beam_groups 5, diversity_penalty 3.0, one stop id,
+    max_new_tokens 8, num_return_sequences 5): generated ids and sequences_scores.
+Every golden.json is written before the first beam search runs. transformers >= 4.56 moved group beam search to
+the Hub: there generate() raises and the script stops with that error, leaving the gbs.json files absent (run it
+with transformers < 4.56 to get them).
 The C# tests (Csr.Tests.Llama.HfGoldenLlamaTests) load the checkpoints with LlamaForCausalLM.FromPretrained
-and compare; they are skipped, saying so, while these files are absent.
+and compare; each is skipped, saying which file is absent, while its golden file is.
 """
 import json, os
 import torch
@@ -34,6 +36,7 @@ def t(x):
     return {"shape": list(x.shape), "data": x.flatten().tolist()}
 
 
+models = {}
 for name, cfg in CASES.items():
     model = LlamaForCausalLM(LlamaConfig(**cfg)).eval()
     with torch.no_grad():
@@ -48,20 +51,23 @@ for name, cfg in CASES.items():
         logits = model(input_ids=ids, attention_mask=mask, position_ids=pos).logits
     golden = {"transformers": transformers.__version__, "input_ids": ids.flatten().tolist(),
               "input_ids_shape": list(ids.shape), "attention_mask": mask.flatten().tolist(), "logits": t(logits)}
-    prompt = torch.tensor([[1, 7, 9, 4, 11]])
-    try:
-        with torch.no_grad():
-            gen = model.generate(input_ids=prompt, attention_mask=torch.ones_like(prompt), do_sample=False,
-                                 num_beams=5, num_beam_groups=5, diversity_penalty=3.0, eos_token_id=[2],
-                                 pad_token_id=0, max_new_tokens=8, num_return_sequences=5,
-                                 output_scores=True, return_dict_in_generate=True)
-        rows = []
-        for r in gen.sequences[:, prompt.shape[1]:].tolist():
-            rows.append(r[: r.index(2) + 1] if 2 in r else r)  # finished: up to the stop id; else all 8
-        golden["gbs"] = {"prompt": prompt.flatten().tolist(), "sequences": rows,
-                         "sequences_scores": gen.sequences_scores.tolist()}
-    except Exception as e:  # transformers >= 4.56: group beam search is a Hub custom_generate
-        golden["gbs_error"] = f"{type(e).__name__}: {e}"
     with open(os.path.join(d, "golden.json"), "w") as f:
         json.dump(golden, f)
-    print("wrote", d)
+    print("wrote", os.path.join(d, "golden.json"))
+    models[name] = (model, d)
+
+for name, (model, d) in models.items():
+    prompt = torch.tensor([[1, 7, 9, 4, 11]])
+    with torch.no_grad():
+        gen = model.generate(input_ids=prompt, attention_mask=torch.ones_like(prompt), do_sample=False,
+                             num_beams=5, num_beam_groups=5, diversity_penalty=3.0, eos_token_id=[2],
+                             pad_token_id=0, max_new_tokens=8, num_return_sequences=5,
+                             output_scores=True, return_dict_in_generate=True)
+    rows = []
+    for r in gen.sequences[:, prompt.shape[1]:].tolist():
+        rows.append(r[: r.index(2) + 1] if 2 in r else r)  # finished: up to the stop id; else all 8
+    gbs = {"transformers": transformers.__version__, "prompt": prompt.flatten().tolist(), "sequences": rows,
+           "sequences_scores": gen.sequences_scores.tolist()}
+    with open(os.path.join(d, "gbs.json"), "w") as f:
+        json.dump(gbs, f)
+    print("wrote", os.path.join(d, "gbs.json"))

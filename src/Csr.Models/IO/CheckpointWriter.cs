@@ -25,11 +25,15 @@ public static class CheckpointWriter
     /// <summary>
     /// Saves tensors (in the given order, split greedily into shards of at most <paramref name="maxShardBytes"/>;
     /// a tensor larger than that gets a shard of its own). <paramref name="textFiles"/>: file name -> content
-    /// (e.g. "config.json"); <paramref name="copyFiles"/>: file name -> source path. Returns the paths written.
+    /// (e.g. "config.json"); <paramref name="copyFiles"/>: file name -> source path. Returns the paths of the
+    /// checkpoint's files. <paramref name="shardWritten"/> (shard file name -> true when a complete copy of that
+    /// shard is already in <paramref name="dir"/>) lets an interrupted save resume: such shards are not rewritten;
+    /// <paramref name="onShardWritten"/> is called with each shard's file name once it is in place.
     /// </summary>
     public static IReadOnlyList<string> Save(IEnumerable<(string Name, Tensor Tensor)> tensors, string dir,
         long maxShardBytes = DefaultMaxShardBytes, ScalarType? dtype = null,
-        IReadOnlyDictionary<string, string>? textFiles = null, IReadOnlyDictionary<string, string>? copyFiles = null)
+        IReadOnlyDictionary<string, string>? textFiles = null, IReadOnlyDictionary<string, string>? copyFiles = null,
+        Func<string, bool>? shardWritten = null, Action<string>? onShardWritten = null)
     {
         if (maxShardBytes <= 0) throw new ArgumentException($"maxShardBytes must be positive, got {maxShardBytes}");
         var list = tensors.ToList();
@@ -57,9 +61,17 @@ public static class CheckpointWriter
         var indexPath = Path.Combine(dir, CheckpointFiles.IndexFileName);
         var singlePath = Path.Combine(dir, CheckpointFiles.SingleFileName);
         var shardNames = new List<string>();
+        void WriteShard(string path, List<(string Name, Tensor Tensor)> shard)
+        {
+            string name = Path.GetFileName(path);
+            if (shardWritten?.Invoke(name) == true) return;
+            SafeTensorsWriter.Write(path, shard, dtype);
+            onShardWritten?.Invoke(name);
+        }
+
         if (shards.Count == 1)
         {
-            SafeTensorsWriter.Write(singlePath, shards[0], dtype);
+            WriteShard(singlePath, shards[0]);
             written.Add(singlePath);
             shardNames.Add(CheckpointFiles.SingleFileName);
         }
@@ -70,7 +82,7 @@ public static class CheckpointWriter
             {
                 var name = ShardName(i + 1, shards.Count);
                 var p = Path.Combine(dir, name);
-                SafeTensorsWriter.Write(p, shards[i], dtype);
+                WriteShard(p, shards[i]);
                 written.Add(p);
                 shardNames.Add(name);
                 foreach (var (n, _) in shards[i]) weightMap[n] = name;

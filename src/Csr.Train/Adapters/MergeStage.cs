@@ -1,3 +1,4 @@
+using Csr.Models.IO;
 using Csr.Models.Lora;
 using Csr.Train.Models;
 using TorchSharp;
@@ -51,13 +52,33 @@ public static class MergeStage
         Directory.Move(tmp, outDir);
     }
 
-    /// <summary>The CLI path: load base, load adapter, merge, save.</summary>
-    public static int Run(string modelDir, string adapterDir, string outDir, ScalarType dtype = ScalarType.Float32, Device? device = null)
+    /// <summary>
+    /// The CLI path: load base (on <paramref name="device"/>, default CPU), load adapter, merge, save into
+    /// <paramref name="outDir"/> shard by shard (each shard atomically; <see cref="MergeProgress"/> records them), so a
+    /// rerun after an interruption writes only the shards still missing; config.json is written last, after the
+    /// weights and the index.
+    /// </summary>
+    public static MergeResult Run(string modelDir, string adapterDir, string outDir, ScalarType dtype = ScalarType.Float32,
+        long maxShardBytes = CheckpointWriter.DefaultMaxShardBytes, Device? device = null)
     {
+        string inputs = MergeProgress.InputsKey(modelDir, adapterDir, dtype.ToString(), maxShardBytes);
         using var vlm = VisionLanguageModel.Load(modelDir, dtype, device);
         LoadAdapter(vlm, adapterDir);
         int n = MergeInPlace(vlm);
-        Save(vlm, outDir, modelDir);
-        return n;
+        var progress = MergeProgress.Open(outDir, inputs);
+        foreach (var f in Directory.GetFiles(modelDir))
+        {
+            string name = Path.GetFileName(f);
+            if (name == "config.json" || name.EndsWith(".safetensors") || name.EndsWith(".bin") || name == "model.safetensors.index.json") continue;
+            AtomicFile.Copy(f, Path.Combine(outDir, name));
+        }
+        var files = CheckpointWriter.Save(vlm.Model.state_dict().Select(kv => (kv.Key, kv.Value)), outDir,
+            maxShardBytes, textFiles: new Dictionary<string, string> { ["config.json"] = vlm.Model.Config.ToJson() },
+            shardWritten: progress.TryKeep, onShardWritten: progress.MarkWritten);
+        int shards = files.Count(f => f.EndsWith(".safetensors", StringComparison.Ordinal));
+        return new MergeResult(n, shards, progress.Kept);
     }
 }
+
+/// <summary>What a merge did: LoRA layers merged, weight shards of the output, shards kept from an interrupted run.</summary>
+public sealed record MergeResult(int Layers, int Shards, int SkippedShards);

@@ -111,6 +111,8 @@ public sealed class DpoVerb : DpoVerbBase, ICliVerb
             catch (DpoDivergedException ex) { throw new CsrUserException(ex.Message, ex); }
         });
         var last = result.Training.Log.LastOrDefault();
+        if (result.Training.StartStep > 0)
+            AnsiConsole.WriteLine($"dpo: resumed from {DpoCheckpoint.Prefix}{result.Training.StartStep} ({result.Training.StartStep} of {result.Training.Steps} steps done)");
         var table = new Table().AddColumns("dpo", "value");
         table.AddRow("pairs", result.Pairs.ToString());
         table.AddRow("steps (resumed at)", $"{result.Training.Steps} ({result.Training.StartStep})");

@@ -19,11 +19,32 @@ public sealed class MergeVerb : ComputeVerbBase, ICliVerb
     [Option("dtype", Default = "auto", HelpText = "auto (bf16 on CUDA, fp32 on the CPU), fp32 or bf16.")]
     public string DType { get; set; } = "auto";
 
+    [Option("max-shard-size", Default = "5GB", HelpText = "Largest weight shard (bytes, or with KB/MB/GB/KiB/MiB/GiB); more weights go to model-0000K-of-0000N.safetensors.")]
+    public string MaxShardSize { get; set; } = "5GB";
+
     public int Execute()
     {
+        long maxShard = ParseSize(MaxShardSize);
+        if (Path.GetFullPath(Out).TrimEnd('/') == Path.GetFullPath(Model).TrimEnd('/') || Path.GetFullPath(Out).TrimEnd('/') == Path.GetFullPath(Adapter).TrimEnd('/'))
+            throw new CsrUserException($"--out {Out}: must differ from --model and --adapter (the output directory is replaced)");
         var device = ResolveDevice();
-        int n = MergeStage.Run(Model, Adapter, Out, ResolveDType(DType, device), device);
-        AnsiConsole.MarkupLine($"merged {n} LoRA layers into [bold]{Markup.Escape(Out)}[/]");
+        var r = MergeStage.Run(Model, Adapter, Out, StageVerbBase.ParseDType(DType, device), maxShard, device);
+        if (r.SkippedShards > 0) AnsiConsole.WriteLine($"merge: skipped {r.SkippedShards} of {r.Shards} shards already written");
+        AnsiConsole.MarkupLine($"merged {r.Layers} LoRA layers into [bold]{Markup.Escape(Out)}[/] ({r.Shards} weight shard{(r.Shards == 1 ? "" : "s")})");
         return 0;
+    }
+
+    static long ParseSize(string text)
+    {
+        var m = System.Text.RegularExpressions.Regex.Match(text.Trim(), @"^(\d+)\s*(B|KB|MB|GB|KIB|MIB|GIB)?$", System.Text.RegularExpressions.RegexOptions.IgnoreCase);
+        if (!m.Success || !long.TryParse(m.Groups[1].Value, out long n) || n <= 0 || n > long.MaxValue / (1L << 30))
+            throw new CsrUserException($"--max-shard-size {text}: expected a positive size such as 5GB, 500MB or 1048576");
+        long unit = m.Groups[2].Value.ToUpperInvariant() switch
+        {
+            "KB" => 1000, "MB" => 1000_000, "GB" => 1000_000_000,
+            "KIB" => 1L << 10, "MIB" => 1L << 20, "GIB" => 1L << 30,
+            _ => 1,
+        };
+        return n * unit;
     }
 }

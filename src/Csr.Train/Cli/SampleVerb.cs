@@ -54,6 +54,8 @@ public sealed class SampleVerb : PromptStageVerbBase, ISamplingVerb, ICliVerb
             return SampleRunner.Run(vlm, prompts, Out, options, r => { log.Write("sample", r); p.Advance("sample"); });
         });
         var done = records.Where(r => !r.Skipped).ToList();
+        if (records.Count > done.Count)
+            AnsiConsole.WriteLine($"sample: skipped {records.Count - done.Count} of {records.Count} prompts (already done)");
         var table = new Table().AddColumns("sample", "value");
         table.AddRow("prompts selected", selected.Count.ToString());
         table.AddRow("sampled / skipped", $"{done.Count} / {records.Count - done.Count}");

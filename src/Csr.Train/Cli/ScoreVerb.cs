@@ -40,6 +40,8 @@ public sealed class ScoreVerb : StageVerbBase, ICliVerb
             p.Start("score", selected.Count);
             return ScoreStage.Run(selected, Trees, Out, images, scorer, BatchPrompts, r => { log.Write("score", r); p.Advance("score"); });
         });
+        int skipped = records.Count(r => r.Skipped);
+        if (skipped > 0) AnsiConsole.WriteLine($"score: skipped {skipped} of {records.Count} prompts (already scored)");
         var table = new Table().AddColumns("score", "value");
         table.AddRow("prompts selected", selected.Count.ToString());
         table.AddRow("scored / skipped / no tree", $"{records.Count(r => !r.Skipped && !r.MissingTree)} / {records.Count(r => r.Skipped)} / {records.Count(r => r.MissingTree)}");

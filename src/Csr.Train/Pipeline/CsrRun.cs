@@ -72,7 +72,7 @@ public sealed class CsrRun
                 string modelDir = Path.Combine(rd, "model");
                 if (manifest.IsCompleted($"round-{round}/merge") && Directory.Exists(modelDir))
                 {
-                    Progress.Message($"round {round}: already complete");
+                    Progress.Message($"run: round {round} complete, skipped");
                     pendingLoad = modelDir;
                     continue;
                 }

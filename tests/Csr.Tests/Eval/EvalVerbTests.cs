@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Csr.Tests.IO;
 using Csr.Train.Cli;
 using Csr.Train.Eval;
 
@@ -69,7 +70,7 @@ public class EvalVerbTests
     [Fact]
     public void EvalPopeOnTheOfficialFileFormatWithAFakeModel()
     {
-        var real = PopeTests.FindShared("data/pope/coco_pope_adversarial.jsonl");
+        var real = SharedData.Find("pope/coco_pope_adversarial.jsonl");
         var dir = TempDir();
         var saved = VisionChatModelLoader.Open;
         try

@@ -1,3 +1,4 @@
+using Csr.Tests.IO;
 using Csr.Train.Eval;
 
 namespace Csr.Tests.Eval;
@@ -109,31 +110,22 @@ public class PopeTests
         finally { File.Delete(f); }
     }
 
-    [Theory]
-    [InlineData("random")]
-    [InlineData("popular")]
-    [InlineData("adversarial")]
-    public void ReadsTheOfficialPopeFilesWhenPresent(string split)
+    [SharedDataFact("pope/coco_pope_random.jsonl")]
+    public void ReadsTheOfficialRandomSplit() => CheckOfficialFile("random");
+
+    [SharedDataFact("pope/coco_pope_popular.jsonl")]
+    public void ReadsTheOfficialPopularSplit() => CheckOfficialFile("popular");
+
+    [SharedDataFact("pope/coco_pope_adversarial.jsonl")]
+    public void ReadsTheOfficialAdversarialSplit() => CheckOfficialFile("adversarial");
+
+    static void CheckOfficialFile(string split)
     {
-        var path = FindShared($"data/pope/coco_pope_{split}.jsonl");
-        if (path is null) return; // the shared data is not on this machine: nothing to check
-        var qs = PopeQuestionFile.Read(path);
+        var qs = PopeQuestionFile.Read(SharedData.Find($"pope/coco_pope_{split}.jsonl")!);
         Assert.Equal(3000, qs.Count);
         Assert.Equal(1500, qs.Count(q => q.LabelYes));
         Assert.Equal(500, qs.Select(q => q.Image).Distinct().Count());
         Assert.All(qs, q => Assert.StartsWith("Is there a", q.Text));
         Assert.All(qs, q => Assert.Equal(q.Image, $"COCO_val2014_{CaptionFile.ImageIdFromFileName(q.Image):D12}.jpg"));
-    }
-
-    internal static string? FindShared(string relative)
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d != null; d = d.Parent)
-        {
-            var p = Path.Combine(d.FullName, "shared", relative);
-            if (File.Exists(p)) return p;
-            p = Path.Combine(d.FullName, "..", "shared", relative);
-            if (File.Exists(p)) return Path.GetFullPath(p);
-        }
-        return null;
     }
 }

@@ -4,7 +4,8 @@ namespace Csr.Tests.Hardening;
 
 /// <summary>
 /// Runs the real csr-train (the csr-train.dll copied next to the tests) as a child process, optionally
-/// killing it after a delay: the harness behind the interrupted-run tests.
+/// killing it after a delay or as soon as a condition (e.g. on its output directory) holds: the harness
+/// behind the interrupted-run tests.
 /// </summary>
 internal static class CliProcess
 {
@@ -12,7 +13,10 @@ internal static class CliProcess
 
     public static string CliDll => Path.Combine(AppContext.BaseDirectory, "csr-train.dll");
 
-    public static Result Run(IEnumerable<string> args, TimeSpan? killAfter = null, TimeSpan? timeout = null, string? workDir = null)
+    /// <param name="killWhen">Polled every few milliseconds while the process runs; the process is SIGKILLed the
+    /// first time it returns true (Killed then says so). If the process exits first, it is not killed.</param>
+    public static Result Run(IEnumerable<string> args, TimeSpan? killAfter = null, TimeSpan? timeout = null, string? workDir = null,
+        Func<bool>? killWhen = null)
     {
         var psi = new ProcessStartInfo("dotnet")
         {
@@ -34,12 +38,25 @@ internal static class CliProcess
             p.Kill(entireProcessTree: true); // SIGKILL: no finally blocks, no flushes
             killed = true;
         }
+        if (killWhen != null)
+        {
+            while (!p.WaitForExit(5))
+            {
+                if (sw.Elapsed > limit) break;
+                if (!killWhen()) continue;
+                p.Kill(entireProcessTree: true);
+                killed = true;
+                break;
+            }
+        }
         if (!p.WaitForExit(limit))
         {
             p.Kill(entireProcessTree: true);
             throw new TimeoutException($"csr-train {string.Join(' ', args)} did not finish within {limit}");
         }
         p.WaitForExit();
+        // a process that finished in the instant between the check and the kill was not interrupted
+        killed &= p.ExitCode != 0;
         return new Result(p.ExitCode, outTask.Result, errTask.Result, killed, sw.Elapsed);
     }
 

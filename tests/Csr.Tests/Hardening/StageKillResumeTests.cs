@@ -1,3 +1,5 @@
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
 using SkiaSharp;
 
 namespace Csr.Tests.Hardening;
@@ -40,13 +42,18 @@ public sealed class TinyWorkspace : IDisposable
 }
 
 /// <summary>
-/// Each stage of the pipeline, run as the real CLI, is SIGKILLed at seeded random points and restarted with
-/// the same command: the outputs must equal an uninterrupted run's, and no temp file may be left where a
-/// reader would take it for output. CSR_KILL_TRIALS (default 1, to keep CI fast; the figures in the README come from a run with more) sets the kill points per stage.
+/// Each stage of the pipeline, run as the real CLI, is SIGKILLed as soon as it has written partial state (a first
+/// tree, a first DPO checkpoint, a first merged shard, a finished round) and restarted with the same command: the
+/// rerun must say in its output that it skipped or resumed that work (a count above zero), its outputs must equal
+/// an uninterrupted run's, and no temp file may be left where a reader would take it for output. CSR_KILL_TRIALS
+/// (default 1, to keep CI fast) sets the kills per stage.
 /// </summary>
 public class StageKillResumeTests(TinyWorkspace ws, Xunit.Abstractions.ITestOutputHelper output) : IClassFixture<TinyWorkspace>
 {
     static int Trials => int.TryParse(Environment.GetEnvironmentVariable("CSR_KILL_TRIALS"), out var n) && n > 0 ? n : 1;
+
+    /// <summary>Runs that finish before the kill lands (the stage was too quick) are retried this often per trial.</summary>
+    const int Attempts = 4;
 
     string[] SampleArgs(string outDir) => new[]
     {
@@ -58,44 +65,60 @@ public class StageKillResumeTests(TinyWorkspace ws, Xunit.Abstractions.ITestOutp
         CliProcess.Snapshot(dir).Where(kv => kv.Key.EndsWith(".json", StringComparison.Ordinal) && !kv.Key.StartsWith('.'))
             .ToDictionary(kv => kv.Key, kv => kv.Value);
 
-    /// <summary>Runs the uninterrupted reference, then Trials times: kill at a random point, rerun, compare.</summary>
+    /// <summary>A per-prompt tree file is in place (the atomic writer's temp files start with '.').</summary>
+    static bool HasTree(string dir) =>
+        Directory.Exists(dir) && Directory.EnumerateFiles(dir, "*.json").Any(f => !Path.GetFileName(f).StartsWith('.'));
+
+    /// <summary>The count a stage reports for the work it skipped or resumed (group 1 of <paramref name="report"/>), summed over its lines.</summary>
+    static int Reported(string stdout, Regex report) => report.Matches(stdout).Sum(m => int.Parse(m.Groups[1].Value));
+
+    /// <summary>
+    /// Runs the uninterrupted reference, then Trials times: run until <paramref name="partial"/> holds for the
+    /// output directory, kill, rerun, require <paramref name="report"/> in the rerun's output with a count above
+    /// zero, compare the outputs with the reference.
+    /// </summary>
     void KillAndResume(string name, Func<string, string[]> argsFor, Func<string, IDictionary<string, byte[]>> outputs,
-        Func<string, string[]>? resumeArgsFor = null, int seed = 1)
+        Func<string, bool> partial, Regex report, Func<string, string[]>? resumeArgsFor = null)
     {
         string refDir = Path.Combine(ws.Root, $"{name}-ref");
         var full = CliProcess.Run(argsFor(refDir));
         Assert.True(full.ExitCode == 0, $"{name}: {full.StdErr}{full.StdOut}");
         var expected = outputs(refDir);
         Assert.NotEmpty(expected);
+        Assert.True(Reported(full.StdOut, report) == 0, $"{name}: a run into an empty directory reported skipped work:\n{full.StdOut}");
 
-        var rng = new Random(seed);
-        int killed = 0;
         for (int t = 0; t < Trials; t++)
         {
-            string dir = Path.Combine(ws.Root, $"{name}-t{t}");
-            // Kill points spread over the run, including its start-up.
-            var delay = TimeSpan.FromMilliseconds((0.1 + 0.6 * rng.NextDouble()) * full.Elapsed.TotalMilliseconds);
-            var first = CliProcess.Run(argsFor(dir), killAfter: delay);
-            if (first.Killed) killed++;
+            string dir = "";
+            CliProcess.Result? first = null;
+            for (int attempt = 0; attempt < Attempts && first?.Killed != true; attempt++)
+            {
+                dir = Path.Combine(ws.Root, $"{name}-t{t}-a{attempt}");
+                string d = dir;
+                first = CliProcess.Run(argsFor(d), killWhen: () => partial(d));
+            }
+            Assert.True(first!.Killed, $"{name} trial {t}: the stage finished {Attempts} times before its partial state could be seen and killed");
+            Assert.True(partial(dir), $"{name} trial {t}: killed without partial state in {dir}");
             var second = CliProcess.Run((resumeArgsFor ?? argsFor)(dir));
             Assert.True(second.ExitCode == 0, $"{name} trial {t} rerun: {second.StdErr}{second.StdOut}");
+            int skipped = Reported(second.StdOut, report);
+            Assert.True(skipped > 0, $"{name} trial {t}: the rerun after the kill reported no skipped or resumed work ({report}):\n{second.StdOut}");
             var got = outputs(dir);
             Assert.Equal(expected.Keys.OrderBy(k => k), got.Keys.OrderBy(k => k));
             foreach (var (k, v) in expected) Assert.True(v.AsSpan().SequenceEqual(got[k]), $"{name} trial {t}: {k} differs from the uninterrupted run");
             Assert.Empty(CliProcess.TempFiles(dir).Where(f => !Path.GetFileName(f).StartsWith('.')));
+            output.WriteLine($"{name} trial {t}: killed with partial state; the rerun reported {skipped} done and matched the uninterrupted run");
         }
-        output.WriteLine($"{name}: {Trials} kill points, {killed} killed before finishing, {Trials} reruns identical to the uninterrupted run");
-        Assert.True(killed > 0, $"{name}: no trial was killed before it finished");
     }
 
     [Fact]
     public void Sample_then_score_resume_to_identical_trees()
     {
-        KillAndResume("sample", SampleArgs, JsonOutputs, seed: 1);
+        KillAndResume("sample", SampleArgs, JsonOutputs, HasTree, new Regex(@"^sample: skipped (\d+) of \d+ prompts \(already done\)", RegexOptions.Multiline));
         string trees = Path.Combine(ws.Root, "sample-ref");
         KillAndResume("score",
             d => new[] { "score", "--clip", ws.Clip, "--prompts", ws.Prompts, "--images", ws.Images, "--trees", trees, "--out", d, "--batch-prompts", "1" },
-            JsonOutputs, seed: 2);
+            JsonOutputs, HasTree, new Regex(@"^score: skipped (\d+) of \d+ prompts \(already scored\)", RegexOptions.Multiline));
     }
 
     [Fact]
@@ -114,12 +137,46 @@ public class StageKillResumeTests(TinyWorkspace ws, Xunit.Abstractions.ITestOutp
         };
         IDictionary<string, byte[]> Adapter(string d) =>
             CliProcess.Snapshot(Path.Combine(d, "adapter")).Where(kv => !kv.Key.StartsWith('.')).ToDictionary(kv => kv.Key, kv => kv.Value);
-        KillAndResume("dpo", Dpo, Adapter, d => Dpo(d).Append("--resume").ToArray(), seed: 3);
+        static bool HasCheckpoint(string d) =>
+            Directory.Exists(d) && Directory.EnumerateDirectories(d, "checkpoint-*").Any(c => File.Exists(Path.Combine(c, "trainer_state.json")));
+        KillAndResume("dpo", Dpo, Adapter, HasCheckpoint,
+            new Regex(@"^dpo: resumed from checkpoint-(\d+) \(\d+ of \d+ steps done\)", RegexOptions.Multiline), d => Dpo(d).Append("--resume").ToArray());
 
+        // Small shards, so the merged tiny model has many and a kill lands between two of them.
+        long baseBytes = Directory.GetFiles(ws.Llava, "*.safetensors").Sum(f => new FileInfo(f).Length);
+        string shardSize = (baseBytes / 40).ToString();
         string adapter = Path.Combine(ws.Root, "dpo-ref", "adapter");
-        KillAndResume("merge", d => new[] { "merge", "--model", ws.Llava, "--adapter", adapter, "--out", d },
-            d => CliProcess.Snapshot(d).Where(kv => kv.Key.EndsWith(".safetensors", StringComparison.Ordinal) && !kv.Key.StartsWith('.'))
-                .ToDictionary(kv => kv.Key, kv => kv.Value), seed: 4);
+        static bool HasMergedShard(string d) =>
+            File.Exists(Path.Combine(d, ".merge-progress.json")) && File.ReadAllText(Path.Combine(d, ".merge-progress.json")).Contains(".safetensors");
+        string[] Merge(string d, string adapterDir) =>
+            new[] { "merge", "--model", ws.Llava, "--adapter", adapterDir, "--out", d, "--max-shard-size", shardSize };
+        static IDictionary<string, byte[]> Merged(string d) =>
+            CliProcess.Snapshot(d).Where(kv => !kv.Key.StartsWith('.')).ToDictionary(kv => kv.Key, kv => kv.Value);
+        var mergeReport = new Regex(@"^merge: skipped (\d+) of \d+ shards already written", RegexOptions.Multiline);
+        KillAndResume("merge", d => Merge(d, adapter), Merged, HasMergedShard, mergeReport);
+        string mergeRef = Path.Combine(ws.Root, "merge-ref");
+        var merged = Directory.GetFiles(mergeRef, "*.safetensors");
+        Assert.True(merged.Length > 2, $"the merged tiny model has {merged.Length} shards; the kill needs several");
+
+        // Another adapter (lora_alpha doubled) merged into the directory of a finished merge: nothing is reused.
+        string other = Path.Combine(ws.Root, "adapter-alpha16");
+        Directory.CreateDirectory(other);
+        foreach (var f in Directory.GetFiles(adapter)) File.Copy(f, Path.Combine(other, Path.GetFileName(f)));
+        string cfgPath = Path.Combine(other, "adapter_config.json");
+        var cfg = JsonNode.Parse(File.ReadAllText(cfgPath))!;
+        cfg["lora_alpha"] = 16;
+        File.WriteAllText(cfgPath, cfg.ToJsonString());
+        var before = Merged(mergeRef);
+        var fresh = CliProcess.Run(Merge(Path.Combine(ws.Root, "merge-other"), other));
+        Assert.True(fresh.ExitCode == 0, fresh.StdErr + fresh.StdOut);
+        var want = Merged(Path.Combine(ws.Root, "merge-other"));
+        Assert.Contains(want, kv => !kv.Value.AsSpan().SequenceEqual(before[kv.Key]));
+        var over = CliProcess.Run(Merge(mergeRef, other));
+        Assert.True(over.ExitCode == 0, over.StdErr + over.StdOut);
+        Assert.True(Reported(over.StdOut, mergeReport) == 0, $"a merge of another adapter reused shards of the earlier merge:\n{over.StdOut}");
+        var got = Merged(mergeRef);
+        Assert.Equal(want.Keys.OrderBy(k => k), got.Keys.OrderBy(k => k));
+        foreach (var (k, v) in want) Assert.True(v.AsSpan().SequenceEqual(got[k]), $"merge over an earlier merge of other inputs: {k} differs from a fresh merge");
     }
 
     [Fact]
@@ -155,6 +212,8 @@ public class StageKillResumeTests(TinyWorkspace ws, Xunit.Abstractions.ITestOutp
                     (kv.Key.EndsWith(".safetensors", StringComparison.Ordinal) || kv.Key.Contains("pref", StringComparison.OrdinalIgnoreCase) ||
                      (kv.Key.EndsWith(".json", StringComparison.Ordinal) && kv.Key.Contains("tree", StringComparison.OrdinalIgnoreCase))))
                 .ToDictionary(kv => kv.Key, kv => kv.Value);
-        KillAndResume("run", Run, Outputs, seed: 6);
+        static bool RoundOneDone(string d) =>
+            File.Exists(Path.Combine(d, "manifest.json")) && File.ReadAllText(Path.Combine(d, "manifest.json")).Contains("\"round-1/merge\"");
+        KillAndResume("run", Run, Outputs, RoundOneDone, new Regex(@"^run: round (\d+) complete, skipped", RegexOptions.Multiline));
     }
 }

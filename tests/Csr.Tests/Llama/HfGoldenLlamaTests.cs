@@ -8,10 +8,11 @@ using static TorchSharp.torch;
 namespace Csr.Tests.Llama;
 
 /// <summary>Against transformers' LlamaForCausalLM and generate() (tests/golden/hf/llama/&lt;case&gt;, from
-/// make_hf_llama_golden.py): logits of a left-padded batch and diverse group beam search.</summary>
+/// make_hf_llama_golden.py): logits of a left-padded batch (golden.json) and diverse group beam search (gbs.json).</summary>
 public class HfGoldenLlamaTests
 {
     private const string Generator = "make_hf_llama_golden.py";
+    private const string BeamGenerator = Generator + " and transformers < 4.56 (later versions moved group beam search to the Hub)";
 
     [GoldenFact("hf/llama/gqa/golden.json", Generator)]
     public void Gqa_model_matches_transformers() => Check("gqa");
@@ -21,6 +22,15 @@ public class HfGoldenLlamaTests
 
     [GoldenFact("hf/llama/linear_rope/golden.json", Generator)]
     public void Linear_rope_model_matches_transformers() => Check("linear_rope");
+
+    [GoldenFact("hf/llama/gqa/gbs.json", BeamGenerator)]
+    public void Gqa_group_beam_search_matches_transformers() => CheckGroupBeamSearch("gqa");
+
+    [GoldenFact("hf/llama/llama3_rope_tied/gbs.json", BeamGenerator)]
+    public void Llama3_rope_tied_group_beam_search_matches_transformers() => CheckGroupBeamSearch("llama3_rope_tied");
+
+    [GoldenFact("hf/llama/linear_rope/gbs.json", BeamGenerator)]
+    public void Linear_rope_group_beam_search_matches_transformers() => CheckGroupBeamSearch("linear_rope");
 
     private static void Check(string name)
     {
@@ -43,8 +53,16 @@ public class HfGoldenLlamaTests
                     if (m0[b * ids.shape[1] + t] == 1)
                         TinyLlama.AssertClose(expected[b, t], logits[b, t], 1e-4, 1e-4, $"{name} {impl} logits[{b}, {t}]");
         }
-        if (!g.TryGetProperty("gbs", out var gbs))
-            return; // that transformers version has no built-in group beam search ("gbs_error" says why)
+    }
+
+    private static void CheckGroupBeamSearch(string name)
+    {
+        TorchRuntime.EnsureInitialised();
+        using var scope = NewDisposeScope();
+        string dir = Path.GetDirectoryName(GoldenFiles.Find($"hf/llama/{name}/gbs.json")!)!;
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "gbs.json")));
+        var gbs = doc.RootElement;
+        using var m = LlamaForCausalLM.FromPretrained(dir);
         var prompt = tensor(gbs.GetProperty("prompt").EnumerateArray().Select(x => x.GetInt64()).ToArray()).reshape(1, -1);
         using var start = GenerationStart.PrefillIds(m, prompt);
         using var res = GroupBeamSearch.Run(m, start, new GroupBeamSearchOptions
