@@ -44,14 +44,15 @@ public sealed class RunVerb : DpoVerbBase, ICliVerb
             ScoreBatch = BatchPrompts, MaxLength = ModelMaxLength, DType = ScalarType(),
         };
         options.Validate();
+        var inputs = new Dictionary<string, string> { ["prompts"] = Prompts, ["model"] = Model, ["clip"] = Clip };
+        CsrRun.CheckResumable(Out, OptionValues(this), inputs); // before the models are loaded
         Csr.Native.TorchRuntime.EnsureInitialised();
         using var vlm = VisionLanguageModel.Load(Model, options.DType);
         using var scorer = ClipSentenceScorer.Load(Clip, options.DType, Fused);
         List<CsrRoundResult> results;
         try
         {
-            results = SpectreProgress.Run(p => new CsrRun(options) { Progress = p }.Run(vlm, scorer, prompts, OptionValues(this),
-                new Dictionary<string, string> { ["prompts"] = Prompts, ["model"] = Model, ["clip"] = Clip }));
+            results = SpectreProgress.Run(p => new CsrRun(options) { Progress = p }.Run(vlm, scorer, prompts, OptionValues(this), inputs));
         }
         catch (Dpo.DpoDivergedException ex) { throw new CsrUserException(ex.Message, ex); }
         var table = new Table().AddColumns("round", "prompts", "trees", "pairs", "dpo steps", "loss", "margin", "tokens fwd", "seconds");
