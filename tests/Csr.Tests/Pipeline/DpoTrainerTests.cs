@@ -121,6 +121,18 @@ public class DpoTrainerTests : IDisposable
     }
 
     [Fact]
+    public void AFreshStart_RemovesTheCheckpointsOfAnEarlierRun()
+    {
+        // without it a longer earlier run's checkpoint-4 would outlive this run's checkpoint-2 and be resumed later
+        var data = ToyDpoModel.Data(8, 5);
+        new DpoTrainer(new ToyDpoModel(1), Opts with { SaveSteps = 1, GradientAccumulation = 1, MaxSteps = 4 }, _dir).Train(data, resume: false);
+        Assert.EndsWith("checkpoint-4", DpoCheckpoint.Latest(_dir));
+        new DpoTrainer(new ToyDpoModel(1), Opts with { SaveSteps = 1, GradientAccumulation = 1, MaxSteps = 2 }, _dir).Train(data, resume: false);
+        Assert.EndsWith("checkpoint-2", DpoCheckpoint.Latest(_dir));
+        Assert.Single(Directory.GetDirectories(_dir, DpoCheckpoint.Prefix + "*"));
+    }
+
+    [Fact]
     public void NaN_StopsWithTheStep_AndKeepsTheLastGoodCheckpoint()
     {
         var m = new ToyDpoModel(1);
