@@ -104,6 +104,14 @@ public sealed unsafe partial class BeamStepRows : IDisposable
         ? Bf16.ToFloat(TensorMemory.Ptr<ushort>(_x, "logits")[row * Vocab + token])
         : TensorMemory.Ptr<float>(_x, "logits")[row * Vocab + token];
 
+    /// <summary>log_softmax(logits[row])[token], unpenalised, in the float32 order of the reference: <c>(x - m) - logsum</c>.</summary>
+    public float LogProb(long row, int token)
+    {
+        if ((ulong)row >= (ulong)_max.Length) throw new ArgumentOutOfRangeException(nameof(row), row, $"row must be in [0, {_max.Length}).");
+        if ((uint)token >= (uint)Vocab) throw new ArgumentOutOfRangeException(nameof(token), token, $"token must be in [0, {Vocab}).");
+        return (Logit(row, token) - _max[row]) - _logSum[row];
+    }
+
     /// <summary>
     /// Group <paramref name="g"/>'s 2B best candidates, best first. <paramref name="beamScores"/>: the group's B
     /// beam scores; <paramref name="previousTokens"/>: tokens chosen at this step by the beams of groups &lt; g

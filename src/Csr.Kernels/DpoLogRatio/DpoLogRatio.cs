@@ -34,7 +34,8 @@ public static partial class DpoLogRatio
 
     /// <summary>
     /// DPO loss from concatenated policy logits (first half of N = chosen, second half = rejected, as TRL's
-    /// concatenated forward) and the reference model's per-sequence log-probs for the same rows <c>[N]</c>.
+    /// concatenated forward) and the reference model's per-sequence log-probs for the same rows <c>[N]</c>
+    /// (sums; for IPO the per-token means, as the policy's are averaged over the counted positions here).
     /// </summary>
     public static DpoLossResult Loss(Tensor policyLogits, Tensor labels, Tensor mask, Tensor referenceLogps,
         double beta, DpoLossType type = DpoLossType.Sigmoid, double labelSmoothing = 0, KernelPath path = KernelPath.Fused)
@@ -44,7 +45,7 @@ public static partial class DpoLogRatio
         if (referenceLogps.dim() != 1 || referenceLogps.shape[0] != n)
             throw new ArgumentException($"referenceLogps: expected [{n}], got [{string.Join(", ", referenceLogps.shape)}].", nameof(referenceLogps));
         using var scope = NewDisposeScope();
-        var logps = SequenceLogProbs(policyLogits, labels, mask, path); // [N]
+        var logps = DpoLoss.SequenceLogps(SequenceLogProbs(policyLogits, labels, mask, path), ValidMask(labels, mask).sum(1), type); // [N]
         var half = n / 2;
         var result = DpoLoss.Compute(logps.narrow(0, 0, half), logps.narrow(0, half, half),
             referenceLogps.narrow(0, 0, half), referenceLogps.narrow(0, half, half), beta, type, labelSmoothing);

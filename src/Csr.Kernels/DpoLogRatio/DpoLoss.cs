@@ -7,9 +7,28 @@ namespace Csr.Kernels;
 /// <c>h = (pi_c - pi_r) - (ref_c - ref_r)</c>:
 /// sigmoid <c>-(1-ls) log sigmoid(beta h) - ls log sigmoid(-beta h)</c>; hinge <c>relu(1 - beta h)</c>;
 /// IPO <c>(h - 1/(2 beta))^2</c>. Rewards are <c>beta * (pi - ref)</c>, detached.
+/// The log-probs are per-sequence sums for sigmoid and hinge and per-token means over the response for IPO
+/// (TRL divides the summed log-probs by the number of response tokens when loss_type is "ipo");
+/// <see cref="SequenceLogps"/> turns sums into what the loss type expects.
 /// </summary>
 public static class DpoLoss
 {
+    /// <summary>True when the loss compares length-averaged log-probs (IPO) instead of sums.</summary>
+    public static bool AveragesOverLength(DpoLossType type) => type == DpoLossType.Ipo;
+
+    /// <summary>
+    /// Summed response log-probs <c>[B]</c> and response token counts <c>[B]</c> -> the loss type's per-sequence
+    /// log-probs: the sums for sigmoid and hinge, the sums divided by the token counts for IPO (a count of 0
+    /// leaves the sum, 0, as it is).
+    /// </summary>
+    public static Tensor SequenceLogps(Tensor summedLogps, Tensor responseTokens, DpoLossType type)
+    {
+        if (!AveragesOverLength(type)) return summedLogps.alias();
+        using var scope = NewDisposeScope();
+        var n = responseTokens.to(summedLogps.dtype).clamp_min(1);
+        return (summedLogps / n).MoveToOuterDisposeScope();
+    }
+
     /// <summary>All inputs <c>[B]</c>; gradients flow into the policy log-probs only.</summary>
     public static DpoLossResult Compute(Tensor policyChosen, Tensor policyRejected, Tensor referenceChosen, Tensor referenceRejected,
         double beta, DpoLossType type = DpoLossType.Sigmoid, double labelSmoothing = 0)

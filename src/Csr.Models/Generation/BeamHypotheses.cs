@@ -11,7 +11,7 @@ public sealed class BeamHypotheses
     private readonly double _lengthPenalty;
     private readonly EarlyStopping _early;
     private readonly int _maxNewTokens;
-    private readonly List<(double Score, int[] Tokens, bool Stopped)> _beams = new();
+    private readonly List<(double Score, int[] Tokens, bool Stopped, double TokenLogProbSum)> _beams = new();
 
     public BeamHypotheses(int capacity, double lengthPenalty, EarlyStopping early, int maxNewTokens)
     {
@@ -24,17 +24,18 @@ public sealed class BeamHypotheses
     public double WorstScore { get; private set; } = 1e9;
     public int Count => _beams.Count;
     /// <summary>Kept hypotheses in insertion order (HF list order).</summary>
-    public IReadOnlyList<(double Score, int[] Tokens, bool Stopped)> Beams => _beams;
+    public IReadOnlyList<(double Score, int[] Tokens, bool Stopped, double TokenLogProbSum)> Beams => _beams;
 
     /// <param name="tokens">generated tokens (the stop token included when <paramref name="stopped"/>)</param>
     /// <param name="sumLogprobs">the beam score (sum of processed log-probs)</param>
     /// <param name="generatedLen">HF generated_len: new tokens including the stop token</param>
-    public void Add(int[] tokens, double sumLogprobs, int generatedLen, bool stopped)
+    /// <param name="tokenLogProbSum">sum of the tokens' own log-probs (no diversity penalty, no length normalisation); kept alongside</param>
+    public void Add(int[] tokens, double sumLogprobs, int generatedLen, bool stopped, double tokenLogProbSum = double.NaN)
     {
         double score = sumLogprobs / Math.Pow(generatedLen, _lengthPenalty);
         if (_beams.Count < _capacity || score > WorstScore)
         {
-            _beams.Add((score, tokens, stopped));
+            _beams.Add((score, tokens, stopped, tokenLogProbSum));
             if (_beams.Count > _capacity)
             {
                 // sorted [(s, idx)]: ascending by score, then index

@@ -9,7 +9,8 @@ namespace Csr.Models.Generation;
 /// per-group <c>BeamHypotheses</c> and length normalisation by generated length): beams of all groups and batch rows
 /// go through one forward per step; groups pick their tokens in order, each penalised by
 /// <c>diversity_penalty x</c> how often earlier groups picked a token at this step (HammingDiversityLogitsProcessor);
-/// the penalty stays in the beam score. Stop tokens (HF eos_token_id) end hypotheses; only stop candidates ranked
+/// the penalty stays in the beam score (the unpenalised sum of each beam's token log-probs is tracked alongside and
+/// returned as <see cref="BeamSequence.TokenLogProbSum"/>). Stop tokens (HF eos_token_id) end hypotheses; only stop candidates ranked
 /// within the group's top group_size count. Starts from a <see cref="GenerationStart"/> (prefill or an existing cache),
 /// which it does not modify.
 /// </summary>
@@ -34,6 +35,7 @@ public static class GroupBeamSearch
         // first beam of each group starts at 0, the others at -1e9 (HF)
         var beamScoresArr = new float[N];
         for (int r = 0; r < N; r++) beamScoresArr[r] = (r % nb) % gs == 0 ? 0f : -1e9f;
+        var beamLogProbs = new double[N]; // sum of each beam's own token log-probs (no penalty)
 
         using var noGrad = torch.no_grad();
         // Host reads per step: one per group (its top-k candidates); uploads: one per later group (the diversity counts)
@@ -62,6 +64,7 @@ public static class GroupBeamSearch
                 var currentTokens = new long[N];
                 var reorder = new long[N];
                 var newScores = new float[N];
+                var newLogProbs = new double[N];
                 var newTokens = new int[N][];
                 using (var scope = torch.NewDisposeScope())
                 {
@@ -78,33 +81,49 @@ public static class GroupBeamSearch
                     }
                     for (int g = 0; g < G; g++)
                     {
-                        float[] vals;
+                        float[] vals, tokenLp; // candidate scores (penalised, with the beam score) and the tokens' own log-probs
                         long[] idx;
                         if (fused)
                         {
                             // candidates [B, k] from the fused step: flat = parent * V + token, as topk over [B, gs*V]
                             vals = new float[B * k];
+                            tokenLp = new float[B * k];
                             idx = new long[B * k];
                             for (int b = 0; b < B; b++)
                             {
                                 var (tok, par, sc) = prepared![b].SelectGroup(g, beamScoresArr.AsSpan(b * nb + g * gs, gs),
                                     currentTokens.AsSpan(b * nb, g * gs), options.DiversityPenalty);
-                                for (int j = 0; j < k; j++) { vals[b * k + j] = sc[j]; idx[b * k + j] = par[j] * V + tok[j]; }
+                                for (int j = 0; j < k; j++)
+                                {
+                                    vals[b * k + j] = sc[j];
+                                    idx[b * k + j] = par[j] * V + tok[j];
+                                    tokenLp[b * k + j] = prepared[b].LogProb(g * gs + par[j], (int)tok[j]);
+                                }
                             }
                         }
                         else
                         {
                             var rows = groupRows[g];
-                            var processed = logp!.index_select(0, rows);                 // [B*gs, V]
+                            var plain = logp!.index_select(0, rows);                     // [B*gs, V]
+                            var processed = plain;
                             if (g > 0 && options.DiversityPenalty != 0)
                                 processed = processed - options.DiversityPenalty * TokenFrequency(currentTokens, B, nb, g * gs, gs, V, device);
                             var total = (processed + beamScoresDev.index_select(0, rows).unsqueeze(1)).view(B, gs * V);
                             var (topVals, topIdx) = total.topk(k, 1, largest: true, sorted: true); // [B, k]
-                            // one host read for both: fp32 scores and indices < 2^53 are exact in fp64
-                            var both = HostSync.Read<double>(torch.cat(new[] { topVals.to_type(ScalarType.Float64).view(-1), topIdx.to_type(ScalarType.Float64).view(-1) }));
+                            var plainLp = plain.view(B, gs * V).gather(1, topIdx);         // [B, k] own log-probs, no penalty
+                            // one host read for all three: fp32 values and indices < 2^53 are exact in fp64
+                            var all = HostSync.Read<double>(torch.cat(new[]
+                            {
+                                topVals.to_type(ScalarType.Float64).view(-1), topIdx.to_type(ScalarType.Float64).view(-1),
+                                plainLp.to_type(ScalarType.Float64).view(-1),
+                            }));
                             vals = new float[B * k];
                             idx = new long[B * k];
-                            for (int q = 0; q < B * k; q++) { vals[q] = (float)both[q]; idx[q] = (long)both[B * k + q]; }
+                            tokenLp = new float[B * k];
+                            for (int q = 0; q < B * k; q++)
+                            {
+                                vals[q] = (float)all[q]; idx[q] = (long)all[B * k + q]; tokenLp[q] = (float)all[2 * B * k + q];
+                            }
                         }
                         for (int b = 0; b < B; b++)
                         {
@@ -114,6 +133,7 @@ public static class GroupBeamSearch
                                 for (int j = 0; j < gs; j++)
                                 {
                                     newScores[groupRow0 + j] = 0f;
+                                    newLogProbs[groupRow0 + j] = 0;
                                     newTokens[groupRow0 + j] = beamTokens[groupRow0].Append((int)pad).ToArray();
                                     currentTokens[groupRow0 + j] = pad;
                                     reorder[groupRow0 + j] = groupRow0;
@@ -127,15 +147,17 @@ public static class GroupBeamSearch
                                 int token = (int)(flat % V);
                                 int src = groupRow0 + (int)(flat / V);
                                 float score = vals[b * k + rank];
+                                double sumLp = beamLogProbs[src] + tokenLp[b * k + rank];
                                 if (stop.Contains(token))
                                 {
                                     if (rank >= gs) continue;
-                                    hyps[bg].Add(beamTokens[src].Append(token).ToArray(), score, step + 1, stopped: true);
+                                    hyps[bg].Add(beamTokens[src].Append(token).ToArray(), score, step + 1, stopped: true, sumLp);
                                 }
                                 else
                                 {
                                     int dst = groupRow0 + filled;
                                     newScores[dst] = score;
+                                    newLogProbs[dst] = sumLp;
                                     newTokens[dst] = beamTokens[src].Append(token).ToArray();
                                     currentTokens[dst] = token;
                                     reorder[dst] = src;
@@ -151,6 +173,7 @@ public static class GroupBeamSearch
                     if (prepared is not null) foreach (var p in prepared) p.Dispose();
                 }
                 beamScoresArr = newScores;
+                beamLogProbs = newLogProbs;
                 beamTokens = newTokens;
                 step++;
                 if (done.All(d => d) || step >= options.MaxNewTokens) break;
@@ -190,7 +213,7 @@ public static class GroupBeamSearch
                 for (int j = 0; j < gs; j++)
                 {
                     int row = b * nb + g * gs + j;
-                    hyps[bg].Add(beamTokens[row], beamScoresArr[row], beamTokens[row].Length, stopped: false);
+                    hyps[bg].Add(beamTokens[row], beamScoresArr[row], beamTokens[row].Length, stopped: false, beamLogProbs[row]);
                 }
             }
             int R = options.ReturnCount;
@@ -205,7 +228,7 @@ public static class GroupBeamSearch
                 {
                     var best = sorted[^1];
                     sorted.RemoveAt(sorted.Count - 1);
-                    result[b][r] = new BeamSequence(best.Tokens, best.Score, best.Stopped);
+                    result[b][r] = new BeamSequence(best.Tokens, best.Score, best.Stopped, best.TokenLogProbSum);
                 }
             }
             if (!options.ReturnCaches) return new GroupBeamSearchResult(result, step);

@@ -106,7 +106,8 @@ public sealed class DpoVerb : DpoVerbBase, ICliVerb
             try
             {
                 return DpoStage.Run(vlm, pairs, Out, options, PromptTemplate(), images, Resume,
-                    onStep: _ => p.Advance("dpo"), onReference: (_, _) => p.Advance("reference log-probs"), maxLength: ModelMaxLength);
+                    onStep: _ => p.Advance("dpo"), onReference: (_, _) => p.Advance("reference log-probs"), maxLength: ModelMaxLength,
+                    modelPath: Model, onNotice: p.Message);
             }
             catch (DpoDivergedException ex) { throw new CsrUserException(ex.Message, ex); }
         });

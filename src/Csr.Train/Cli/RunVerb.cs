@@ -59,7 +59,6 @@ public sealed class RunVerb : DpoVerbBase, ISamplingVerb, ICliVerb
         ? (ImageAspectRatioOption.Parse(both, "--image-aspect-ratio"), ImageAspectRatioOption.Parse(both, "--image-aspect-ratio"))
         : (ImageAspectRatioOption.Parse(SampleImageAspectRatio, "--sample-image-aspect-ratio"), ImageAspectRatioOption.Parse(DpoImageAspectRatio, "--dpo-image-aspect-ratio"));
 
-    /// <summary>The run options these arguments give.</summary>
     /// <summary>The run's options; <paramref name="device"/> (default CPU) is where it computes.</summary>
     public CsrRunOptions RunOptions(Device? device = null)
     {
@@ -88,13 +87,15 @@ public sealed class RunVerb : DpoVerbBase, ISamplingVerb, ICliVerb
         var device = ResolveDevice();
         var options = RunOptions(device);
         options.Validate();
+        var inputs = new Dictionary<string, string> { ["prompts"] = Prompts, ["model"] = Model, ["clip"] = Clip };
+        var manifestOptions = ManifestOptions(options);
+        CsrRun.CheckResumable(Out, manifestOptions, inputs); // before the models are loaded
         using var vlm = VisionLanguageModel.Load(Model, options.DType, device);
         using var scorer = ClipSentenceScorer.Load(Clip, options.DType, Fused, device);
         List<CsrRoundResult> results;
         try
         {
-            results = SpectreProgress.Run(p => new CsrRun(options) { Progress = p }.Run(vlm, scorer, prompts, ManifestOptions(options),
-                new Dictionary<string, string> { ["prompts"] = Prompts, ["model"] = Model, ["clip"] = Clip }));
+            results = SpectreProgress.Run(p => new CsrRun(options) { Progress = p }.Run(vlm, scorer, prompts, manifestOptions, inputs));
         }
         catch (Dpo.DpoDivergedException ex) { throw new CsrUserException(ex.Message, ex); }
         var table = new Table().AddColumns("round", "prompts", "trees", "pairs", "dpo steps", "loss", "margin", "tokens fwd", "seconds");

@@ -6,7 +6,8 @@ namespace Csr.Train.Dpo;
 
 /// <summary>
 /// A training checkpoint <c>&lt;out&gt;/checkpoint-&lt;step&gt;/</c>: trainable tensors by name
-/// (<c>trainable.bin</c>), optimizer state (<c>optimizer.bin</c>) and <c>trainer_state.json</c>.
+/// (<c>trainable.bin</c>), optimizer state (<c>optimizer.bin</c>), <c>trainer_state.json</c> and the training
+/// identity it was made for (<c>identity.json</c>).
 /// Written into a temp directory and renamed, so a checkpoint directory is always complete.
 /// </summary>
 public static class DpoCheckpoint
@@ -21,8 +22,16 @@ public static class DpoCheckpoint
                 .OrderByDescending(x => x.Step).Select(x => x.Dir).FirstOrDefault()
             : null;
 
+    /// <summary>Removes every checkpoint in <paramref name="outDir"/> (a run that does not resume starts over).</summary>
+    public static void DeleteAll(string outDir)
+    {
+        if (!Directory.Exists(outDir)) return;
+        foreach (var d in Directory.GetDirectories(outDir, Prefix + "*")) Directory.Delete(d, true);
+    }
+
+    /// <param name="identity">What the checkpoint was trained for, written as <see cref="DpoIdentity.CheckpointFileName"/>.</param>
     public static string Save(string outDir, int step, IReadOnlyList<TrainableGroup> groups, TorchSharp.Modules.OptimizerHelper optimizer,
-        IReadOnlyList<DpoStepLog> history, int keepLast = 1)
+        IReadOnlyList<DpoStepLog> history, DpoIdentity identity, int keepLast = 1)
     {
         string final = Path.Combine(outDir, Prefix + step);
         string tmp = Path.Combine(outDir, $".{Prefix}{step}.{Environment.ProcessId}.tmp");
@@ -40,6 +49,7 @@ public static class DpoCheckpoint
             }
         }
         optimizer.save_state_dict(Path.Combine(tmp, "optimizer.bin"));
+        identity.Save(Path.Combine(tmp, DpoIdentity.CheckpointFileName));
         File.WriteAllText(Path.Combine(tmp, "trainer_state.json"), JsonSerializer.Serialize(new { global_step = step, log_history = history }, new JsonSerializerOptions { WriteIndented = true }));
         if (Directory.Exists(final)) Directory.Delete(final, true);
         Directory.Move(tmp, final);

@@ -9,7 +9,9 @@ public sealed record DpoStageResult(DpoResult Training, string AdapterDir, int P
 
 /// <summary>
 /// dpo: preference pairs -> LoRA DPO on the LLaVA model (in place) -> adapter in the PEFT layout at
-/// <c>&lt;out&gt;/adapter</c> (projector in non_lora_trainables.safetensors).
+/// <c>&lt;out&gt;/adapter</c> (projector in non_lora_trainables.safetensors). The reference cache and the
+/// checkpoints are keyed by the model's weights (<paramref name="modelPath"/>'s files, default the model's
+/// source directory, or the tensors of a model built in memory), dtype, template and image preprocessing.
 /// </summary>
 public static class DpoStage
 {
@@ -17,11 +19,13 @@ public static class DpoStage
 
     public static DpoStageResult Run(VisionLanguageModel vlm, IReadOnlyList<PreferencePair> pairs, string outDir,
         DpoOptions options, PromptTemplate template, ImagePathRule images, bool resume,
-        Action<DpoStepLog>? onStep = null, Action<int, int>? onReference = null, int maxLength = 1024)
+        Action<DpoStepLog>? onStep = null, Action<int, int>? onReference = null, int maxLength = 1024,
+        string? modelPath = null, Action<string>? onNotice = null)
     {
         var examples = DpoDataset.Build(pairs, vlm, template, images, Math.Min(maxLength, vlm.MaxPositions));
+        var identity = DpoIdentity.ForReference(vlm, template, modelPath, options.ImageAspectRatio); // before LoRA is attached
         var policy = new LlavaDpoModel(vlm, options);
-        var trainer = new DpoTrainer(policy, options, outDir) { OnStep = onStep, OnReference = onReference };
+        var trainer = new DpoTrainer(policy, options, outDir) { OnStep = onStep, OnReference = onReference, OnNotice = onNotice, Identity = identity };
         var result = trainer.Train(examples, resume);
         string adapterDir = Path.Combine(outDir, AdapterDirName);
         var config = new PeftAdapterConfig

@@ -41,6 +41,15 @@ public sealed class DpoTrainer
     /// <summary>Called with (done, total) while reference log-probs are computed.</summary>
     public Action<int, int>? OnReference { get; init; }
 
+    /// <summary>
+    /// What the reference log-probs depend on (<see cref="DpoIdentity.ForReference"/>); the cache and the checkpoints
+    /// are keyed by it. Null: the options and the pairs only.
+    /// </summary>
+    public DpoIdentity? Identity { get; init; }
+
+    /// <summary>One-line notices (a discarded reference cache); null writes them to stderr.</summary>
+    public Action<string>? OnNotice { get; init; }
+
     /// <summary>Total optimizer steps for a data set of <paramref name="examples"/> pairs.</summary>
     public int TotalSteps(int examples)
     {
@@ -53,6 +62,10 @@ public sealed class DpoTrainer
     {
         if (examples.Count == 0) throw new ArgumentException("DPO needs at least one preference pair");
         Directory.CreateDirectory(_outDir);
+        var identity = (Identity ?? DpoIdentity.Empty).ForTraining(_o, examples);
+        string? resumeFrom = resume ? DpoCheckpoint.Latest(_outDir) : null;
+        if (resumeFrom != null) CheckResumable(resumeFrom, identity);
+        else DpoCheckpoint.DeleteAll(_outDir); // a fresh start: checkpoints of an earlier run must not be resumed later
         int refComputed = ComputeReference(examples, out var refs);
 
         var groups = _model.TrainableGroups(_o.LearningRate, _o.ProjectorLearningRate);
@@ -65,7 +78,7 @@ public sealed class DpoTrainer
         var history = new List<DpoStepLog>();
         string? lastCkpt = null;
         string logPath = Path.Combine(_outDir, LogFileName);
-        if (resume && DpoCheckpoint.Latest(_outDir) is { } ck)
+        if (resumeFrom is { } ck)
         {
             start = DpoCheckpoint.Load(ck, groups, optimizer);
             history = DpoCheckpoint.History(ck);
@@ -98,12 +111,19 @@ public sealed class DpoTrainer
                 using var quiet = Csr.Models.GcQuiet.Enter();
                 torch.manual_seed(_o.Seed * 1_000_003 + step * perStep + index);
                 var ex = mb.Select(i => examples[i]).ToList();
-                var lp = _model.SequenceLogProbs(ex.Select(e => e.Chosen).Concat(ex.Select(e => e.Rejected)).ToList()); // [2B]
+                var seqs = ex.Select(e => e.Chosen).Concat(ex.Select(e => e.Rejected)).ToList();
+                var sums = _model.SequenceLogProbs(seqs);                                                   // [2B]
+                var tokens = tensor(seqs.Select(q => (double)q.ScoredTokens).ToArray(), device: sums.device).to_type(sums.dtype); // [2B]
+                var refSums = tensor(ex.Select(e => refs[e.CacheKey].Chosen).Concat(ex.Select(e => refs[e.CacheKey].Rejected)).ToArray(),
+                    device: sums.device).to_type(sums.dtype);                                                // [2B]
+                // sums for sigmoid / hinge, per-token means for IPO (TRL), for policy and reference alike
+                var lp = DpoLoss.SequenceLogps(sums, tokens, _o.Loss);
+                var rp = DpoLoss.SequenceLogps(refSums, tokens, _o.Loss);
                 int b = ex.Count;
                 var pc = lp.slice(0, 0, b, 1);
                 var pr = lp.slice(0, b, 2 * b, 1);
-                var rc = tensor(ex.Select(e => refs[e.CacheKey].Chosen).ToArray(), device: lp.device).to_type(lp.dtype);
-                var rr = tensor(ex.Select(e => refs[e.CacheKey].Rejected).ToArray(), device: lp.device).to_type(lp.dtype);
+                var rc = rp.slice(0, 0, b, 1);
+                var rr = rp.slice(0, b, 2 * b, 1);
                 using var o = DpoLoss.Compute(pc, pr, rc, rr, _o.Beta, _o.Loss);
                 double loss = o.Loss.item<float>();
                 if (!double.IsFinite(loss))
@@ -133,13 +153,24 @@ public sealed class DpoTrainer
             File.AppendAllText(logPath, JsonSerializer.Serialize(rec) + "\n");
             OnStep?.Invoke(rec);
             if (_o.SaveSteps > 0 && (step + 1) % _o.SaveSteps == 0 && step + 1 < total)
-                lastCkpt = DpoCheckpoint.Save(_outDir, step + 1, groups, optimizer, history);
+                lastCkpt = DpoCheckpoint.Save(_outDir, step + 1, groups, optimizer, history, identity);
         }
         _model.SetTraining(false);
         if (total > start || lastCkpt == null)
-            lastCkpt = DpoCheckpoint.Save(_outDir, total, groups, optimizer, history);
+            lastCkpt = DpoCheckpoint.Save(_outDir, total, groups, optimizer, history, identity);
         optimizer.Dispose();
         return new DpoResult(total, start, history, lastCkpt, refComputed);
+    }
+
+    /// <summary>Refuses to resume a checkpoint trained for other inputs or options (one line naming what changed).</summary>
+    void CheckResumable(string checkpoint, DpoIdentity identity)
+    {
+        string name = Path.GetFileName(checkpoint);
+        var recorded = DpoIdentity.TryRead(Path.Combine(checkpoint, DpoIdentity.CheckpointFileName));
+        if (recorded == null)
+            throw new Cli.CsrUserException($"--resume: {name} in {_outDir} has no readable {DpoIdentity.CheckpointFileName}, so what it was trained on is unknown; remove {_outDir} or rerun without --resume");
+        if (identity.DifferenceFrom(recorded) is { } diff)
+            throw new Cli.CsrUserException($"--resume: {name} was trained {(diff.StartsWith(DpoIdentity.ModelKey + " ", StringComparison.Ordinal) ? "on" : "with")} {diff}; remove {_outDir} or rerun without --resume");
     }
 
     /// <summary>Micro-batches over all epochs: each epoch is a seeded permutation cut into batches.</summary>
@@ -157,7 +188,12 @@ public sealed class DpoTrainer
 
     int ComputeReference(IReadOnlyList<DpoExample> examples, out Dictionary<string, (double Chosen, double Rejected)> refs)
     {
-        var cache = new ReferenceLogProbCache(_outDir);
+        var cache = new ReferenceLogProbCache(_outDir, Identity ?? DpoIdentity.Empty);
+        if (cache.Discarded is { } why)
+        {
+            if (OnNotice != null) OnNotice(why);
+            else Console.Error.WriteLine(why);
+        }
         refs = new(StringComparer.Ordinal);
         var missing = examples.Where(e => !cache.TryGet(e.CacheKey, out _)).DistinctBy(e => e.CacheKey).ToList();
         int done = 0;

@@ -34,7 +34,9 @@ public sealed class LlavaDpoModel : IDpoModel
         _projector = m.multi_modal_projector.named_parameters()
             .Select(x => ("multi_modal_projector." + x.name, x.parameter, x.parameter.detach().clone()))
             .ToList();
-        foreach (var (_, p, _) in _projector) p.requires_grad = true;
+        // a projector frozen by a learning rate of 0 takes no gradient (it is also left out of the optimizer)
+        bool trainProjector = o.ProjectorLearningRate > 0;
+        foreach (var (_, p, _) in _projector) p.requires_grad = trainProjector;
     }
 
     public VisionLanguageModel Vlm => _vlm;

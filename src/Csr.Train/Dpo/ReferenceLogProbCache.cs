@@ -5,8 +5,10 @@ namespace Csr.Train.Dpo;
 
 /// <summary>
 /// Reference log-probs, computed once per pair and cached on disk as JSONL
-/// (<c>{"key","chosen","rejected"}</c>; the key includes a hash of the tokens). A torn last line from a
-/// killed run is ignored and recomputed.
+/// (<c>{"key","chosen","rejected"}</c>; the key includes a hash of the tokens and of the pair's image file). The
+/// reference identity (model weights, dtype, template, image preprocessing) is written next to it as
+/// <see cref="DpoIdentity.ReferenceFileName"/>: a cache recorded for another identity, or without one, is discarded
+/// and recomputed, and <see cref="Discarded"/> says why. A torn last line from a killed run is ignored and recomputed.
 /// </summary>
 public sealed class ReferenceLogProbCache
 {
@@ -15,10 +17,22 @@ public sealed class ReferenceLogProbCache
     readonly string _path;
     readonly Dictionary<string, (double Chosen, double Rejected)> _values = new(StringComparer.Ordinal);
 
-    public ReferenceLogProbCache(string dir)
+    public ReferenceLogProbCache(string dir, DpoIdentity identity)
     {
         Directory.CreateDirectory(dir);
         _path = Path.Combine(dir, FileName);
+        string identityPath = Path.Combine(dir, DpoIdentity.ReferenceFileName);
+        if (File.Exists(_path))
+        {
+            var recorded = DpoIdentity.TryRead(identityPath);
+            Discarded = recorded == null
+                ? $"reference log-probs in {_path} have no readable {DpoIdentity.ReferenceFileName}: recomputing them"
+                : identity.DifferenceFrom(recorded, ", now ") is { } diff
+                    ? $"reference log-probs in {_path} were computed for {diff}: recomputing them"
+                    : null;
+            if (Discarded != null) File.Delete(_path);
+        }
+        identity.Save(identityPath);
         if (!File.Exists(_path)) return;
         foreach (var line in File.ReadLines(_path))
         {
@@ -35,6 +49,9 @@ public sealed class ReferenceLogProbCache
             }
         }
     }
+
+    /// <summary>Why the cache on disk was thrown away (one line), or null when it was kept or there was none.</summary>
+    public string? Discarded { get; }
 
     public int Count => _values.Count;
 

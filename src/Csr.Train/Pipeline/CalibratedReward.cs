@@ -7,7 +7,8 @@ namespace Csr.Train.Pipeline;
 /// (stable: ties keep child order); node value = (1-alpha)*rank + alpha*clip_rank; a path runs from
 /// the root to a final node, its value is the running sum divided by the number of nodes including the
 /// root; chosen = smallest (first on ties in depth-first order), rejected = largest (last on ties).
-/// Paper rule: node reward = lambda*max(clip,0) + (1-lambda)*exp(sum of the step's token log-probs),
+/// Paper rule: node reward = lambda*max(clip,0) + (1-lambda)*exp(sum of the step's token log-probs, as recorded at
+/// sampling: no diversity penalty, no length normalisation),
 /// path value = the sum; chosen = largest, rejected = smallest.
 /// </summary>
 public static class CalibratedReward
@@ -59,16 +60,22 @@ public static class CalibratedReward
         return paths;
     }
 
-    /// <summary>Paper's sentence reward: lambda*R_I + (1-lambda)*R_T, R_I = max(clip_score, 0), R_T = product of the token probabilities.</summary>
+    /// <summary>
+    /// Paper's sentence reward: lambda*R_I + (1-lambda)*R_T, R_I = max(clip_score, 0), R_T = the product of the
+    /// sentence's token probabilities = exp(<see cref="TreeNode.TokenLogProbSum"/>). A node without the recorded sum
+    /// (a tree from an older sampler) is refused when R_T counts (lambda &lt; 1).
+    /// </summary>
     public static double PaperReward(TreeNode node, TreeNode parent, double lambda)
     {
         if (lambda != 0 && node.ClipScore == null)
             throw new InvalidDataException("tree has a node without clip_score: run the score stage first (or use --alpha 0)");
-        double step = node.StepScore(parent);
-        // sequences_score is the mean log-prob; with the token count the sentence probability is exact,
-        // without it we fall back to the geometric-mean probability.
-        double logProb = node.NumTokens is int t && t > 0 ? step * t : step;
-        double rT = Math.Exp(logProb);
+        double rT = 0;
+        if (lambda != 1)
+        {
+            if (node.TokenLogProbSum is not double logProb)
+                throw new InvalidDataException("tree has a node without token_logprob_sum (written by an older sampler): run the sample stage again for --reward paper, or use --reward rank");
+            rT = Math.Exp(logProb);
+        }
         double rI = Math.Max(node.ClipScore ?? 0.0, 0.0);
         return lambda * rI + (1 - lambda) * rT;
     }

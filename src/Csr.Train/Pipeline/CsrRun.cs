@@ -44,25 +44,20 @@ public sealed class CsrRun
         IReadOnlyDictionary<string, object?> manifestOptions, IReadOnlyDictionary<string, string> inputs)
     {
         Directory.CreateDirectory(_o.OutDir);
-        var manifest = RunManifest.TryRead(_o.OutDir);
+        var manifest = CheckResumable(_o.OutDir, manifestOptions, inputs);
         if (manifest == null)
         {
             manifest = RunManifest.Create(manifestOptions, _o.Seed, inputs);
             manifest.Save(_o.OutDir);
         }
-        else
-        {
-            foreach (var (k, path) in inputs)
-                if (manifest.InputHash(k) is { Length: > 0 } h && h != RunManifest.HashPath(path))
-                    throw new InvalidDataException($"{Path.Combine(_o.OutDir, RunManifest.FileName)}: input \"{k}\" ({path}) changed since this run started; use a new --out");
-            Progress.Message($"resuming run in {_o.OutDir} (completed: {string.Join(", ", manifest.Completed)})");
-        }
+        else Progress.Message($"resuming run in {_o.OutDir} (completed: {string.Join(", ", manifest.Completed)})");
         var log = new JsonlLog(Path.Combine(_o.OutDir, "run_log.jsonl"));
         TorchSharp.torch.manual_seed(_o.Seed);
 
         var results = new List<CsrRoundResult>();
         VisionLanguageModel vlm = baseModel;
         string? filesFrom = baseModel.Source;
+        string? weightsFrom = baseModel.Source; // where the current model's weights are on disk (DPO keys its state by them)
         try
         {
             string? pendingLoad = null; // a finished round's merged model: the base of the next unfinished round
@@ -80,10 +75,11 @@ public sealed class CsrRun
                 {
                     if (!ReferenceEquals(vlm, baseModel)) vlm.Dispose();
                     vlm = VisionLanguageModel.Load(pendingLoad, _o.DType, _o.Device);
-                    filesFrom = pendingLoad;
+                    filesFrom = weightsFrom = pendingLoad;
                     pendingLoad = null;
                 }
-                var r = RunRound(round, rd, vlm, filesFrom, scorer, prompts, manifest, log);
+                var r = RunRound(round, rd, vlm, filesFrom, weightsFrom, scorer, prompts, manifest, log);
+                weightsFrom = r.ModelDir; // the model merged in place is the one saved there
                 results.Add(r);
                 OnRoundEnd?.Invoke(r, vlm);
             }
@@ -95,7 +91,25 @@ public sealed class CsrRun
         return results;
     }
 
-    CsrRoundResult RunRound(int round, string rd, VisionLanguageModel vlm, string? filesFrom, ISentenceScorer scorer,
+    /// <summary>
+    /// The manifest of an earlier run in <paramref name="outDir"/> (null when there is none) after checking that this run
+    /// may continue it: every option but <see cref="RunManifest.ResultNeutralOptions"/> as recorded, every input file
+    /// unchanged. Otherwise a one-line error names the option or input. Cheap: callers run it before loading models.
+    /// </summary>
+    public static RunManifest? CheckResumable(string outDir, IReadOnlyDictionary<string, object?> manifestOptions, IReadOnlyDictionary<string, string> inputs)
+    {
+        var manifest = RunManifest.TryRead(outDir);
+        if (manifest == null) return null;
+        if (manifest.OptionMismatch(manifestOptions) is { } m)
+            throw new Cli.CsrUserException($"--out {outDir} was run with --{m.Name} {m.Recorded ?? "(not set)"}; " +
+                                           $"this run has --{m.Name} {m.Given ?? "(not set)"}: use another --out or the same options");
+        foreach (var (k, path) in inputs)
+            if (manifest.InputHash(k) is { Length: > 0 } h && h != RunManifest.HashPath(path))
+                throw new InvalidDataException($"{Path.Combine(outDir, RunManifest.FileName)}: input \"{k}\" ({path}) changed since this run started; use a new --out");
+        return manifest;
+    }
+
+    CsrRoundResult RunRound(int round, string rd, VisionLanguageModel vlm, string? filesFrom, string? weightsFrom, ISentenceScorer scorer,
         IReadOnlyList<PromptEntry> prompts, RunManifest manifest, JsonlLog log)
     {
         var sw = Stopwatch.StartNew();
@@ -148,7 +162,7 @@ public sealed class CsrRun
         var dpo = DpoStage.Run(vlm, built.Pairs, dpoDir, dpoOptions, _o.Template, _o.Images, resume: true,
             onStep: s => { log.Write("dpo", s); Progress.Advance($"round {round}: dpo"); },
             onReference: (d, _) => Progress.Advance($"round {round}: dpo reference"),
-            maxLength: _o.MaxLength);
+            maxLength: _o.MaxLength, modelPath: weightsFrom, onNotice: Progress.Message);
         manifest.MarkCompleted(key + "/dpo", _o.OutDir);
         StageDone("dpo");
 

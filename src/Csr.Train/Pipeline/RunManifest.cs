@@ -21,7 +21,7 @@ public sealed class RunManifest
     {
         var opts = new JsonObject();
         foreach (var (k, v) in options.OrderBy(kv => kv.Key, StringComparer.Ordinal))
-            opts[k] = v == null ? null : JsonValue.Create(v.ToString());
+            opts[k] = Format(v) is { } text ? JsonValue.Create(text) : null;
         var inputs = new JsonObject();
         foreach (var (k, path) in inputFiles.OrderBy(kv => kv.Key, StringComparer.Ordinal))
             inputs[k] = new JsonObject { ["path"] = path, ["sha256"] = HashPath(path) };
@@ -61,6 +61,38 @@ public sealed class RunManifest
     {
         if (!IsCompleted(stage)) Root["completed"]!.AsArray().Add(stage);
         Save(runDir);
+    }
+
+    /// <summary>
+    /// Options that change no result, so a run directory may be resumed with other values: the run directory
+    /// itself, inputs compared by content hash instead of path, the number of rounds (more rounds extend a run,
+    /// finished rounds are kept), the CLIP scoring batch size, the sampling cost model (prefix cache and node
+    /// batching give the same trees), the checkpoint frequency, and placement / reporting switches.
+    /// </summary>
+    public static readonly IReadOnlySet<string> ResultNeutralOptions = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "out", "model", "clip", "prompts", "iterations", "batch-prompts", "no-prefix-cache", "no-node-batch",
+        "save-steps", "device", "threads", "verbose", "quiet", "progress",
+    };
+
+    /// <summary>An option value as the manifest stores it (invariant culture; null when not set).</summary>
+    public static string? Format(object? value) => value == null ? null : Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// The first option (by name, <see cref="ResultNeutralOptions"/> left out) whose value differs from the one this
+    /// run was started with: (name, recorded value, given value); null when all agree. Options the manifest does not
+    /// hold (it predates them) are not compared.
+    /// </summary>
+    public (string Name, string? Recorded, string? Given)? OptionMismatch(IReadOnlyDictionary<string, object?> options)
+    {
+        if (Root["options"] is not JsonObject recorded) return null;
+        foreach (var (k, v) in options.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+        {
+            if (ResultNeutralOptions.Contains(k) || !recorded.ContainsKey(k)) continue;
+            string? was = recorded[k]?.GetValue<string>(), now = Format(v);
+            if (!string.Equals(was, now, StringComparison.Ordinal)) return (k, was, now);
+        }
+        return null;
     }
 
     public string? InputHash(string key) => Root["inputs"]?[key]?["sha256"]?.GetValue<string>();

@@ -4,7 +4,8 @@ namespace Csr.Train.Pipeline;
 
 /// <summary>
 /// A node of the sentence-level beam search tree. File contract (<c>&lt;out&gt;/&lt;id&gt;.json</c> holds the root):
-/// <c>{"text", "new_text", "score", "clip_score", "is_final", "children": [...]}</c>.
+/// <c>{"text", "new_text", "score", "clip_score", "is_final", "children": [...]}</c>, optionally "num_tokens" and
+/// "token_logprob_sum".
 /// </summary>
 public sealed class TreeNode
 {
@@ -30,6 +31,15 @@ public sealed class TreeNode
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public int? NumTokens { get; set; }
 
+    /// <summary>
+    /// Sum of the log-probs of the tokens generated in this step under the sampling model (no diversity penalty, no
+    /// length normalisation): the log of the sentence's probability, which the paper reward needs. Optional (trees
+    /// written before it was recorded lack it).
+    /// </summary>
+    [JsonPropertyName("token_logprob_sum")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public double? TokenLogProbSum { get; set; }
+
     [JsonPropertyName("children")] public List<TreeNode> Children { get; set; } = new();
 
     /// <summary>This step's own sequence score (node score minus parent score).</summary>
@@ -44,7 +54,7 @@ public sealed class TreeNode
 
     public TreeNode DeepClone() => new()
     {
-        Text = Text, NewText = NewText, Score = Score, ClipScore = ClipScore, IsFinal = IsFinal, NumTokens = NumTokens,
+        Text = Text, NewText = NewText, Score = Score, ClipScore = ClipScore, IsFinal = IsFinal, NumTokens = NumTokens, TokenLogProbSum = TokenLogProbSum,
         Children = Children.Select(c => c.DeepClone()).ToList(),
     };
 }

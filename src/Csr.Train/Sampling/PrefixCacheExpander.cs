@@ -60,7 +60,7 @@ public sealed class PrefixCacheExpander : ISentenceExpander, IDisposable
                 var owner = new SharedStart(start, b * r);
                 for (int k = 0; k < b; k++)
                     results[members[k].i] = result.Sequences[k]
-                        .Select(s => new SentenceContinuation(s.Tokens, s.Score, new ChildState(owner, k, s.Tokens)))
+                        .Select(s => new SentenceContinuation(s.Tokens, s.Score, new ChildState(owner, k, s.Tokens), s.TokenLogProbSum))
                         .ToList();
             }
         }

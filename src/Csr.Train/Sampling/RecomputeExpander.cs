@@ -50,7 +50,7 @@ public sealed class RecomputeExpander : ISentenceExpander, IDisposable
             using (var result = GroupBeamSearch.Run(_model, start, _search))
             {
                 ForwardedTokens += length + (long)result.Steps * _search.NumBeams;
-                all.Add(result.Sequences[0].Select(s => new SentenceContinuation(s.Tokens, s.Score, null)).ToList());
+                all.Add(result.Sequences[0].Select(s => new SentenceContinuation(s.Tokens, s.Score, null, s.TokenLogProbSum)).ToList());
             }
         }
         return all;

@@ -74,6 +74,7 @@ public sealed class SentenceTreeSearch
             NewText = sentence,
             Score = parent.Node.Score + c.SequenceScore,
             NumTokens = c.Tokens.Length,
+            TokenLogProbSum = c.TokenLogProbSum is double lp && double.IsFinite(lp) ? lp : null,
         };
         int[] answer = [.. parent.AnswerIds, .. c.Tokens];
         final = c.Tokens.Contains(_eosId) || node.Text.Length >= _options.MaxLength || c.Tokens.Length == 0

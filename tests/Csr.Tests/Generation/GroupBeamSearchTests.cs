@@ -217,6 +217,42 @@ public class GroupBeamSearchTests
             }
     }
 
+    [Theory]
+    [InlineData(false, 3.0)]
+    [InlineData(true, 3.0)]
+    [InlineData(false, 0.2)]
+    [InlineData(true, 0.2)]
+    public void TokenLogProbSum_is_the_teacher_forced_log_prob_of_the_returned_tokens(bool fusedStep, double penalty)
+    {
+        // 5 groups of one beam with a Hamming penalty (CSR's 3, and a small one that groups do pay): the beam score carries
+        // the penalty and is divided by the length; the recorded sum must be the plain log-probability of the tokens
+        using var scope = NewDisposeScope();
+        using var m = Model();
+        var prompts = new[] { new long[] { 1, 7, 9, 4 }, new long[] { 1, 12, 3, 8 } };
+        using var start = GenerationStart.PrefillIds(m, tensor(prompts.SelectMany(p => p).ToArray()).reshape(2, 4));
+        var opts = new GroupBeamSearchOptions
+        {
+            NumBeams = 5, NumBeamGroups = 5, DiversityPenalty = penalty, StopTokenIds = new[] { 2 }, MaxNewTokens = 6, CandidatesPerBeam = 2,
+            StepPath = fusedStep ? Csr.Kernels.KernelPath.Fused : null,
+        };
+        using var res = GroupBeamSearch.Run(m, start, opts);
+        int penalised = 0;
+        for (int b = 0; b < 2; b++)
+            for (int r = 0; r < 5; r++)
+            {
+                var seq = res.Sequences[b][r];
+                using var s2 = NewDisposeScope();
+                var ids = tensor(prompts[b].Concat(seq.Tokens.Select(t => (long)t)).ToArray()).reshape(1, -1);
+                var lp = m.ForwardIds(ids)[0].log_softmax(-1).to_type(ScalarType.Float64);     // [T, V]
+                double expected = 0;
+                for (int j = 0; j < seq.Tokens.Length; j++) expected += lp[prompts[b].Length - 1 + j, seq.Tokens[j]].item<double>();
+                Assert.True(Math.Abs(expected - seq.TokenLogProbSum) < 1e-4,
+                    $"batch {b} rank {r} [{string.Join(",", seq.Tokens)}]: teacher-forced {expected}, recorded {seq.TokenLogProbSum}");
+                if (Math.Abs(seq.Score * seq.Tokens.Length - expected) > 1e-3) penalised++;
+            }
+        if (penalty < 1) Assert.True(penalised > 0, "some returned beam should carry a diversity penalty in its score");
+    }
+
     [Fact]
     public void Invalid_options_are_rejected_with_the_parameter_named()
     {

@@ -50,9 +50,10 @@ public class CalibratedRewardTests
     [Fact]
     public void PaperRule_SumsLambdaWeightedClipAndSentenceProbability()
     {
-        // a: .9*20 + .1*exp(-2); a1: .9*25 + .1*exp(-1); a2: .9*30 + .1*exp(-1); b: .9*28 + .1*exp(-1.2)
+        // R_T = exp(token_logprob_sum), not exp(step score x tokens):
+        // a: .9*20 + .1*exp(-2.5); a1: .9*25 + .1*exp(-.7); a2: .9*30 + .1*exp(-1.1); b: .9*28 + .1*exp(-.9)
         var root = HandTrees.Small();
-        double a = 18 + 0.1 * Math.Exp(-2), a1 = 22.5 + 0.1 * Math.Exp(-1), a2 = 27 + 0.1 * Math.Exp(-1), b = 25.2 + 0.1 * Math.Exp(-1.2);
+        double a = 18 + 0.1 * Math.Exp(-2.5), a1 = 22.5 + 0.1 * Math.Exp(-0.7), a2 = 27 + 0.1 * Math.Exp(-1.1), b = 25.2 + 0.1 * Math.Exp(-0.9);
         var paths = CalibratedReward.Paths(root, RewardRule.Paper, 0.9);
         Assert.Equal(a + a1, paths[0].Value, 9);
         Assert.Equal(a + a2, paths[1].Value, 9);
@@ -66,8 +67,21 @@ public class CalibratedRewardTests
     public void PaperRule_NegativeClipIsClampedToZero()
     {
         var root = new TreeNode { Text = "p" };
-        var n = HandTrees.Node(root, "Some words.", -1.0, -5.0, true, 1);
+        var n = HandTrees.Node(root, "Some words.", -1.0, -5.0, true, 1, -1.0);
         Assert.Equal(0.1 * Math.Exp(-1), CalibratedReward.PaperReward(n, root, 0.9), 12);
+    }
+
+    [Fact]
+    public void PaperRule_WithoutTokenLogProbSums_IsRefusedNamingTheFile_RankRuleIsNot()
+    {
+        var root = HandTrees.Small();
+        foreach (var n in root.DescendantsAndSelf()) n.TokenLogProbSum = null; // a tree from an older sampler
+        var ex = Assert.Throws<InvalidDataException>(() =>
+            ConstructStage.Build(root, Prompt, new ConstructOptions(RewardRule.Paper), out _, out _, "t/7.json"));
+        Assert.Contains("t/7.json", ex.Message);
+        Assert.Contains("token_logprob_sum", ex.Message);
+        Assert.DoesNotContain('\n', ex.Message);
+        Assert.NotNull(ConstructStage.Build(root, Prompt, new ConstructOptions(RewardRule.Rank), out _, out _, "t/7.json"));
     }
 
     [Fact]

@@ -74,6 +74,64 @@ public class DpoTrainerTests : IDisposable
         Assert.Equal(6, File.ReadAllLines(Path.Combine(killedDir, DpoTrainer.LogFileName)).Length);
     }
 
+    /// <summary>Fixed summed log-probs by the sequence's first id: policy (chosen -6, rejected -8), reference (-9, -4); one trainable offset.</summary>
+    sealed class FixedLogps : IDpoModel
+    {
+        public readonly TorchSharp.Modules.Parameter Offset = new(zeros(1));
+        bool _reference;
+
+        public Tensor SequenceLogProbs(IReadOnlyList<DpoSequence> batch) =>
+            cat(batch.Select(s => (s.Ids[0], _reference) switch
+            {
+                (10, false) => Offset - 6,
+                (11, false) => Offset - 8,
+                (10, true) => zeros(1) - 9,
+                _ => zeros(1) - 4,
+            }).ToList(), 0);
+
+        public IReadOnlyList<TrainableGroup> TrainableGroups(double loraLr, double projectorLr) => [new("lora", [("offset", Offset)], loraLr)];
+
+        public IDisposable ReferenceMode()
+        {
+            _reference = true;
+            return new Restore(() => _reference = false);
+        }
+
+        public void SetTraining(bool training) { }
+
+        sealed class Restore(Action a) : IDisposable { public void Dispose() => a(); }
+    }
+
+    [Theory]
+    // IPO on per-token means (TRL): chosen 3 tokens, rejected 4: policy -2, -2; reference -3, -1;
+    // h = (-2 + 2) - (-3 + 1) = 2; loss = (2 - 1 / (2 * 0.1))^2 = 9; logps/chosen = -2; rewards/chosen = 0.1 * (-2 + 3)
+    [InlineData(Csr.Kernels.DpoLossType.Ipo, 9.0, -2.0, 0.1)]
+    // sigmoid on sums: h = (-6 + 8) - (-9 + 4) = 7; loss = log(1 + e^-0.7); rewards/chosen = 0.1 * (-6 + 9)
+    [InlineData(Csr.Kernels.DpoLossType.Sigmoid, 0.40318604888, -6.0, 0.3)]
+    // hinge on sums: relu(1 - 0.7)
+    [InlineData(Csr.Kernels.DpoLossType.Hinge, 0.3, -6.0, 0.3)]
+    public void LossTypes_UseSumsOrLengthAveragedLogps_AsTrl(Csr.Kernels.DpoLossType loss, double expectedLoss, double logpsChosen, double rewardChosen)
+    {
+        var data = new List<DpoExample> { new("p", new DpoSequence([10, 3, 4, 5], 1, null), new DpoSequence([11, 3, 4, 5, 6], 1, null)) };
+        var r = new DpoTrainer(new FixedLogps(), Opts with { GradientAccumulation = 1, MaxSteps = 1, Loss = loss, Beta = 0.1 }, _dir).Train(data, resume: false);
+        var step = Assert.Single(r.Log);
+        Assert.Equal(expectedLoss, step.Loss, 5);
+        Assert.Equal(logpsChosen, step.LogpsChosen, 5);
+        Assert.Equal(rewardChosen, step.RewardsChosen, 5);
+    }
+
+    [Fact]
+    public void AFreshStart_RemovesTheCheckpointsOfAnEarlierRun()
+    {
+        // without it a longer earlier run's checkpoint-4 would outlive this run's checkpoint-2 and be resumed later
+        var data = ToyDpoModel.Data(8, 5);
+        new DpoTrainer(new ToyDpoModel(1), Opts with { SaveSteps = 1, GradientAccumulation = 1, MaxSteps = 4 }, _dir).Train(data, resume: false);
+        Assert.EndsWith("checkpoint-4", DpoCheckpoint.Latest(_dir));
+        new DpoTrainer(new ToyDpoModel(1), Opts with { SaveSteps = 1, GradientAccumulation = 1, MaxSteps = 2 }, _dir).Train(data, resume: false);
+        Assert.EndsWith("checkpoint-2", DpoCheckpoint.Latest(_dir));
+        Assert.Single(Directory.GetDirectories(_dir, DpoCheckpoint.Prefix + "*"));
+    }
+
     [Fact]
     public void NaN_StopsWithTheStep_AndKeepsTheLastGoodCheckpoint()
     {

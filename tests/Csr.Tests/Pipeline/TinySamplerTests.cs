@@ -42,8 +42,44 @@ public class TinySamplerTests : IDisposable
             Assert.Equal(nb[i].Text, na[i].Text);
             Assert.Equal(nb[i].IsFinal, na[i].IsFinal);
             Assert.Equal(nb[i].Score, na[i].Score, 4);
+            if (i > 0) Assert.Equal(nb[i].TokenLogProbSum!.Value, na[i].TokenLogProbSum!.Value, 4);
         }
         Assert.True(ra[0].ForwardedTokens < rb[0].ForwardedTokens, $"{ra[0].ForwardedTokens} vs {rb[0].ForwardedTokens}");
+    }
+
+    [Fact]
+    public void TokenLogProbSum_OfASentence_IsItsTeacherForcedLogProb_AndThePaperRewardUsesIt()
+    {
+        string outDir = Path.Combine(_dir, "t");
+        Sample(outDir, prefix: true);
+        var root = TreeFile.Read(outDir, "q0");
+        Assert.All(root.DescendantsAndSelf().Skip(1), n => Assert.NotNull(n.TokenLogProbSum));
+        Assert.Null(root.TokenLogProbSum);
+
+        // first sentences whose text re-encodes to exactly the sampled tokens: no EOS, nothing trimmed, no id that
+        // decodes to '#' (outside the character table) or '?' (also the unknown id)
+        using var vlm = TinyLlava.Create();
+        var tok = new CharTokenizer();
+        var checkable = root.Children.Where(c => !c.IsFinal && tok.Encode(c.NewText, addBos: false).Length == c.NumTokens
+                                                 && !c.NewText.Contains('#') && !c.NewText.Contains('?')).ToList();
+        Assert.NotEmpty(checkable);
+        long[] prompt = vlm.PromptIds(root.Text);
+        string image = Path.Combine(_dir, "img", "img0.png");
+        var seqs = checkable.Select(c => new Csr.Train.Dpo.DpoSequence([.. prompt, .. tok.Encode(c.NewText, addBos: false).Select(i => (long)i)], prompt.Length, image)).ToList();
+        // teacher-forced on the pixels the sample stage saw (its default preprocessing: no pad)
+        var policy = new Csr.Train.Dpo.LlavaDpoModel(vlm, new Csr.Train.Dpo.DpoOptions { LoraR = 2, LoraAlpha = 4, LoraDropout = 0, ImageAspectRatio = "none" });
+        policy.SetTraining(false);
+        double[] forced;
+        using (TorchSharp.torch.no_grad())
+        using (policy.ReferenceMode())
+        using (var lp = policy.SequenceLogProbs(seqs))
+            forced = lp.to_type(TorchSharp.torch.ScalarType.Float64).data<double>().ToArray();
+        for (int i = 0; i < checkable.Count; i++)
+        {
+            Assert.Equal(forced[i], checkable[i].TokenLogProbSum!.Value, 4);
+            // the paper's R_T is the sentence probability itself: lambda 0 leaves R_T alone
+            Assert.Equal(Math.Exp(forced[i]), CalibratedReward.PaperReward(checkable[i], root, 0.0), 6);
+        }
     }
 
     [Fact]
