@@ -136,12 +136,12 @@ public sealed class WorldDemo(WorldDemoOptions o)
                     using var armBase = VisionLanguageModel.Load(baseModels.LlavaDir, device: o.Device);
                     try
                     {
-                        run.Run(armBase, scorer, prompts, new Dictionary<string, object?>
-                        {
-                            ["arm"] = name, ["alpha"] = alpha, ["seed"] = o.Seed,
-                            ["sample-image-aspect-ratio"] = o.SampleImageAspectRatio, ["dpo-image-aspect-ratio"] = o.DpoImageAspectRatio,
-                        },
-                            new Dictionary<string, string> { ["prompts"] = Path.Combine(dataDir, "csr", "prompts.json") });
+                        run.Run(armBase, scorer, prompts, ArmManifestOptions(name, runOptions),
+                            new Dictionary<string, string>
+                            {
+                                ["prompts"] = Path.Combine(dataDir, "csr", "prompts.json"),
+                                ["model"] = baseModels.LlavaDir, ["clip"] = baseModels.ScorerDir,
+                            });
                         break;
                     }
                     catch (Exception ex) when (IsScalarRace(ex) && attempt <= RaceRetries)
@@ -191,6 +191,21 @@ public sealed class WorldDemo(WorldDemoOptions o)
 
     /// <summary>Retries of a step that failed with TorchSharp's Scalar race (see <see cref="IsScalarRace"/>).</summary>
     public const int RaceRetries = 3;
+
+    /// <summary>
+    /// The options an arm's run directory records and compares on a rerun: every setting that changes the arm's trees,
+    /// pairs or weights, so a rerun of the demo into the same --out with other settings is refused, not reused.
+    /// </summary>
+    public static Dictionary<string, object?> ArmManifestOptions(string arm, CsrRunOptions r) => new()
+    {
+        ["arm"] = arm, ["alpha"] = r.Construct.Alpha, ["reward"] = r.Construct.Rule, ["seed"] = r.Seed,
+        ["num-beams"] = r.Sample.NumBeams, ["num-beam-groups"] = r.Sample.NumBeamGroups, ["num-token-beams"] = r.Sample.NumTokenBeams,
+        ["diversity-penalty"] = r.Sample.DiversityPenalty, ["max-new-tokens"] = r.Sample.MaxNewTokens,
+        ["dpo-lr"] = r.Dpo.LearningRate, ["dpo-projector-lr"] = r.Dpo.ProjectorLearningRate, ["dpo-beta"] = r.Dpo.Beta,
+        ["lora-r"] = r.Dpo.LoraR, ["lora-alpha"] = r.Dpo.LoraAlpha, ["dpo-epochs"] = r.Dpo.Epochs, ["dpo-batch-size"] = r.Dpo.BatchSize,
+        ["sample-image-aspect-ratio"] = r.SampleImageAspectRatio, ["dpo-image-aspect-ratio"] = r.Dpo.ImageAspectRatio,
+        ["template"] = r.Template.Name, ["dtype"] = r.DType,
+    };
 
     /// <summary>
     /// TorchSharp 0.107 creates temporary Scalars (add/sub's alpha, implicit double -> Scalar) whose finalizer can free

@@ -193,3 +193,26 @@ public class StaleStateTests : IDisposable
         Assert.Contains("was run with --alpha 0.9; this run has --alpha 0.5", line);
     }
 }
+
+/// <summary>The demo's arm directories record every setting that changes an arm's result.</summary>
+public class DemoArmManifestTests
+{
+    static CsrRunOptions Arm(double dpoLr = 1e-3, int beams = 5, double alpha = 0.9) => new()
+    {
+        OutDir = "arm", Images = new ImagePathRule("img"), Sample = new Csr.Train.Sampling.SampleOptions { NumBeams = beams },
+        Construct = new ConstructOptions(RewardRule.Rank, alpha), Dpo = new DpoOptions { LearningRate = dpoLr },
+    };
+
+    [Fact]
+    public void Another_dpo_lr_beam_count_or_alpha_changes_the_recorded_options_the_run_compares()
+    {
+        var a = Csr.Train.World.WorldDemo.ArmManifestOptions("csr", Arm());
+        Assert.Equal(a.Select(kv => (kv.Key, kv.Value?.ToString())), Csr.Train.World.WorldDemo.ArmManifestOptions("csr", Arm()).Select(kv => (kv.Key, kv.Value?.ToString())));
+        foreach (var (key, other) in new[] { ("dpo-lr", Arm(dpoLr: 5e-4)), ("num-beams", Arm(beams: 3)), ("alpha", Arm(alpha: 0.0)) })
+        {
+            var b = Csr.Train.World.WorldDemo.ArmManifestOptions("csr", other);
+            Assert.NotEqual(a[key]?.ToString(), b[key]?.ToString());
+            Assert.DoesNotContain(key, RunManifest.ResultNeutralOptions);
+        }
+    }
+}
