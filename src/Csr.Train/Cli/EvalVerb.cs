@@ -1,5 +1,6 @@
 using System.Text.Json;
 using CommandLine;
+using Csr.Native.Profiling;
 using Csr.Train.Eval;
 using Csr.Train.Report;
 using Spectre.Console;
@@ -68,6 +69,7 @@ public sealed class EvalVerb : ICliVerb
 
     private int Pope()
     {
+        using var range = Nvtx.Range("eval");
         var model = Need(Model, "model", "pope");
         var questions = Limited(PopeQuestionFile.Read(Need(Questions, "questions", "pope"))).ToList();
         var images = Need(Images, "images", "pope");
@@ -94,6 +96,7 @@ public sealed class EvalVerb : ICliVerb
 
     private int Chair()
     {
+        using var range = Nvtx.Range("eval");
         var captions = Limited(CaptionFile.Read(Need(Captions, "captions", "chair"))).ToList();
         var lexicon = CocoObjects.Lexicon();
         var gt = CocoChairData.LoadGroundTruth(Need(Instances, "instances", "chair"), CaptionsGt, lexicon);
@@ -118,6 +121,7 @@ public sealed class EvalVerb : ICliVerb
 
     private int Describe()
     {
+        using var range = Nvtx.Range("eval");
         var model = Need(Model, "model", "describe");
         var images = Need(Images, "images", "describe");
         var output = Need(Out, "out", "describe");

@@ -1,3 +1,4 @@
+using Csr.Native.Profiling;
 using Csr.Train.Adapters;
 using Csr.Train.Models;
 using Csr.Train.Pipeline;
@@ -19,6 +20,7 @@ public static class DpoStage
         DpoOptions options, PromptTemplate template, ImagePathRule images, bool resume,
         Action<DpoStepLog>? onStep = null, Action<int, int>? onReference = null, int maxLength = 1024)
     {
+        using var range = Nvtx.Range("dpo");
         var examples = DpoDataset.Build(pairs, vlm, template, images, Math.Min(maxLength, vlm.MaxPositions));
         var policy = new LlavaDpoModel(vlm, options);
         var trainer = new DpoTrainer(policy, options, outDir) { OnStep = onStep, OnReference = onReference };
