@@ -6,6 +6,7 @@
 # when any kernel fails to compile, so CI fails on a kernel that does not build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. eng/debian-nonfree.sh
 arch="${CUDA_ARCH:-sm_90}"
 out="build/ptx"
 
@@ -20,21 +21,8 @@ find_nvcc() {
 
 install_debian_toolkit() {
   # Debian 12 ships nvcc 11.8 in non-free (package nvidia-cuda-toolkit); see shared ENVIRONMENT.md.
-  [ "$(id -u)" = "0" ] || { echo "build-ptx: nvcc not found and not root: cannot install nvidia-cuda-toolkit" >&2; return 1; }
-  [ -f /etc/debian_version ] || { echo "build-ptx: nvcc not found and this is not Debian" >&2; return 1; }
-  local src=/etc/apt/sources.list.d/csr-cuda.sources
-  if [ ! -f "$src" ]; then
-    cat > "$src" <<'SRC'
-Types: deb
-URIs: http://deb.debian.org/debian
-Suites: bookworm
-Components: contrib non-free
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SRC
-  fi
-  echo "build-ptx: installing Debian nvidia-cuda-toolkit (about 1.6 GB, a few minutes)" >&2
-  DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nvidia-cuda-toolkit clang-14 >/dev/null
+  echo "build-ptx: nvcc not found; installing Debian nvidia-cuda-toolkit (about 1.6 GB, a few minutes)" >&2
+  csr_apt_install_nonfree nvidia-cuda-toolkit clang-14
 }
 
 nvcc_path="$(find_nvcc || true)"

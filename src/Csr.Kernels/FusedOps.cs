@@ -36,7 +36,7 @@ public sealed class FusedOps
     /// <summary>Summed label log-probs from final hidden states and the lm_head weight (the fused path never forms whole logits).</summary>
     public Tensor SequenceLogProbsFromHidden(Tensor hidden, Tensor lmHeadWeight, Tensor labels, Tensor mask) =>
         Path == KernelPath.Reference
-            ? DpoLogRatio.SequenceLogProbsReference(hidden.matmul(lmHeadWeight.t()), labels, mask)
+            ? DpoLogRatio.SequenceLogProbs(hidden.matmul(lmHeadWeight.t()), labels, mask, KernelPath.Reference)
             : DpoLogRatio.SequenceLogProbsFromHidden(hidden, lmHeadWeight, labels, mask);
 
     /// <inheritdoc cref="DpoLogRatio.Loss"/>

@@ -1,3 +1,4 @@
+using Csr.Native.Profiling;
 using static TorchSharp.torch;
 
 namespace Csr.Kernels;
@@ -27,6 +28,7 @@ public static partial class BeamStep
     public static BeamStepResult Step(Tensor logits, Tensor beamScores, Tensor? groupTokens, int groups, double diversityPenalty,
         KernelPath path = KernelPath.Fused)
     {
+        using var range = Nvtx.Range("kernel BeamStep.Step");
         var (rows, v, b) = CheckShapes(logits, beamScores, groupTokens, groups);
         if (path == KernelPath.Reference) return StepReference(logits, beamScores, groupTokens, groups, diversityPenalty);
         using var prepared = Prepare(logits, groups, path);
@@ -40,6 +42,7 @@ public static partial class BeamStep
     /// </summary>
     public static BeamStepRows Prepare(Tensor logits, int groups, KernelPath path = KernelPath.Fused)
     {
+        using var range = Nvtx.Range("kernel BeamStep.Prepare");
         if (logits.dim() != 2) throw new ArgumentException($"logits: expected [G*B, V], got [{string.Join(", ", logits.shape)}].", nameof(logits));
         if (groups <= 0 || logits.shape[0] % groups != 0)
             throw new ArgumentException($"logits: {logits.shape[0]} rows is not a multiple of groups = {groups}.", nameof(groups));

@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using Csr.Native.Profiling;
 using static TorchSharp.torch;
 
 namespace Csr.Kernels;
@@ -119,6 +120,7 @@ public sealed unsafe partial class BeamStepRows : IDisposable
     /// </summary>
     public (long[] Tokens, long[] Parents, float[] Scores) SelectGroup(int g, ReadOnlySpan<float> beamScores, ReadOnlySpan<long> previousTokens, double penalty)
     {
+        using var range = Nvtx.Range("kernel BeamStepRows.SelectGroup");
         if ((uint)g >= (uint)Groups) throw new ArgumentOutOfRangeException(nameof(g), g, $"group must be in [0, {Groups}).");
         if (beamScores.Length != Beams) throw new ArgumentException($"beamScores: expected {Beams} scores for group {g}, got {beamScores.Length}.", nameof(beamScores));
         var counts = new Dictionary<int, int>();

@@ -1,3 +1,4 @@
+using Csr.Native.Profiling;
 using static TorchSharp.torch;
 
 namespace Csr.Kernels;
@@ -23,23 +24,34 @@ public static partial class ClipScoring
     public const float NormEps = 1e-12f;
 
     public static Tensor PairScores(Tensor imageEmb, Tensor sentenceEmb, Tensor imageIndex, double scale, bool clampAtZero = false,
-        KernelPath path = KernelPath.Fused) => path switch
+        KernelPath path = KernelPath.Fused)
     {
-        KernelPath.Reference => PairScoresReference(imageEmb, sentenceEmb, imageIndex, scale, clampAtZero),
-        KernelPath.Ilgpu or KernelPath.Cuda => PairScoresIlgpu(imageEmb, sentenceEmb, imageIndex, scale, clampAtZero),
-        _ => PairScoresFused(imageEmb, sentenceEmb, imageIndex, scale, clampAtZero),
-    };
+        using var range = Nvtx.Range("kernel ClipScoring.PairScores");
+        return path switch
+        {
+            KernelPath.Reference => PairScoresReference(imageEmb, sentenceEmb, imageIndex, scale, clampAtZero),
+            KernelPath.Ilgpu or KernelPath.Cuda => PairScoresIlgpu(imageEmb, sentenceEmb, imageIndex, scale, clampAtZero),
+            _ => PairScoresFused(imageEmb, sentenceEmb, imageIndex, scale, clampAtZero),
+        };
+    }
 
-    public static Tensor Matrix(Tensor imageEmb, Tensor sentenceEmb, double scale, bool clampAtZero = false, KernelPath path = KernelPath.Fused) => path switch
+    public static Tensor Matrix(Tensor imageEmb, Tensor sentenceEmb, double scale, bool clampAtZero = false, KernelPath path = KernelPath.Fused)
     {
-        KernelPath.Reference => MatrixReference(imageEmb, sentenceEmb, scale, clampAtZero),
-        KernelPath.Ilgpu or KernelPath.Cuda => MatrixIlgpu(imageEmb, sentenceEmb, scale, clampAtZero),
-        _ => MatrixFused(imageEmb, sentenceEmb, scale, clampAtZero),
-    };
+        using var range = Nvtx.Range("kernel ClipScoring.Matrix");
+        return path switch
+        {
+            KernelPath.Reference => MatrixReference(imageEmb, sentenceEmb, scale, clampAtZero),
+            KernelPath.Ilgpu or KernelPath.Cuda => MatrixIlgpu(imageEmb, sentenceEmb, scale, clampAtZero),
+            _ => MatrixFused(imageEmb, sentenceEmb, scale, clampAtZero),
+        };
+    }
 
     /// <summary>Ranks <c>[S]</c> float32 from scores <c>[S]</c> and parent ids <c>[S]</c> (any integers).</summary>
-    public static Tensor SiblingRanks(Tensor scores, Tensor parent, KernelPath path = KernelPath.Fused) =>
-        path == KernelPath.Reference ? SiblingRanksReference(scores, parent) : SiblingRanksFused(scores, parent);
+    public static Tensor SiblingRanks(Tensor scores, Tensor parent, KernelPath path = KernelPath.Fused)
+    {
+        using var range = Nvtx.Range("kernel ClipScoring.SiblingRanks");
+        return path == KernelPath.Reference ? SiblingRanksReference(scores, parent) : SiblingRanksFused(scores, parent);
+    }
 
     internal static (long I, long S, long D) CheckShapes(Tensor imageEmb, Tensor sentenceEmb, Tensor? imageIndex)
     {

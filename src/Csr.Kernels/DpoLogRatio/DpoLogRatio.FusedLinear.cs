@@ -1,3 +1,4 @@
+using Csr.Native.Profiling;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -17,6 +18,7 @@ public static partial class DpoLogRatio
     /// </summary>
     public static Tensor SequenceLogProbsFromHidden(Tensor hidden, Tensor weight, Tensor labels, Tensor mask)
     {
+        using var range = Nvtx.Range("kernel DpoLogRatio.SequenceLogProbsFromHidden");
         if (hidden.dim() != 3) throw new ArgumentException($"hidden: expected [N, T, H], got [{string.Join(", ", hidden.shape)}].", nameof(hidden));
         if (weight.dim() != 2 || weight.shape[1] != hidden.shape[2])
             throw new ArgumentException($"weight: expected [V, {hidden.shape[2]}], got [{string.Join(", ", weight.shape)}].", nameof(weight));

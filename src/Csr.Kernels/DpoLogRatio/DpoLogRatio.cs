@@ -1,3 +1,4 @@
+using Csr.Native.Profiling;
 using static TorchSharp.torch;
 
 namespace Csr.Kernels;
@@ -23,14 +24,18 @@ public static partial class DpoLogRatio
     public const int VocabChunk = 2048;
 
     /// <summary>Summed label log-probs per sequence, <c>[N]</c>, through the chosen path (differentiable for Reference and Fused).</summary>
-    public static Tensor SequenceLogProbs(Tensor logits, Tensor labels, Tensor mask, KernelPath path = KernelPath.Fused) => path switch
+    public static Tensor SequenceLogProbs(Tensor logits, Tensor labels, Tensor mask, KernelPath path = KernelPath.Fused)
     {
-        KernelPath.Reference => SequenceLogProbsReference(logits, labels, mask),
-        KernelPath.Fused => SequenceLogProbsFused(logits, labels, mask),
-        KernelPath.Ilgpu => SequenceLogProbsIlgpu(logits, labels, mask),
-        KernelPath.Cuda => SequenceLogProbsCuda(logits, labels, mask),
-        _ => throw new ArgumentOutOfRangeException(nameof(path), path, "unknown kernel path"),
-    };
+        using var range = Nvtx.Range("kernel DpoLogRatio.SequenceLogProbs");
+        return path switch
+        {
+            KernelPath.Reference => SequenceLogProbsReference(logits, labels, mask),
+            KernelPath.Fused => SequenceLogProbsFused(logits, labels, mask),
+            KernelPath.Ilgpu => SequenceLogProbsIlgpu(logits, labels, mask),
+            KernelPath.Cuda => SequenceLogProbsCuda(logits, labels, mask),
+            _ => throw new ArgumentOutOfRangeException(nameof(path), path, "unknown kernel path"),
+        };
+    }
 
     /// <summary>
     /// DPO loss from concatenated policy logits (first half of N = chosen, second half = rejected, as TRL's
@@ -40,6 +45,7 @@ public static partial class DpoLogRatio
     public static DpoLossResult Loss(Tensor policyLogits, Tensor labels, Tensor mask, Tensor referenceLogps,
         double beta, DpoLossType type = DpoLossType.Sigmoid, double labelSmoothing = 0, KernelPath path = KernelPath.Fused)
     {
+        using var range = Nvtx.Range("kernel DpoLogRatio.Loss");
         long n = policyLogits.shape[0];
         if (n % 2 != 0) throw new ArgumentException($"policyLogits: expected an even batch (chosen then rejected), got N = {n}.", nameof(policyLogits));
         if (referenceLogps.dim() != 1 || referenceLogps.shape[0] != n)

@@ -1,3 +1,4 @@
+using Csr.Native.Profiling;
 using static TorchSharp.torch;
 
 namespace Csr.Kernels;
@@ -33,6 +34,7 @@ public static class DpoLoss
     public static DpoLossResult Compute(Tensor policyChosen, Tensor policyRejected, Tensor referenceChosen, Tensor referenceRejected,
         double beta, DpoLossType type = DpoLossType.Sigmoid, double labelSmoothing = 0)
     {
+        using var range = Nvtx.Range("kernel DpoLoss.Compute");
         if (beta <= 0 || double.IsNaN(beta)) throw new ArgumentOutOfRangeException(nameof(beta), beta, "beta must be positive.");
         if (labelSmoothing is < 0 or >= 0.5) throw new ArgumentOutOfRangeException(nameof(labelSmoothing), labelSmoothing, "label smoothing must be in [0, 0.5).");
         foreach (var (t, name) in new[] { (policyRejected, nameof(policyRejected)), (referenceChosen, nameof(referenceChosen)), (referenceRejected, nameof(referenceRejected)) })

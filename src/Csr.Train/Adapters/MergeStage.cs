@@ -1,5 +1,6 @@
 using Csr.Models.IO;
 using Csr.Models.Lora;
+using Csr.Native.Profiling;
 using Csr.Train.Models;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -31,11 +32,16 @@ public static class MergeStage
     }
 
     /// <summary>Merges every LoRA adapter into its weight, in place; returns how many layers were merged.</summary>
-    public static int MergeInPlace(VisionLanguageModel vlm) => LoraInjector.MergeAll(vlm.Model);
+    public static int MergeInPlace(VisionLanguageModel vlm)
+    {
+        using var range = Nvtx.Range("merge");
+        return LoraInjector.MergeAll(vlm.Model);
+    }
 
     /// <summary>Writes the (merged) model as an HF directory, copying tokenizer / processor files from <paramref name="filesFrom"/>.</summary>
     public static void Save(VisionLanguageModel vlm, string outDir, string? filesFrom)
     {
+        using var range = Nvtx.Range("merge save");
         if (LoraInjector.Enumerate(vlm.Model).Any(l => l.Module.HasLora))
             throw new InvalidOperationException("merge the LoRA adapters before saving a full checkpoint");
         string tmp = outDir.TrimEnd('/', '\\') + $".{Environment.ProcessId}.tmp";

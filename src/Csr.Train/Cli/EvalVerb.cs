@@ -1,5 +1,6 @@
 using System.Text.Json;
 using CommandLine;
+using Csr.Native.Profiling;
 using Csr.Train.Eval;
 using Csr.Train.Report;
 using Spectre.Console;
@@ -82,6 +83,7 @@ public sealed class EvalVerb : ComputeVerbBase, ICliVerb
 
     private int Pope()
     {
+        using var range = Nvtx.Range("eval");
         var model = Need(Model, "model", "pope");
         var open = OpenOptions();
         var questions = Limited(PopeQuestionFile.Read(Need(Questions, "questions", "pope"))).ToList();
@@ -109,6 +111,7 @@ public sealed class EvalVerb : ComputeVerbBase, ICliVerb
 
     private int Chair()
     {
+        using var range = Nvtx.Range("eval");
         var captions = Limited(CaptionFile.Read(Need(Captions, "captions", "chair"))).ToList();
         var lexicon = CocoObjects.Lexicon();
         var gt = CocoChairData.LoadGroundTruth(Need(Instances, "instances", "chair"), CaptionsGt, lexicon);
@@ -133,6 +136,7 @@ public sealed class EvalVerb : ComputeVerbBase, ICliVerb
 
     private int Describe()
     {
+        using var range = Nvtx.Range("eval");
         var model = Need(Model, "model", "describe");
         var open = OpenOptions();
         var images = Need(Images, "images", "describe");

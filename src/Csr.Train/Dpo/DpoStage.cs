@@ -1,3 +1,4 @@
+using Csr.Native.Profiling;
 using Csr.Train.Adapters;
 using Csr.Train.Models;
 using Csr.Train.Pipeline;
@@ -22,6 +23,7 @@ public static class DpoStage
         Action<DpoStepLog>? onStep = null, Action<int, int>? onReference = null, int maxLength = 1024,
         string? modelPath = null, Action<string>? onNotice = null)
     {
+        using var range = Nvtx.Range("dpo");
         var examples = DpoDataset.Build(pairs, vlm, template, images, Math.Min(maxLength, vlm.MaxPositions));
         var identity = DpoIdentity.ForReference(vlm, template, modelPath, options.ImageAspectRatio); // before LoRA is attached
         var policy = new LlavaDpoModel(vlm, options);

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using Csr.Kernels;
+using Csr.Native.Profiling;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -97,6 +98,7 @@ public sealed class DpoTrainer
         _model.SetTraining(true);
         for (int step = start; step < total; step++)
         {
+            using var stepRange = Nvtx.Range("dpo step", step + 1);
             var sw = Stopwatch.StartNew();
             double factor = schedule.Factor(step);
             var lrs = optimizer.ParamGroups.ToList();
@@ -197,6 +199,7 @@ public sealed class DpoTrainer
         refs = new(StringComparer.Ordinal);
         var missing = examples.Where(e => !cache.TryGet(e.CacheKey, out _)).DistinctBy(e => e.CacheKey).ToList();
         int done = 0;
+        using var range = Nvtx.Range("dpo reference");
         if (missing.Count > 0)
         {
             _model.SetTraining(false);
@@ -204,6 +207,7 @@ public sealed class DpoTrainer
             using var noGrad = no_grad();
             for (int i = 0; i < missing.Count; i += _o.BatchSize)
             {
+                using var batchRange = Nvtx.Range("dpo reference batch", i / _o.BatchSize + 1);
                 using var scope = NewDisposeScope();
                 using var quiet = Csr.Models.GcQuiet.Enter();
                 var ex = missing.Skip(i).Take(_o.BatchSize).ToList();

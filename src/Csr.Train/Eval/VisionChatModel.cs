@@ -1,4 +1,5 @@
 using Csr.Models.Generation;
+using Csr.Native.Profiling;
 using Csr.Train.Models;
 using Csr.Train.Pipeline;
 using static TorchSharp.torch;
@@ -26,7 +27,10 @@ public sealed class VisionChatModel(VisionLanguageModel vlm, PromptTemplate temp
     {
         var answers = new List<string>(prompts.Count);
         for (int i = 0; i < prompts.Count; i += batchSize)
+        {
+            using var range = Nvtx.Range("eval batch", i / batchSize + 1);
             answers.AddRange(AnswerBatch(prompts.Skip(i).Take(batchSize).ToList(), maxNewTokens));
+        }
         return answers;
     }
 

@@ -1,3 +1,4 @@
+using Csr.Native.Profiling;
 using Csr.Train.Report;
 using Csr.Train.World;
 
@@ -48,6 +49,7 @@ public sealed class WorldEvaluator
 
     public WorldEvaluation Evaluate(IVisionChatModel model, int round, int maxNewTokens = 48, Action<int>? progress = null)
     {
+        using var range = Nvtx.Range("eval");
         var describe = Scenes.Select(s => new VisionPrompt(Path.Combine(ImagesDir, s.ImageFileName), DescribePrompt)).ToList();
         var captions = model.Answer(describe, maxNewTokens);
         progress?.Invoke(describe.Count);

@@ -1,3 +1,5 @@
+using Csr.Native.Profiling;
+
 namespace Csr.Train.Pipeline;
 
 /// <summary>Options of the construct stage.</summary>
@@ -27,6 +29,7 @@ public static class ConstructStage
 {
     public static ConstructResult Run(IEnumerable<string> treeDirs, IReadOnlyList<PromptEntry> prompts, ConstructOptions options)
     {
+        using var range = Nvtx.Range("construct");
         options.Validate();
         var dirs = treeDirs.ToList();
         foreach (var d in dirs)

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Csr.Native.Profiling;
 using Csr.Train.Adapters;
 using Csr.Train.Dpo;
 using Csr.Train.Models;
@@ -112,6 +113,7 @@ public sealed class CsrRun
     CsrRoundResult RunRound(int round, string rd, VisionLanguageModel vlm, string? filesFrom, string? weightsFrom, ISentenceScorer scorer,
         IReadOnlyList<PromptEntry> prompts, RunManifest manifest, JsonlLog log)
     {
+        using var range = Nvtx.Range("round", round);
         var sw = Stopwatch.StartNew();
         string key = $"round-{round}";
         bool resumed = manifest.Completed.Any(c => c.StartsWith(key + "/", StringComparison.Ordinal));

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Csr.Native.Profiling;
 using Csr.Train.Pipeline;
 
 namespace Csr.Train.Sampling;
@@ -23,10 +24,12 @@ public static class SampleStage
         Func<PromptEntry, ISentenceExpander> expanderFor, SentenceTreeSearch search,
         Action<SampledPrompt>? onPrompt = null, CancellationToken cancel = default)
     {
+        using var range = Nvtx.Range("sample");
         Directory.CreateDirectory(outDir);
         var log = new List<SampledPrompt>();
         foreach (var p in selected)
         {
+            using var promptRange = Nvtx.Range("sample prompt", log.Count + 1);
             cancel.ThrowIfCancellationRequested();
             SampledPrompt rec;
             if (TreeFile.Exists(outDir, p.Id))

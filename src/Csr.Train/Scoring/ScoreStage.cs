@@ -1,3 +1,4 @@
+using Csr.Native.Profiling;
 using Csr.Train.Pipeline;
 
 namespace Csr.Train.Scoring;
@@ -17,12 +18,14 @@ public static class ScoreStage
         IReadOnlyList<PromptEntry> selected, string treesDir, string outDir, ImagePathRule images,
         ISentenceScorer scorer, int promptsPerBatch = 8, Action<ScoredPrompt>? onPrompt = null)
     {
+        using var range = Nvtx.Range("score");
         if (promptsPerBatch < 1) throw new ArgumentException("promptsPerBatch must be >= 1");
         Directory.CreateDirectory(outDir);
         var log = new List<ScoredPrompt>();
         void Emit(ScoredPrompt r) { log.Add(r); onPrompt?.Invoke(r); }
 
         var pending = new List<(PromptEntry Prompt, TreeNode Root, int Cleaned)>();
+        int batches = 0;
         foreach (var p in selected)
         {
             if (TreeFile.Exists(outDir, p.Id)) { Emit(new(p.Id, 0, 0, Skipped: true, MissingTree: false)); continue; }
@@ -38,6 +41,7 @@ public static class ScoreStage
         void Flush()
         {
             if (pending.Count == 0) return;
+            using var batchRange = Nvtx.Range("score batch", ++batches);
             var paths = pending.Select(x => images.ResolveExisting(x.Prompt)).ToList();
             var nodes = new List<TreeNode>();
             var items = new List<ScoreItem>();
