@@ -60,6 +60,38 @@ internal static unsafe class RowMath
         s += SumExp(chunk, n, m);
     }
 
+    /// <summary>sum_i exp((double)x[i] - shift), accumulated in float64.</summary>
+    public static double SumExp64(float* x, int n, float shift)
+    {
+        int w = Vector<float>.Count, i = 0;
+        var vs = Vector<double>.Zero;
+        var vshift = new Vector<double>(shift);
+        for (; i + w <= n; i += w)
+        {
+            Vector.Widen(Unsafe.ReadUnaligned<Vector<float>>(x + i), out Vector<double> lo, out Vector<double> hi);
+            vs += Vector.Exp(lo - vshift) + Vector.Exp(hi - vshift);
+        }
+        double s = Vector.Sum(vs);
+        for (; i < n; i++) s += Math.Exp((double)x[i] - shift);
+        return s;
+    }
+
+    /// <summary>
+    /// Online state in float64 over chunks: the running max m (exact, float32) and the float64 sum s of exp(x - m).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Accumulate64(float* chunk, int n, ref float m, ref double s)
+    {
+        float cm = Max(chunk, n);
+        if (cm > m)
+        {
+            s = m == float.NegativeInfinity ? 0 : s * Math.Exp((double)m - cm);
+            m = cm;
+        }
+        if (m == float.NegativeInfinity) return;
+        s += SumExp64(chunk, n, m);
+    }
+
     /// <summary>logsumexp of a float32 row, online over chunks of <paramref name="chunk"/>.</summary>
     public static float LogSumExp(float* x, int n, int chunk)
     {

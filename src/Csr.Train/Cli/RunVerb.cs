@@ -39,7 +39,7 @@ public sealed class RunVerb : DpoVerbBase, ICliVerb
         var prompts = PromptFile.Read(Prompts);
         var options = new CsrRunOptions
         {
-            OutDir = Out, Iterations = Iterations, Sample = SampleOptions(), Construct = new ConstructOptions(Reward, Alpha),
+            OutDir = Out, Iterations = Iterations, Sample = SampleOptions(), Construct = new ConstructOptions(Reward, Alpha) { Fused = Fused },
             Dpo = DpoOptions(), Template = PromptTemplate(), Images = ImageRule(), Limit = Limit, Seed = Seed,
             ScoreBatch = BatchPrompts, MaxLength = ModelMaxLength, DType = ScalarType(),
         };

@@ -20,7 +20,7 @@ public abstract class StageVerbBase
     [Option("seed", Default = 42L, HelpText = "Seed for everything random.")]
     public long Seed { get; set; } = 42;
 
-    [Option("fused", Default = false, HelpText = "Use the fused Csr.Kernels ops (DPO log-ratio, CLIP scoring).")]
+    [Option("fused", Default = false, HelpText = "Use the fused Csr.Kernels ops (beam step, DPO log-ratio, CLIP pair scores, sibling ranks); CSR_KERNEL_PATH=fused|ilgpu|cuda|reference picks the path; each stage writes kernels.json.")]
     public bool Fused { get; set; }
 
     [Option("dtype", Default = "fp32", HelpText = "Weights dtype: fp32 or bf16.")]

@@ -22,7 +22,10 @@ public static class DpoStage
         var examples = DpoDataset.Build(pairs, vlm, template, images, Math.Min(maxLength, vlm.MaxPositions));
         var policy = new LlavaDpoModel(vlm, options);
         var trainer = new DpoTrainer(policy, options, outDir) { OnStep = onStep, OnReference = onReference };
-        var result = trainer.Train(examples, resume);
+        Csr.Kernels.KernelStats.Reset();
+        DpoResult result;
+        try { result = trainer.Train(examples, resume); }
+        finally { Csr.Kernels.KernelStats.Snapshot().Write(outDir); } // the ops training ran: kernels.json
         string adapterDir = Path.Combine(outDir, AdapterDirName);
         var config = new PeftAdapterConfig
         {

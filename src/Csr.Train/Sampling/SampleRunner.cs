@@ -25,9 +25,9 @@ public static class SampleRunner
         MaxNewTokens = o.MaxNewTokens,
         NumReturnSequences = o.NumTokenBeams,
         PadTokenId = padId,
-        // --fused: the one-pass beam step of Csr.Kernels. It yields HF's 2 x group_size candidates, so GroupBeamSearch
-        // uses it only when that is HF's rule too (one stop id); with '.' and EOS both stopping it runs the plain ops.
-        StepPath = o.Fused ? Csr.Kernels.KernelPath.Fused : null,
+        // --fused: the one-pass beam step of Csr.Kernels (path from CSR_KERNEL_PATH, default fused); without it the
+        // plain TorchSharp ops, counted as the beam step's reference path
+        StepPath = Csr.Kernels.FusedOps.For(o.Fused).Path,
     };
 
     public static List<SampledPrompt> Run(VisionLanguageModel vlm, IReadOnlyList<PromptEntry> prompts, string outDir,
@@ -54,6 +54,8 @@ public static class SampleRunner
                 : new RecomputeExpander(vlm.Model, ids, pixels, gbs);
         }
         using var _ = no_grad();
-        return SampleStage.Run(selected, outDir, o.Template, Make, search, onPrompt, cancel);
+        Csr.Kernels.KernelStats.Reset();
+        try { return SampleStage.Run(selected, outDir, o.Template, Make, search, onPrompt, cancel); }
+        finally { Csr.Kernels.KernelStats.Snapshot().Write(outDir); }
     }
 }
