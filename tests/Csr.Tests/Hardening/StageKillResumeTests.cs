@@ -152,7 +152,7 @@ public class StageKillResumeTests(TinyWorkspace ws, Xunit.Abstractions.ITestOutp
         };
         // The outputs that matter across rounds: every round's trees, pairs and merged weights.
         static IDictionary<string, byte[]> Outputs(string d) =>
-            CliProcess.Snapshot(d).Where(kv => !Path.GetFileName(kv.Key).StartsWith('.') &&
+            CliProcess.Snapshot(d).Where(kv => !Path.GetFileName(kv.Key).StartsWith('.') && Path.GetFileName(kv.Key) != Csr.Kernels.KernelReport.FileName &&
                     (kv.Key.EndsWith(".safetensors", StringComparison.Ordinal) || kv.Key.Contains("pref", StringComparison.OrdinalIgnoreCase) ||
                      (kv.Key.EndsWith(".json", StringComparison.Ordinal) && kv.Key.Contains("tree", StringComparison.OrdinalIgnoreCase))))
                 .ToDictionary(kv => kv.Key, kv => kv.Value);
