@@ -16,8 +16,13 @@ var mask = rand(new long[] { 4, 9 }, generator: g).gt(0.3).to(ScalarType.Float32
 var refLogps = randn(new long[] { 4 }, generator: g) - 30;
 var xr = logits.clone().requires_grad_(true);
 var xf = logits.clone().requires_grad_(true);
-using var lossRef = FusedOps.For(fused: false).DpoLoss(xr, labels, mask, refLogps, beta: 0.1);
-using var lossFused = FusedOps.For(fused: true).DpoLoss(xf, labels, mask, refLogps, beta: 0.1);
+DpoLossResult Loss(Tensor x, FusedOps ops)
+{
+    var lp = ops.SequenceLogProbs(x, labels, mask);                     // [4]: 2 chosen, then 2 rejected
+    return ops.DpoLoss(lp.narrow(0, 0, 2), lp.narrow(0, 2, 2), refLogps.narrow(0, 0, 2), refLogps.narrow(0, 2, 2), beta: 0.1);
+}
+using var lossRef = Loss(xr, FusedOps.For(fused: false));
+using var lossFused = Loss(xf, FusedOps.For(fused: true));
 lossRef.Loss.backward();
 lossFused.Loss.backward();
 results.Add(KernelCheck.Compare(lossRef.Loss, lossFused.Loss, 1e-6, 1e-5, "DPO loss"));

@@ -7,7 +7,8 @@ namespace Csr.Kernels;
 /// (plain TorchSharp) or the fused ones for every op of this library, so <c>--fused</c> is one flag in one
 /// place. With fused = true the path is <see cref="KernelPath.Fused"/> unless the environment variable
 /// <c>CSR_KERNEL_PATH</c> says <c>ilgpu</c>, <c>cuda</c>, <c>fused</c> or <c>reference</c> (GPU paths fall
-/// back to the fused CPU path with one log line when no GPU or PTX is there).
+/// back to the fused CPU path with one log line and a <c>"fallback"</c> entry in <see cref="KernelStats"/> when no GPU
+/// or PTX is there). Every op counts its calls in <see cref="KernelStats"/> under the path that ran.
 /// </summary>
 public sealed class FusedOps
 {
@@ -33,20 +34,36 @@ public sealed class FusedOps
     public Tensor SequenceLogProbs(Tensor logits, Tensor labels, Tensor mask) =>
         DpoLogRatio.SequenceLogProbs(logits, labels, mask, Path);
 
-    /// <summary>Summed label log-probs from final hidden states and the lm_head weight (the fused path never forms whole logits).</summary>
-    public Tensor SequenceLogProbsFromHidden(Tensor hidden, Tensor lmHeadWeight, Tensor labels, Tensor mask) =>
-        Path == KernelPath.Reference
-            ? DpoLogRatio.SequenceLogProbs(hidden.matmul(lmHeadWeight.t()), labels, mask, KernelPath.Reference)
-            : DpoLogRatio.SequenceLogProbsFromHidden(hidden, lmHeadWeight, labels, mask);
+    /// <summary>
+    /// Summed label log-probs from final hidden states <c>[N, T, H]</c> and the lm_head weight <c>[V, H]</c>: the
+    /// reference projects all logits and runs the reference log-probs; every other path projects
+    /// <see cref="DpoLogRatio.RowChunk"/> rows at a time and runs that path's log-ratio rows on each block, so
+    /// the <c>[N, T, V]</c> logits never exist whole.
+    /// </summary>
+    public Tensor SequenceLogProbsFromHidden(Tensor hidden, Tensor lmHeadWeight, Tensor labels, Tensor mask)
+    {
+        if (Path != KernelPath.Reference) return DpoLogRatio.SequenceLogProbsFromHidden(hidden, lmHeadWeight, labels, mask, Path);
+        TensorDevices.RequireSame(DpoLogRatio.FromHiddenOpName, (hidden, nameof(hidden)), (lmHeadWeight, nameof(lmHeadWeight)), (labels, nameof(labels)), (mask, nameof(mask)));
+        using var timing = KernelStats.Time(DpoLogRatio.FromHiddenOpName, KernelPath.Reference);
+        using var scope = NewDisposeScope();
+        return DpoLogRatio.SequenceLogProbsReference(hidden.matmul(lmHeadWeight.t()), labels, mask).MoveToOuterDisposeScope();
+    }
 
-    /// <inheritdoc cref="DpoLogRatio.Loss"/>
-    public DpoLossResult DpoLoss(Tensor policyLogits, Tensor labels, Tensor mask, Tensor referenceLogps, double beta,
-        DpoLossType type = DpoLossType.Sigmoid, double labelSmoothing = 0) =>
-        DpoLogRatio.Loss(policyLogits, labels, mask, referenceLogps, beta, type, labelSmoothing, Path);
+    /// <summary>
+    /// The DPO objective on per-sequence log-probs (<see cref="Kernels.DpoLoss.Compute"/>, plain TorchSharp on
+    /// <c>[B]</c> values: one implementation, counted as the reference path on every path).
+    /// </summary>
+    public DpoLossResult DpoLoss(Tensor policyChosen, Tensor policyRejected, Tensor referenceChosen, Tensor referenceRejected,
+        double beta, DpoLossType type = DpoLossType.Sigmoid, double labelSmoothing = 0)
+    {
+        using var timing = KernelStats.Time(Kernels.DpoLoss.OpName, KernelPath.Reference);
+        return Kernels.DpoLoss.Compute(policyChosen, policyRejected, referenceChosen, referenceRejected, beta, type, labelSmoothing);
+    }
 
     /// <inheritdoc cref="BeamStep.Step"/>
-    public BeamStepResult BeamStep(Tensor logits, Tensor beamScores, Tensor? groupTokens, int groups, double diversityPenalty) =>
-        Kernels.BeamStep.Step(logits, beamScores, groupTokens, groups, diversityPenalty, Path);
+    public BeamStepResult BeamStep(Tensor logits, Tensor beamScores, Tensor? groupTokens, int groups, double diversityPenalty,
+        int candidatesPerBeam = 2) =>
+        Kernels.BeamStep.Step(logits, beamScores, groupTokens, groups, diversityPenalty, Path, candidatesPerBeam);
 
     /// <summary>
     /// Group-by-group beam search: one pass over the logits now, then <see cref="BeamStepRows.SelectGroup"/> per
@@ -54,16 +71,12 @@ public sealed class FusedOps
     /// its choices are identical (see <see cref="Kernels.BeamStep"/>), and there is no other reference for a
     /// two-phase API.
     /// </summary>
-    public BeamStepRows PrepareBeamStep(Tensor logits, int groups) =>
-        Kernels.BeamStep.Prepare(logits, groups, Path == KernelPath.Reference ? KernelPath.Fused : Path);
+    public BeamStepRows PrepareBeamStep(Tensor logits, int groups, int candidatesPerBeam = 2) =>
+        Kernels.BeamStep.Prepare(logits, groups, Path, candidatesPerBeam);
 
     /// <inheritdoc cref="ClipScoring.PairScores"/>
     public Tensor ClipPairScores(Tensor imageEmb, Tensor sentenceEmb, Tensor imageIndex, double scale, bool clampAtZero = false) =>
         ClipScoring.PairScores(imageEmb, sentenceEmb, imageIndex, scale, clampAtZero, Path);
-
-    /// <inheritdoc cref="ClipScoring.Matrix"/>
-    public Tensor ClipMatrix(Tensor imageEmb, Tensor sentenceEmb, double scale, bool clampAtZero = false) =>
-        ClipScoring.Matrix(imageEmb, sentenceEmb, scale, clampAtZero, Path);
 
     /// <inheritdoc cref="ClipScoring.SiblingRanks"/>
     public Tensor SiblingRanks(Tensor scores, Tensor parent) => ClipScoring.SiblingRanks(scores, parent, Path);

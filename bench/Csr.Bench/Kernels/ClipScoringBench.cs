@@ -39,12 +39,6 @@ public class ClipScoringBench
     [Benchmark, BenchmarkCategory("pair")]
     public float PairIlgpuCpuAccelerator() { using var s = NewDisposeScope(); return ClipScoring.PairScoresIlgpu(_img, _sent, _idx, 100, true).sum().item<float>(); }
 
-    [Benchmark(Baseline = true), BenchmarkCategory("matrix")]
-    public float MatrixReference() { using var s = NewDisposeScope(); return ClipScoring.MatrixReference(_img, _sent, 100, true).sum().item<float>(); }
-
-    [Benchmark, BenchmarkCategory("matrix")]
-    public float MatrixFused() { using var s = NewDisposeScope(); return ClipScoring.MatrixFused(_img, _sent, 100, true).sum().item<float>(); }
-
     [Benchmark(Baseline = true), BenchmarkCategory("ranks")]
     public float RanksReference() { using var s = NewDisposeScope(); return ClipScoring.SiblingRanksReference(_scores, _parent).sum().item<float>(); }
 

@@ -64,8 +64,6 @@ public static class PeakMemory
         using var idx = randint(0, 64, new long[] { 4096 }, generator: g, dtype: ScalarType.Int64);
         Row("CLIP pair scores", "I=64 S=4096 D=768", "reference", () => ClipScoring.PairScoresReference(img, sent, idx, 100, true).Dispose());
         Row("CLIP pair scores", "I=64 S=4096 D=768", "fused", () => ClipScoring.PairScoresFused(img, sent, idx, 100, true).Dispose());
-        Row("CLIP matrix", "I=64 S=4096 D=768", "reference", () => ClipScoring.MatrixReference(img, sent, 100, true).Dispose());
-        Row("CLIP matrix", "I=64 S=4096 D=768", "fused", () => ClipScoring.MatrixFused(img, sent, 100, true).Dispose());
     }
 
     private static void FwdBwd(Tensor logits, Tensor labels, Tensor mask, KernelPath path)

@@ -4,12 +4,17 @@ namespace Csr.Kernels;
 
 public static partial class BeamStep
 {
-    /// <summary>The composition of plain TorchSharp ops (log_softmax, bincount, add, stable sort as topk).</summary>
-    public static BeamStepResult StepReference(Tensor logits, Tensor beamScores, Tensor? groupTokens, int groups, double diversityPenalty)
+    /// <summary>
+    /// The composition of plain TorchSharp ops (float64 log_softmax rounded to float32, bincount, add, stable sort
+    /// as topk), keeping min(C*B, B*V) candidates per group.
+    /// </summary>
+    public static BeamStepResult StepReference(Tensor logits, Tensor beamScores, Tensor? groupTokens, int groups, double diversityPenalty,
+        int candidatesPerBeam = 2)
     {
         var (_, v, b) = CheckShapes(logits, beamScores, groupTokens, groups);
+        int want = (int)Math.Min(candidatesPerBeam * b, b * v);
         using var scope = NewDisposeScope();
-        var lp = nn.functional.log_softmax(logits.to(ScalarType.Float32), -1);    // [G*B, V]
+        var lp = nn.functional.log_softmax(logits.to(ScalarType.Float64), -1).to(ScalarType.Float32); // [G*B, V]
         var scores = beamScores.to(ScalarType.Float32);                          // [G*B]
         var tokens = new List<Tensor>();
         var parents = new List<Tensor>();
@@ -24,8 +29,8 @@ public static partial class BeamStep
             }
             s = s + scores.narrow(0, g * b, b).unsqueeze(1);                      // [B, V]
             var (sorted, idx) = s.reshape(-1).sort(0, descending: true, stable: true); // ties: lower flat index first
-            var top = idx.narrow(0, 0, 2 * b);                                     // [2B]
-            values.Add(sorted.narrow(0, 0, 2 * b));
+            var top = idx.narrow(0, 0, want);                                      // [C*B]
+            values.Add(sorted.narrow(0, 0, want));
             tokens.Add(top.remainder(v));
             parents.Add(top.div(v, rounding_mode: RoundingMode.floor));
         }
@@ -33,9 +38,9 @@ public static partial class BeamStep
     }
 
     /// <summary>
-    /// HF's exact composition (log_softmax, penalty, + beam scores, <c>torch.topk(2B)</c> per group): the
-    /// benchmark baseline. Same values as <see cref="StepReference"/>; same indices unless scores tie exactly
-    /// at the cut, where torch.topk's order is unspecified.
+    /// HF's exact composition (float32 log_softmax, penalty, + beam scores, <c>torch.topk(2B)</c> per group): the
+    /// benchmark baseline. The values of <see cref="StepReference"/> within float32 rounding of the log-softmax;
+    /// the same indices unless scores tie at the cut.
     /// </summary>
     public static BeamStepResult StepTopk(Tensor logits, Tensor beamScores, Tensor? groupTokens, int groups, double diversityPenalty)
     {

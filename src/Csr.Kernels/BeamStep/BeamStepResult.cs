@@ -3,9 +3,9 @@ using static TorchSharp.torch;
 namespace Csr.Kernels;
 
 /// <summary>
-/// The 2B best candidates of each group, best first (HF's <c>topk(2 * group_size)</c> per group):
-/// <see cref="Tokens"/> <c>[G, 2B]</c> int64 token ids, <see cref="Parents"/> <c>[G, 2B]</c> int64 beam index
-/// within the group (HF <c>next_indices</c>), <see cref="Scores"/> <c>[G, 2B]</c> float32 new beam scores.
+/// The C*B best candidates of each group, best first (HF's <c>topk(C * group_size)</c> per group, C candidates
+/// per beam): <see cref="Tokens"/> <c>[G, C*B]</c> int64 token ids, <see cref="Parents"/> <c>[G, C*B]</c> int64
+/// beam index within the group (HF <c>next_indices</c>), <see cref="Scores"/> <c>[G, C*B]</c> float32 new beam scores.
 /// </summary>
 public sealed record BeamStepResult(Tensor Tokens, Tensor Parents, Tensor Scores) : IDisposable
 {

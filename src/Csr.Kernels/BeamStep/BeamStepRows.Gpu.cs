@@ -50,13 +50,9 @@ public sealed unsafe partial class BeamStepRows
         }
     }
 
-    internal static BeamStepRows FromIlgpu(Tensor logits, int groups, int k)
+    /// <summary>ILGPU row kernel on <see cref="IlgpuRuntime.Accelerator"/> (K at most <see cref="MaxGpuK"/>; the caller checks).</summary>
+    internal static BeamStepRows FromIlgpu(Tensor logits, int groups, int candidatesPerBeam, int k)
     {
-        if (k > MaxGpuK)
-        {
-            KernelLog.Once($"BeamStep: K = {k} exceeds the ILGPU kernel's {MaxGpuK}; using the fused CPU path.");
-            return FromCpu(logits, groups, k);
-        }
         var x = logits.detach().contiguous();
         int rows = (int)x.shape[0], v = (int)x.shape[1];
         using var xf = x.dtype == ScalarType.Float32 ? x.alias() : x.to(ScalarType.Float32).contiguous();
@@ -74,21 +70,17 @@ public sealed unsafe partial class BeamStepRows
         var logSum = dls.GetAsArray1D();
         var topV = dtv.GetAsArray1D();
         var topI = dti.GetAsArray1D();
-        return new BeamStepRows(x, groups, k, max, logSum, topV, topI);
+        return new BeamStepRows(x, groups, candidatesPerBeam, k, max, Array.ConvertAll(logSum, f => (double)f), topV, topI, KernelPath.Ilgpu);
     }
 
-    /// <summary>CUDA C row kernel (kernels/cuda/beam_step.cu); falls back to the fused CPU pass with one log line.</summary>
-    internal static BeamStepRows FromCuda(Tensor logits, int groups, int k)
+    /// <summary>The CUDA C row kernel for the logits' dtype, or null after noting the fallback.</summary>
+    internal static (CudaKernelRuntime Runtime, IntPtr Function)? ResolveCuda(Tensor logits) =>
+        CudaPath.Resolve(BeamStep.OpName, "beam_step", logits.dtype == ScalarType.BFloat16 ? "beam_rows_bf16" : "beam_rows_f32");
+
+    /// <summary>CUDA C row kernel (kernels/cuda/beam_step.cu) with a resolved function (see <see cref="ResolveCuda"/>).</summary>
+    internal static BeamStepRows FromCuda(Tensor logits, int groups, int candidatesPerBeam, int k, (CudaKernelRuntime Runtime, IntPtr Function) kernel)
     {
-        bool bf16 = logits.dtype == ScalarType.BFloat16;
-        if (k > MaxGpuK)
-        {
-            KernelLog.Once($"BeamStep: K = {k} exceeds the CUDA kernel's {MaxGpuK}; using the fused CPU path.");
-            return FromCpu(logits, groups, k);
-        }
-        var fk = CudaPath.Resolve("BeamStep", "beam_step", bf16 ? "beam_rows_bf16" : "beam_rows_f32");
-        if (fk is null) return FromCpu(logits, groups, k);
-        var (rt, fn) = fk.Value;
+        var (rt, fn) = kernel;
         var x = logits.detach().contiguous();
         int rows = (int)x.shape[0], v = (int)x.shape[1];
         rt.Bind();
@@ -106,6 +98,6 @@ public sealed unsafe partial class BeamStepRows
         fixed (float* p = logSum) dls.CopyToHost(p, rows * 4L);
         fixed (float* p = topV) dtv.CopyToHost(p, (long)rows * k * 4);
         fixed (int* p = topI) dti.CopyToHost(p, (long)rows * k * 4);
-        return new BeamStepRows(x, groups, k, max, logSum, topV, topI);
+        return new BeamStepRows(x, groups, candidatesPerBeam, k, max, Array.ConvertAll(logSum, f => (double)f), topV, topI, KernelPath.Cuda);
     }
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using Csr.Native.Profiling;
@@ -8,16 +9,19 @@ namespace Csr.Kernels;
 /// <summary>
 /// The result of the one pass over beam-step logits <c>[G*B, V]</c>: per row the max m, log(sum exp(x - m))
 /// and the top-K raw logits (value descending, index ascending). <see cref="SelectGroup"/> resolves a
-/// group's 2B best candidates after the Hamming penalty and beam scores exactly from these: a row's best
-/// 2B non-penalised tokens are among its top 2B + P raw logits (P = distinct penalised tokens), and the P
-/// penalised tokens are read directly. Scores use the reference's float32 order of operations:
-/// <c>(((x - m) - logsum) - penalty * count) + beamScore</c>.
+/// group's C*B best candidates (C = <see cref="CandidatesPerBeam"/>) after the Hamming penalty and beam
+/// scores exactly from these: a row's best C*B non-penalised tokens are among its top C*B + P raw logits
+/// (P = distinct penalised tokens), and the P penalised tokens are read directly. A candidate's log-prob is
+/// the float32 rounding of the float64 <c>(x - m) - log(sum exp(x - m))</c>, as the reference's float64
+/// log-softmax rounded to float32; then, in float32 as the reference, <c>(lp - penalty * count) + beamScore</c>.
+/// On the fused CPU path the float64 sum makes the log-probs those of the reference bit for bit (up to a
+/// float64 rounding that lands exactly on a float32 rounding boundary); the GPU paths sum in float32.
 /// </summary>
 public sealed unsafe partial class BeamStepRows : IDisposable
 {
     private readonly Tensor _x;        // [G*B, V] contiguous, float32 or bf16
     private readonly float[] _max;     // [G*B]
-    private readonly float[] _logSum;  // [G*B]
+    private readonly double[] _logSum; // [G*B] log(sum exp(x - max))
     private readonly float[] _topV;    // [G*B, K]
     private readonly int[] _topI;      // [G*B, K]
 
@@ -26,14 +30,23 @@ public sealed unsafe partial class BeamStepRows : IDisposable
     public int Beams { get; }
     public int Vocab { get; }
     public int K { get; }
+    /// <summary>Candidates per beam C: each group yields min(C*B, B*V) candidates.</summary>
+    public int CandidatesPerBeam { get; }
+    /// <summary>The path that made the pass (after any fallback).</summary>
+    public KernelPath Path { get; }
 
-    internal BeamStepRows(Tensor x, int groups, int k, float[] max, float[] logSum, float[] topV, int[] topI)
+    /// <summary>Candidates a group yields: min(C*B, B*V).</summary>
+    public int Wanted => (int)Math.Min((long)CandidatesPerBeam * Beams, (long)Beams * Vocab);
+
+    internal BeamStepRows(Tensor x, int groups, int candidatesPerBeam, int k, float[] max, double[] logSum, float[] topV, int[] topI, KernelPath path)
     {
         _x = x;
         Groups = groups;
         Beams = (int)(x.shape[0] / groups);
         Vocab = (int)x.shape[1];
+        CandidatesPerBeam = candidatesPerBeam;
         K = k;
+        Path = path;
         _max = max;
         _logSum = logSum;
         _topV = topV;
@@ -43,13 +56,16 @@ public sealed unsafe partial class BeamStepRows : IDisposable
     /// <summary>Chunk of the fused row pass (floats; fits L1 with the bf16 scratch).</summary>
     internal const int Chunk = 2048;
 
-    /// <summary>Fused CPU pass: rows in parallel, each chunk scanned once for top-K (vector threshold test) and once from L1 for the exp-sum.</summary>
-    internal static BeamStepRows FromCpu(Tensor logits, int groups, int k)
+    /// <summary>
+    /// Fused CPU pass: rows in parallel, each chunk scanned once for top-K (vector threshold test) and once from
+    /// L1 for the float64 exp-sum.
+    /// </summary>
+    internal static BeamStepRows FromCpu(Tensor logits, int groups, int candidatesPerBeam, int k)
     {
         var x = logits.detach().contiguous();
         int rows = (int)x.shape[0], v = (int)x.shape[1];
         var max = new float[rows];
-        var logSum = new float[rows];
+        var logSum = new double[rows];
         var topV = new float[(long)rows * k];
         var topI = new int[(long)rows * k];
         bool bf16 = x.dtype == ScalarType.BFloat16;
@@ -61,7 +77,8 @@ public sealed unsafe partial class BeamStepRows : IDisposable
             fixed (int* ti = &topI[(long)r * k])
             {
                 int count = 0;
-                float m = float.NegativeInfinity, s = 0f;
+                float m = float.NegativeInfinity;
+                double s = 0;
                 for (int c = 0; c < v; c += Chunk)
                 {
                     int len = Math.Min(Chunk, v - c);
@@ -69,13 +86,13 @@ public sealed unsafe partial class BeamStepRows : IDisposable
                     if (bf16) { Bf16.ToFloat((ushort*)xp + (long)r * v + c, scratch, len); chunk = scratch; }
                     else chunk = (float*)xp + (long)r * v + c;
                     ScanTopK(chunk, len, c, tv, ti, ref count, k);
-                    RowMath.Accumulate(chunk, len, ref m, ref s);
+                    RowMath.Accumulate64(chunk, len, ref m, ref s);
                 }
                 max[r] = m;
-                logSum[r] = MathF.Log(s);
+                logSum[r] = Math.Log(s);
             }
         });
-        return new BeamStepRows(x, groups, k, max, logSum, topV, topI);
+        return new BeamStepRows(x, groups, candidatesPerBeam, k, max, logSum, topV, topI, KernelPath.Fused);
     }
 
     /// <summary>Keeps the k largest (value desc, index asc) of x[0..n) + offset in tv/ti (sorted; count filled).</summary>
@@ -105,22 +122,27 @@ public sealed unsafe partial class BeamStepRows : IDisposable
         ? Bf16.ToFloat(TensorMemory.Ptr<ushort>(_x, "logits")[row * Vocab + token])
         : TensorMemory.Ptr<float>(_x, "logits")[row * Vocab + token];
 
-    /// <summary>log_softmax(logits[row])[token], unpenalised, in the float32 order of the reference: <c>(x - m) - logsum</c>.</summary>
+    /// <summary>log_softmax(logits[row])[token], unpenalised, rounded as the reference rounds it.</summary>
     public float LogProb(long row, int token)
     {
         if ((ulong)row >= (ulong)_max.Length) throw new ArgumentOutOfRangeException(nameof(row), row, $"row must be in [0, {_max.Length}).");
         if ((uint)token >= (uint)Vocab) throw new ArgumentOutOfRangeException(nameof(token), token, $"token must be in [0, {Vocab}).");
-        return (Logit(row, token) - _max[row]) - _logSum[row];
+        return LogProbOfLogit(row, Logit(row, token));
     }
 
+    /// <summary>The row's log-prob of a token with raw logit <paramref name="x"/>, as the reference rounds it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private float LogProbOfLogit(long row, float x) => (float)(((double)x - _max[row]) - _logSum[row]);
+
     /// <summary>
-    /// Group <paramref name="g"/>'s 2B best candidates, best first. <paramref name="beamScores"/>: the group's B
-    /// beam scores; <paramref name="previousTokens"/>: tokens chosen at this step by the beams of groups &lt; g
-    /// (HF current_tokens[:g*B]); each occurrence lowers that token's score by <paramref name="penalty"/>.
+    /// Group <paramref name="g"/>'s <see cref="Wanted"/> best candidates, best first. <paramref name="beamScores"/>:
+    /// the group's B beam scores; <paramref name="previousTokens"/>: tokens chosen at this step by the beams of
+    /// groups &lt; g (HF current_tokens[:g*B]); each occurrence lowers that token's score by <paramref name="penalty"/>.
     /// </summary>
     public (long[] Tokens, long[] Parents, float[] Scores) SelectGroup(int g, ReadOnlySpan<float> beamScores, ReadOnlySpan<long> previousTokens, double penalty)
     {
         using var range = Nvtx.Range("kernel BeamStepRows.SelectGroup");
+        long start = Stopwatch.GetTimestamp();
         if ((uint)g >= (uint)Groups) throw new ArgumentOutOfRangeException(nameof(g), g, $"group must be in [0, {Groups}).");
         if (beamScores.Length != Beams) throw new ArgumentException($"beamScores: expected {Beams} scores for group {g}, got {beamScores.Length}.", nameof(beamScores));
         var counts = new Dictionary<int, int>();
@@ -130,25 +152,25 @@ public sealed unsafe partial class BeamStepRows : IDisposable
                 if (t < 0 || t >= Vocab) throw new ArgumentException($"previousTokens: token {t} outside the vocabulary of {Vocab}.", nameof(previousTokens));
                 counts[(int)t] = counts.GetValueOrDefault((int)t) + 1;
             }
-        if (counts.Count > K - 2 * Beams && K < Vocab)
+        int want = Wanted;
+        if (counts.Count > K - want && K < Vocab)
             throw new ArgumentException($"previousTokens: {counts.Count} distinct penalised tokens exceed what this pass kept (K = {K}); call Prepare with the right group count.", nameof(previousTokens));
-        int want = 2 * Beams;
         float pen = (float)penalty;
         var cand = new List<(float Score, long Flat)>(Beams * (want + counts.Count));
         for (int b = 0; b < Beams; b++)
         {
             long row = (long)g * Beams + b;
-            float m = _max[row], ls = _logSum[row], beam = beamScores[b];
+            float beam = beamScores[b];
             int taken = 0;
             for (int j = 0; j < K && taken < want; j++)
             {
                 int tok = _topI[row * K + j];
                 if (counts.ContainsKey(tok)) continue;
-                cand.Add((((_topV[row * K + j] - m) - ls) + beam, (long)b * Vocab + tok));
+                cand.Add((LogProbOfLogit(row, _topV[row * K + j]) + beam, (long)b * Vocab + tok));
                 taken++;
             }
             foreach (var (tok, c) in counts)
-                cand.Add(((((Logit(row, tok) - m) - ls) - pen * c) + beam, (long)b * Vocab + tok));
+                cand.Add(((LogProbOfLogit(row, Logit(row, tok)) - pen * c) + beam, (long)b * Vocab + tok));
         }
         cand.Sort((p, q) => p.Score != q.Score ? q.Score.CompareTo(p.Score) : p.Flat.CompareTo(q.Flat));
         var tokens = new long[want];
@@ -160,6 +182,7 @@ public sealed unsafe partial class BeamStepRows : IDisposable
             parents[i] = cand[i].Flat / Vocab;
             scores[i] = cand[i].Score;
         }
+        KernelStats.Record(BeamStep.OpName, Path, Stopwatch.GetElapsedTime(start).TotalSeconds, calls: 0);
         return (tokens, parents, scores);
     }
 
@@ -171,7 +194,7 @@ public sealed unsafe partial class BeamStepRows : IDisposable
         long[] gt = Array.Empty<long>();
         if (groupTokens is not null)
             using (var t = groupTokens.to(ScalarType.Int64).contiguous()) gt = t.data<long>().ToArray();
-        int want = 2 * Beams;
+        int want = Wanted;
         var tok = new long[Groups * want];
         var par = new long[Groups * want];
         var sc = new float[Groups * want];

@@ -38,52 +38,15 @@ public static partial class ClipScoring
         return outp;
     }
 
-    /// <summary>
-    /// Fused matrix: one matmul of the raw embeddings (oneDNN/BLAS), then one in-place pass that applies
-    /// scale / (|image_i| |sentence_s|) and the clamp; no normalised copies of the inputs.
-    /// </summary>
-    public static unsafe Tensor MatrixFused(Tensor imageEmb, Tensor sentenceEmb, double scale, bool clampAtZero)
-    {
-        var (ni, ns, d) = CheckShapes(imageEmb, sentenceEmb, null);
-        using var img = imageEmb.detach().to(ScalarType.Float32).contiguous();
-        using var sent = sentenceEmb.detach().to(ScalarType.Float32).contiguous();
-        var invImg = InverseNorms(TensorMemory.Ptr<float>(img, "imageEmb"), ni, (int)d);
-        var invSent = InverseNorms(TensorMemory.Ptr<float>(sent, "sentenceEmb"), ns, (int)d);
-        var m = img.mm(sent.t());                                                     // [I, S] raw dots
-        float* mp = TensorMemory.Ptr<float>(m, "matrix");
-        float sc = (float)scale;
-        Parallel.For(0, ni, i =>
-        {
-            float* row = mp + i * ns;
-            float ri = sc * invImg[i];
-            int w = Vector<float>.Count;
-            long s = 0;
-            fixed (float* inv = invSent)
-            {
-                var vri = new Vector<float>(ri);
-                for (; s + w <= ns; s += w)
-                {
-                    var v = Unsafe.ReadUnaligned<Vector<float>>(row + s) * vri * Unsafe.ReadUnaligned<Vector<float>>(inv + s);
-                    if (clampAtZero) v = Vector.Max(v, Vector<float>.Zero);
-                    Unsafe.WriteUnaligned(row + s, v);
-                }
-                for (; s < ns; s++)
-                {
-                    float v = row[s] * ri * inv[s];
-                    row[s] = clampAtZero ? MathF.Max(v, 0f) : v;
-                }
-            }
-        });
-        return m;
-    }
-
     /// <summary>Stable ranks in C#: sort indices by (parent, score desc, index), then number each group.</summary>
     public static Tensor SiblingRanksFused(Tensor scores, Tensor parent)
     {
         CheckRanksShapes(scores, parent);
-        float[] sc;
+        var type = RankType(scores);
+        double[] sc;
         long[] p;
-        using (var t = scores.detach().to(ScalarType.Float32).contiguous()) sc = t.data<float>().ToArray();
+        using (var t = scores.detach().to(type).contiguous())
+            sc = type == ScalarType.Float64 ? t.data<double>().ToArray() : Array.ConvertAll(t.data<float>().ToArray(), f => (double)f);
         using (var t = parent.to(ScalarType.Int64).contiguous()) p = t.data<long>().ToArray();
         int n = sc.Length;
         var order = new int[n];
@@ -95,16 +58,16 @@ public static partial class ClipScoring
             c = sc[b].CompareTo(sc[a]);                                              // descending
             return c != 0 ? c : a.CompareTo(b);                                      // stable
         });
-        var ranks = new float[n];
+        var ranks = new double[n];
         for (int start = 0; start < n;)
         {
             int end = start;
             while (end < n && p[order[end]] == p[order[start]]) end++;
             int count = end - start;
-            for (int j = start; j < end; j++) ranks[order[j]] = (float)(j - start + 1) / count;
+            for (int j = start; j < end; j++) ranks[order[j]] = (double)(j - start + 1) / count;
             start = end;
         }
-        return tensor(ranks);
+        return type == ScalarType.Float64 ? tensor(ranks) : tensor(Array.ConvertAll(ranks, r => (float)r));
     }
 
     private static unsafe float[] InverseNorms(float* x, long rows, int d)

@@ -22,22 +22,6 @@ public static partial class ClipScoring
         outp[s] = clamp != 0 ? XMath.Max(v, 0f) : v;
     }
 
-    /// <summary>One thread per (i, s).</summary>
-    internal static void MatrixKernel(Index2D ix, ArrayView<float> img, ArrayView<float> sent, ArrayView<float> outp,
-        int nSent, int d, float scale, int clamp)
-    {
-        int i = ix.X, s = ix.Y;
-        long ib = (long)i * d, sb = (long)s * d;
-        float dot = 0f, ii = 0f, ss = 0f;
-        for (int k = 0; k < d; k++)
-        {
-            float a = img[ib + k], b = sent[sb + k];
-            dot += a * b; ii += a * a; ss += b * b;
-        }
-        float v = scale * (dot / XMath.Max(XMath.Sqrt(ii), NormEps) / XMath.Max(XMath.Sqrt(ss), NormEps));
-        outp[(long)i * nSent + s] = clamp != 0 ? XMath.Max(v, 0f) : v;
-    }
-
     /// <summary>ILGPU pair scores (CLIP scoring has no CUDA C kernel; the Cuda path means ILGPU on CUDA).</summary>
     public static unsafe Tensor PairScoresIlgpu(Tensor imageEmb, Tensor sentenceEmb, Tensor imageIndex, double scale, bool clampAtZero)
     {
@@ -59,24 +43,6 @@ public static partial class ClipScoring
         kernel((int)ns, di.View, ds.View, dx.View, dout.View, (int)d, (float)scale, clampAtZero ? 1 : 0);
         IlgpuRuntime.Accelerator.Synchronize();
         IlgpuRuntime.Download(dout, TensorMemory.Ptr<float>(outp, "out"), ns);
-        return outp;
-    }
-
-    public static unsafe Tensor MatrixIlgpu(Tensor imageEmb, Tensor sentenceEmb, double scale, bool clampAtZero)
-    {
-        var (ni, ns, d) = CheckShapes(imageEmb, sentenceEmb, null);
-        using var img = imageEmb.detach().to(ScalarType.Float32).contiguous();
-        using var sent = sentenceEmb.detach().to(ScalarType.Float32).contiguous();
-        var outp = empty(ni, ns, dtype: ScalarType.Float32);
-        if (ni * ns == 0) return outp;
-        var kernel = IlgpuRuntime.Kernel("clip.matrix", acc =>
-            acc.LoadAutoGroupedStreamKernel<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, float, int>(MatrixKernel));
-        using var di = IlgpuRuntime.Upload(TensorMemory.Ptr<float>(img, "imageEmb"), img.numel());
-        using var ds = IlgpuRuntime.Upload(TensorMemory.Ptr<float>(sent, "sentenceEmb"), sent.numel());
-        using var dout = IlgpuRuntime.Accelerator.Allocate1D<float>(ni * ns);
-        kernel(new Index2D((int)ni, (int)ns), di.View, ds.View, dout.View, (int)ns, (int)d, (float)scale, clampAtZero ? 1 : 0);
-        IlgpuRuntime.Accelerator.Synchronize();
-        IlgpuRuntime.Download(dout, TensorMemory.Ptr<float>(outp, "out"), ni * ns);
         return outp;
     }
 }

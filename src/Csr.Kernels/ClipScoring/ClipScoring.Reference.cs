@@ -19,32 +19,29 @@ public static partial class ClipScoring
         return s.MoveToOuterDisposeScope();
     }
 
-    /// <summary>normalise both, matmul, scale, clamp.</summary>
-    public static Tensor MatrixReference(Tensor imageEmb, Tensor sentenceEmb, double scale, bool clampAtZero)
-    {
-        CheckShapes(imageEmb, sentenceEmb, null);
-        using var scope = NewDisposeScope();
-        var m = Normalise(imageEmb).mm(Normalise(sentenceEmb).t()) * scale;             // [I, S]
-        if (clampAtZero) m = m.clamp_min(0);
-        return m.MoveToOuterDisposeScope();
-    }
-
-    /// <summary>Per distinct parent: stable descending sort of its sentences' scores, rank = (i+1)/n.</summary>
+    /// <summary>
+    /// Lexicographic stable sort by (parent, score descending, index) with two stable sorts, then within each
+    /// parent's run rank = (position + 1) / run length.
+    /// </summary>
     public static Tensor SiblingRanksReference(Tensor scores, Tensor parent)
     {
         CheckRanksShapes(scores, parent);
         using var scope = NewDisposeScope();
-        var p = parent.to(ScalarType.Int64);
-        var sc = scores.to(ScalarType.Float32);
-        var ranks = zeros(scores.shape[0], dtype: ScalarType.Float32);
-        foreach (var id in p.unique().Item1.data<long>().ToArray())
-        {
-            var members = p.eq(id).nonzero().squeeze(1);                              // [n], ascending index
-            var (_, order) = sc.index_select(0, members).sort(0, descending: true, stable: true);
-            long n = members.shape[0];
-            var r = arange(1, n + 1, dtype: ScalarType.Float32) / n;                 // (i+1)/n
-            ranks.index_put_(r, members.index_select(0, order));
-        }
+        var type = RankType(scores);
+        var p = parent.to(ScalarType.Int64);                                            // [S]
+        var sc = scores.to(type);                                                       // [S]
+        long n = sc.shape[0];
+        if (n == 0) return zeros(0, dtype: type).MoveToOuterDisposeScope();
+        var (_, byScore) = sc.sort(0, descending: true, stable: true);                 // score desc, index asc
+        var (_, byParent) = p.index_select(0, byScore).sort(0, descending: false, stable: true);
+        var order = byScore.index_select(0, byParent);                                 // [S] (parent, score desc, index)
+        var (_, inverseOrNull, countsOrNull) = unique_consecutive(p.index_select(0, order), return_inverse: true, return_counts: true);
+        var inverse = inverseOrNull!;                                                  // [S] run of each sorted position
+        var counts = countsOrNull!;                                                    // [P] run lengths
+        var starts = counts.cumsum(0) - counts;                                        // [P] first position of each parent's run
+        var position = arange(n, dtype: ScalarType.Int64) - starts.index_select(0, inverse); // [S] 0-based within the run
+        var rank = (position + 1).to(ScalarType.Float64) / counts.index_select(0, inverse).to(ScalarType.Float64);
+        var ranks = zeros(n, dtype: type).index_put_(rank.to(type), order);
         return ranks.MoveToOuterDisposeScope();
     }
 }

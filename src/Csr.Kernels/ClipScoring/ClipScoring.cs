@@ -9,7 +9,6 @@ namespace Csr.Kernels;
 /// <item><see cref="PairScores"/>: <c>[S]</c>, <c>scale * cos(image[imageIndex[s]], sentence[s])</c> (HF
 /// <c>logits_per_image</c> for the pair when scale = exp(logit_scale), 100 for CLIP ViT-L/14-336);
 /// <c>clampAtZero</c> gives the paper's <c>R_I = max(100 cos, 0)</c>.</item>
-/// <item><see cref="Matrix"/>: <c>[I, S]</c>, all pairs.</item>
 /// <item><see cref="SiblingRanks"/>: within each group of sentences sharing a parent, rank by score descending:
 /// <c>rank = (i + 1) / n</c> for the i-th best of n siblings (smaller is better), ties broken by original
 /// index (stable), as the official <c>Rank_Node</c>'s Python <c>sorted(..., reverse=True)</c>.</item>
@@ -23,35 +22,51 @@ public static partial class ClipScoring
     /// <summary>Norm floor of the normalisation.</summary>
     public const float NormEps = 1e-12f;
 
+    /// <summary>The ops' names in <see cref="KernelStats"/> and kernels.json.</summary>
+    public const string PairScoresOpName = "ClipScoring.PairScores";
+    public const string SiblingRanksOpName = "ClipScoring.SiblingRanks";
+
+    /// <summary>Pair scores <c>[S]</c> float32. Ilgpu and Cuda run the ILGPU kernel (this op has no CUDA C kernel).</summary>
     public static Tensor PairScores(Tensor imageEmb, Tensor sentenceEmb, Tensor imageIndex, double scale, bool clampAtZero = false,
         KernelPath path = KernelPath.Fused)
     {
         using var range = Nvtx.Range("kernel ClipScoring.PairScores");
-        return path switch
+        TensorDevices.RequireSame(PairScoresOpName, (imageEmb, nameof(imageEmb)), (sentenceEmb, nameof(sentenceEmb)), (imageIndex, nameof(imageIndex)));
+        var effective = path;
+        if (path == KernelPath.Cuda)
+        {
+            KernelStats.Fallback(PairScoresOpName, KernelPath.Cuda, KernelPath.Ilgpu, "no CUDA C kernel for this op; the ILGPU kernel runs");
+            effective = KernelPath.Ilgpu;
+        }
+        using var timing = KernelStats.Time(PairScoresOpName, effective);
+        return effective switch
         {
             KernelPath.Reference => PairScoresReference(imageEmb, sentenceEmb, imageIndex, scale, clampAtZero),
-            KernelPath.Ilgpu or KernelPath.Cuda => PairScoresIlgpu(imageEmb, sentenceEmb, imageIndex, scale, clampAtZero),
+            KernelPath.Ilgpu => PairScoresIlgpu(imageEmb, sentenceEmb, imageIndex, scale, clampAtZero),
             _ => PairScoresFused(imageEmb, sentenceEmb, imageIndex, scale, clampAtZero),
         };
     }
 
-    public static Tensor Matrix(Tensor imageEmb, Tensor sentenceEmb, double scale, bool clampAtZero = false, KernelPath path = KernelPath.Fused)
-    {
-        using var range = Nvtx.Range("kernel ClipScoring.Matrix");
-        return path switch
-        {
-            KernelPath.Reference => MatrixReference(imageEmb, sentenceEmb, scale, clampAtZero),
-            KernelPath.Ilgpu or KernelPath.Cuda => MatrixIlgpu(imageEmb, sentenceEmb, scale, clampAtZero),
-            _ => MatrixFused(imageEmb, sentenceEmb, scale, clampAtZero),
-        };
-    }
-
-    /// <summary>Ranks <c>[S]</c> float32 from scores <c>[S]</c> and parent ids <c>[S]</c> (any integers).</summary>
+    /// <summary>
+    /// Ranks <c>[S]</c> from scores <c>[S]</c> and parent ids <c>[S]</c> (any integers): float64 when the scores are
+    /// float64 (compared and ranked in float64), else float32. Ilgpu and Cuda run the fused C# sort (no GPU kernel).
+    /// </summary>
     public static Tensor SiblingRanks(Tensor scores, Tensor parent, KernelPath path = KernelPath.Fused)
     {
         using var range = Nvtx.Range("kernel ClipScoring.SiblingRanks");
-        return path == KernelPath.Reference ? SiblingRanksReference(scores, parent) : SiblingRanksFused(scores, parent);
+        TensorDevices.RequireSame(SiblingRanksOpName, (scores, nameof(scores)), (parent, nameof(parent)));
+        var effective = path;
+        if (path is KernelPath.Ilgpu or KernelPath.Cuda)
+        {
+            KernelStats.Fallback(SiblingRanksOpName, path, KernelPath.Fused, "no GPU kernel for this op; the fused sort runs");
+            effective = KernelPath.Fused;
+        }
+        using var timing = KernelStats.Time(SiblingRanksOpName, effective);
+        return effective == KernelPath.Reference ? SiblingRanksReference(scores, parent) : SiblingRanksFused(scores, parent);
     }
+
+    /// <summary>The dtype ranks are computed and returned in: float64 for float64 scores, else float32.</summary>
+    internal static ScalarType RankType(Tensor scores) => scores.dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
 
     internal static (long I, long S, long D) CheckShapes(Tensor imageEmb, Tensor sentenceEmb, Tensor? imageIndex)
     {

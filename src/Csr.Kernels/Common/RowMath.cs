@@ -60,6 +60,69 @@ internal static unsafe class RowMath
         s += SumExp(chunk, n, m);
     }
 
+    /// <summary>sum_i exp((double)x[i] - shift), accumulated in float64.</summary>
+    public static double SumExp64(float* x, int n, float shift)
+    {
+        int w = Vector<float>.Count, i = 0;
+        var vs = Vector<double>.Zero;
+        var vshift = new Vector<double>(shift);
+        for (; i + w <= n; i += w)
+        {
+            Vector.Widen(Unsafe.ReadUnaligned<Vector<float>>(x + i), out Vector<double> lo, out Vector<double> hi);
+            vs += ExpNonPositive(lo - vshift) + ExpNonPositive(hi - vshift);
+        }
+        double s = Vector.Sum(vs);
+        for (; i < n; i++) s += Math.Exp((double)x[i] - shift);
+        return s;
+    }
+
+    /// <summary>
+    /// exp(d) for d &lt;= 0 in float64 (relative error below 1e-14; d below -708 is taken as -708): Cody-Waite
+    /// reduction d = k ln2 + r, |r| &lt;= ln2 / 2, a degree-11 Taylor polynomial for exp(r), and 2^k built in the
+    /// exponent bits from the rounding constant's mantissa (integer add and shift only: no float-to-int conversion,
+    /// which AVX2 lacks for 64-bit lanes).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector<double> ExpNonPositive(Vector<double> d)
+    {
+        const double Log2E = 1.4426950408889634, Ln2Hi = 6.93147180369123816490e-01, Ln2Lo = 1.90821492927058770002e-10;
+        const double Round = 6755399441055744.0; // 1.5 * 2^52: k + Round holds the integer k in its low mantissa bits
+        d = Vector.Max(d, new Vector<double>(-708.0));
+        var kr = d * Log2E + new Vector<double>(Round);
+        var k = kr - new Vector<double>(Round);
+        var r = (d - k * Ln2Hi) - k * Ln2Lo;
+        var p = new Vector<double>(1.0 / 39916800);                     // 1/11!
+        p = p * r + new Vector<double>(1.0 / 3628800);
+        p = p * r + new Vector<double>(1.0 / 362880);
+        p = p * r + new Vector<double>(1.0 / 40320);
+        p = p * r + new Vector<double>(1.0 / 5040);
+        p = p * r + new Vector<double>(1.0 / 720);
+        p = p * r + new Vector<double>(1.0 / 120);
+        p = p * r + new Vector<double>(1.0 / 24);
+        p = p * r + new Vector<double>(1.0 / 6);
+        p = p * r + new Vector<double>(0.5);
+        p = p * r + Vector<double>.One;
+        p = p * r + Vector<double>.One;
+        var bits = Vector.AsVectorInt64(kr) - new Vector<long>(BitConverter.DoubleToInt64Bits(Round)) + new Vector<long>(1023);
+        return p * Vector.AsVectorDouble(Vector.ShiftLeft(bits, 52)); // p * 2^k
+    }
+
+    /// <summary>
+    /// Online state in float64 over chunks: the running max m (exact, float32) and the float64 sum s of exp(x - m).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Accumulate64(float* chunk, int n, ref float m, ref double s)
+    {
+        float cm = Max(chunk, n);
+        if (cm > m)
+        {
+            s = m == float.NegativeInfinity ? 0 : s * Math.Exp((double)m - cm);
+            m = cm;
+        }
+        if (m == float.NegativeInfinity) return;
+        s += SumExp64(chunk, n, m);
+    }
+
     /// <summary>logsumexp of a float32 row, online over chunks of <paramref name="chunk"/>.</summary>
     public static float LogSumExp(float* x, int n, int chunk)
     {

@@ -51,13 +51,20 @@ public static partial class DpoLogRatio
             var saved = ctx.get_saved_variables();
             var (x, lab, valid, rowLse) = (saved[0], saved[1], saved[2], saved[3]);
             var g = gradOutput.to(ScalarType.Float32).contiguous();          // [N]
-            var engine = (KernelPath)ctx.get_data("engine");
+            var engine = BackwardEngine(OpName, (KernelPath)ctx.get_data("engine"), x.dtype);
+            using var timing = KernelStats.Time(OpName + ".backward", engine);
             var grad = engine == KernelPath.Cuda
-                ? CudaBackward(x, lab, valid, rowLse, g)                       // falls back to the CPU with one log line
+                ? CudaBackward(x, lab, valid, rowLse, g)
                 : CpuBackward(x, lab, valid, rowLse, g);                       // [N, T, V] like logits
             return new List<Tensor> { grad, null!, null!, null! };
         }
     }
+
+    /// <summary>The backward's path: the CUDA kernel after a CUDA forward when it is loaded, else the fused CPU one.</summary>
+    internal static KernelPath BackwardEngine(string op, KernelPath forward, ScalarType dtype) =>
+        forward == KernelPath.Cuda &&
+        CudaPath.Resolve(op + ".backward", "dpo_logratio", dtype == ScalarType.BFloat16 ? "dpo_backward_bf16" : "dpo_backward_f32") is not null
+            ? KernelPath.Cuda : KernelPath.Fused;
 
     /// <summary>Deterministic per-sequence sum of row log-probs (float64 accumulation, fixed order).</summary>
     internal static unsafe Tensor SumRows(Tensor rowLp, long n, long t)

@@ -14,18 +14,23 @@ public static partial class DpoLogRatio
     /// from final hidden states <c>[N, T, H]</c> and the lm_head weight <c>[V, H]</c>, only the counted rows
     /// are projected, <see cref="RowChunk"/> rows at a time, so at most a <c>[RowChunk, V]</c> logits block
     /// exists; the backward recomputes each block and accumulates <c>dH = dZ W</c> and <c>dW += dZ^T H</c>.
-    /// Differentiable w.r.t. hidden and weight. Matmuls run in the inputs' dtype (bf16 is fast on this CPU).
+    /// Differentiable w.r.t. hidden and weight. Matmuls run in the inputs' dtype (bf16 is fast on this CPU). Each
+    /// block's log-ratio rows run on <paramref name="path"/> (Reference and Fused: the fused CPU rows; Ilgpu: the
+    /// ILGPU row kernel; Cuda: the CUDA C kernels, falling back to the fused rows when none is loaded).
     /// </summary>
-    public static Tensor SequenceLogProbsFromHidden(Tensor hidden, Tensor weight, Tensor labels, Tensor mask)
+    public static Tensor SequenceLogProbsFromHidden(Tensor hidden, Tensor weight, Tensor labels, Tensor mask, KernelPath path = KernelPath.Fused)
     {
         using var range = Nvtx.Range("kernel DpoLogRatio.SequenceLogProbsFromHidden");
+        TensorDevices.RequireSame(FromHiddenOpName, (hidden, nameof(hidden)), (weight, nameof(weight)), (labels, nameof(labels)), (mask, nameof(mask)));
         if (hidden.dim() != 3) throw new ArgumentException($"hidden: expected [N, T, H], got [{string.Join(", ", hidden.shape)}].", nameof(hidden));
         if (weight.dim() != 2 || weight.shape[1] != hidden.shape[2])
             throw new ArgumentException($"weight: expected [V, {hidden.shape[2]}], got [{string.Join(", ", weight.shape)}].", nameof(weight));
         if (weight.dtype != hidden.dtype) throw new ArgumentException($"weight: dtype {weight.dtype} differs from hidden's {hidden.dtype}.", nameof(weight));
         if (labels.dim() != 2 || labels.shape[0] != hidden.shape[0] || labels.shape[1] != hidden.shape[1] || !mask.shape.SequenceEqual(labels.shape))
             throw new ArgumentException($"labels/mask: expected [{hidden.shape[0]}, {hidden.shape[1]}], got [{string.Join(", ", labels.shape)}] / [{string.Join(", ", mask.shape)}].");
-        return FusedLinearFunction.apply(hidden, weight, labels, mask);
+        var engine = path == KernelPath.Reference ? KernelPath.Fused : Effective(FromHiddenOpName, path, hidden.dtype);
+        using var timing = KernelStats.Time(FromHiddenOpName, engine);
+        return FusedLinearFunction.apply(hidden, weight, labels, mask, (int)engine);
     }
 
     internal sealed class FusedLinearFunction : autograd.SingleTensorFunction<FusedLinearFunction>
@@ -38,6 +43,7 @@ public static partial class DpoLogRatio
             var weight = ((Tensor)vars[1]).detach();
             var labels = (Tensor)vars[2];
             var mask = (Tensor)vars[3];
+            var engine = (KernelPath)(int)vars[4];
             long n = hidden.shape[0], t = hidden.shape[1], h = hidden.shape[2];
             var valid = ValidMask(labels, mask).reshape(-1);                                  // [N*T]
             var rowsIdx = valid.nonzero().reshape(-1);                                         // [R] counted rows
@@ -51,7 +57,14 @@ public static partial class DpoLogRatio
                 using var scope = NewDisposeScope();
                 long len = Math.Min(RowChunk, r - c);
                 var z = hv.narrow(0, c, len).mm(weight.t()).unsqueeze(0).contiguous();     // [1, len, V]
-                var (lp, lse) = CpuRows(z, flatLabels.narrow(0, c, len).unsqueeze(0).contiguous(), ones(1, len));
+                var zl = flatLabels.narrow(0, c, len).unsqueeze(0).contiguous();
+                var zv = ones(1, len);
+                var (lp, lse) = engine switch
+                {
+                    KernelPath.Ilgpu => IlgpuRows(z, zl, zv),
+                    KernelPath.Cuda => CudaRows(z, zl, zv),
+                    _ => CpuRows(z, zl, zv),
+                };
                 rowLp.narrow(0, c, len).copy_(lp);
                 rowLse.narrow(0, c, len).copy_(lse);
             }
@@ -59,6 +72,7 @@ public static partial class DpoLogRatio
             var seq = SumRows(perRow.contiguous(), n, t);                                      // [N]
             ctx.save_for_backward(new List<Tensor> { hidden, weight, rowsIdx, flatLabels, rowLse });
             ctx.save_data("shape", new[] { n, t, h });
+            ctx.save_data("engine", engine);
             return seq;
         }
 
@@ -67,6 +81,8 @@ public static partial class DpoLogRatio
             var saved = ctx.get_saved_variables();
             var (hidden, weight, rowsIdx, flatLabels, rowLse) = (saved[0], saved[1], saved[2], saved[3], saved[4]);
             var shape = (long[])ctx.get_data("shape");
+            var engine = BackwardEngine(FromHiddenOpName, (KernelPath)ctx.get_data("engine"), hidden.dtype);
+            using var timing = KernelStats.Time(FromHiddenOpName + ".backward", engine);
             long t = shape[1], h = shape[2];
             long r = rowsIdx.shape[0];
             var g = gradOutput.to(ScalarType.Float32);
@@ -81,13 +97,15 @@ public static partial class DpoLogRatio
                 long len = Math.Min(RowChunk, r - c);
                 var hc = hv.narrow(0, c, len);                                                 // [len, H]
                 var z = hc.mm(weight.t()).unsqueeze(0).contiguous();                         // [1, len, V] recomputed
-                var dz = CpuBackward(z, flatLabels.narrow(0, c, len).unsqueeze(0).contiguous(),
-                    rowScale.narrow(0, c, len).unsqueeze(0).contiguous(), rowLse.narrow(0, c, len).contiguous(), one).squeeze(0); // [len, V]
+                var zl = flatLabels.narrow(0, c, len).unsqueeze(0).contiguous();
+                var zv = rowScale.narrow(0, c, len).unsqueeze(0).contiguous();
+                var zlse = rowLse.narrow(0, c, len).contiguous();
+                var dz = (engine == KernelPath.Cuda ? CudaBackward(z, zl, zv, zlse, one) : CpuBackward(z, zl, zv, zlse, one)).squeeze(0); // [len, V]
                 gradHv.narrow(0, c, len).copy_(dz.mm(weight));
                 gradW.add_(dz.t().mm(hc).to(ScalarType.Float32));
             }
             var gradHidden = zeros(hidden.shape[0] * t, h, dtype: hidden.dtype).index_copy_(0, rowsIdx, gradHv).reshape(hidden.shape);
-            return new List<Tensor> { gradHidden, gradW.to(weight.dtype), null!, null! };
+            return new List<Tensor> { gradHidden, gradW.to(weight.dtype), null!, null!, null! };
         }
     }
 }

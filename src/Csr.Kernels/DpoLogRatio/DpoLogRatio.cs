@@ -23,11 +23,21 @@ public static partial class DpoLogRatio
     /// <summary>Vocabulary chunk of the online logsumexp (elements); V need not be a multiple.</summary>
     public const int VocabChunk = 2048;
 
-    /// <summary>Summed label log-probs per sequence, <c>[N]</c>, through the chosen path (differentiable for Reference and Fused).</summary>
+    /// <summary>The op's names in <see cref="KernelStats"/> and kernels.json (forward; backward adds ".backward").</summary>
+    public const string OpName = "DpoLogRatio.SequenceLogProbs";
+    public const string FromHiddenOpName = "DpoLogRatio.SequenceLogProbsFromHidden";
+
+    /// <summary>
+    /// Summed label log-probs per sequence, <c>[N]</c>, through the chosen path (differentiable on every path).
+    /// Cuda falls back to Fused, noted in <see cref="KernelStats"/>, when no CUDA kernel is loaded.
+    /// </summary>
     public static Tensor SequenceLogProbs(Tensor logits, Tensor labels, Tensor mask, KernelPath path = KernelPath.Fused)
     {
         using var range = Nvtx.Range("kernel DpoLogRatio.SequenceLogProbs");
-        return path switch
+        TensorDevices.RequireSame(OpName, (logits, nameof(logits)), (labels, nameof(labels)), (mask, nameof(mask)));
+        var effective = Effective(OpName, path, logits.dtype);
+        using var timing = KernelStats.Time(OpName, effective);
+        return effective switch
         {
             KernelPath.Reference => SequenceLogProbsReference(logits, labels, mask),
             KernelPath.Fused => SequenceLogProbsFused(logits, labels, mask),
@@ -37,25 +47,12 @@ public static partial class DpoLogRatio
         };
     }
 
-    /// <summary>
-    /// DPO loss from concatenated policy logits (first half of N = chosen, second half = rejected, as TRL's
-    /// concatenated forward) and the reference model's per-sequence log-probs for the same rows <c>[N]</c>
-    /// (sums; for IPO the per-token means, as the policy's are averaged over the counted positions here).
-    /// </summary>
-    public static DpoLossResult Loss(Tensor policyLogits, Tensor labels, Tensor mask, Tensor referenceLogps,
-        double beta, DpoLossType type = DpoLossType.Sigmoid, double labelSmoothing = 0, KernelPath path = KernelPath.Fused)
+    /// <summary>The path that runs for <paramref name="path"/>: Cuda only when its forward kernel is loaded.</summary>
+    internal static KernelPath Effective(string op, KernelPath path, ScalarType dtype)
     {
-        using var range = Nvtx.Range("kernel DpoLogRatio.Loss");
-        long n = policyLogits.shape[0];
-        if (n % 2 != 0) throw new ArgumentException($"policyLogits: expected an even batch (chosen then rejected), got N = {n}.", nameof(policyLogits));
-        if (referenceLogps.dim() != 1 || referenceLogps.shape[0] != n)
-            throw new ArgumentException($"referenceLogps: expected [{n}], got [{string.Join(", ", referenceLogps.shape)}].", nameof(referenceLogps));
-        using var scope = NewDisposeScope();
-        var logps = DpoLoss.SequenceLogps(SequenceLogProbs(policyLogits, labels, mask, path), ValidMask(labels, mask).sum(1), type); // [N]
-        var half = n / 2;
-        var result = DpoLoss.Compute(logps.narrow(0, 0, half), logps.narrow(0, half, half),
-            referenceLogps.narrow(0, 0, half), referenceLogps.narrow(0, half, half), beta, type, labelSmoothing);
-        return result.MoveToOuterDisposeScope();
+        if (path != KernelPath.Cuda) return path;
+        return CudaPath.Resolve(op, "dpo_logratio", dtype == ScalarType.BFloat16 ? "dpo_rows_bf16" : "dpo_rows_f32") is null
+            ? KernelPath.Fused : KernelPath.Cuda;
     }
 
     /// <summary>Validates shapes and dtypes; returns (N, T, V).</summary>

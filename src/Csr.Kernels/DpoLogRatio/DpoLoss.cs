@@ -29,12 +29,16 @@ public static class DpoLoss
         var n = responseTokens.to(summedLogps.dtype).clamp_min(1);
         return (summedLogps / n).MoveToOuterDisposeScope();
     }
+    /// <summary>The op's name in <see cref="KernelStats"/> and kernels.json.</summary>
+    public const string OpName = "DpoLoss";
 
     /// <summary>All inputs <c>[B]</c>; gradients flow into the policy log-probs only.</summary>
     public static DpoLossResult Compute(Tensor policyChosen, Tensor policyRejected, Tensor referenceChosen, Tensor referenceRejected,
         double beta, DpoLossType type = DpoLossType.Sigmoid, double labelSmoothing = 0)
     {
         using var range = Nvtx.Range("kernel DpoLoss.Compute");
+        TensorDevices.RequireSame(OpName, (policyChosen, nameof(policyChosen)), (policyRejected, nameof(policyRejected)),
+            (referenceChosen, nameof(referenceChosen)), (referenceRejected, nameof(referenceRejected)));
         if (beta <= 0 || double.IsNaN(beta)) throw new ArgumentOutOfRangeException(nameof(beta), beta, "beta must be positive.");
         if (labelSmoothing is < 0 or >= 0.5) throw new ArgumentOutOfRangeException(nameof(labelSmoothing), labelSmoothing, "label smoothing must be in [0, 0.5).");
         foreach (var (t, name) in new[] { (policyRejected, nameof(policyRejected)), (referenceChosen, nameof(referenceChosen)), (referenceRejected, nameof(referenceRejected)) })

@@ -26,7 +26,9 @@ public static class GroupBeamSearch
         long pad = options.PadTokenId ?? (options.StopTokenIds.Count > 0 ? options.StopTokenIds[0] : 0);
         int perBeam = options.CandidatesPerBeam ?? Math.Max(2, 1 + options.StopTokenIds.Count);
         int k = (int)Math.Min((long)perBeam * gs, (long)gs * V);
-        bool fused = options.StepPath is not null && perBeam == 2 && 2L * gs <= (long)gs * V;
+        // the fused beam step keeps the same perBeam * gs candidates per group (HF's rule for any number of stop ids)
+        bool fused = options.StepPath is { } stepPath && stepPath != Csr.Kernels.KernelPath.Reference;
+        bool recordReference = options.StepPath == Csr.Kernels.KernelPath.Reference;
 
         var hyps = Enumerable.Range(0, B * G)
             .Select(_ => new BeamHypotheses(gs, options.LengthPenalty, options.EarlyStopping, options.MaxNewTokens)).ToArray();
@@ -70,14 +72,16 @@ public static class GroupBeamSearch
                 {
                     Csr.Kernels.BeamStepRows[]? prepared = null;
                     Tensor? logp = null;
+                    long stepStart = System.Diagnostics.Stopwatch.GetTimestamp();
                     if (fused)
                     {
                         prepared = new Csr.Kernels.BeamStepRows[B];
-                        for (int b = 0; b < B; b++) prepared[b] = Csr.Kernels.BeamStep.Prepare(logits.narrow(0, (long)b * nb, nb), G, options.StepPath!.Value);
+                        for (int b = 0; b < B; b++) prepared[b] = Csr.Kernels.BeamStep.Prepare(logits.narrow(0, (long)b * nb, nb), G, options.StepPath!.Value, perBeam);
                     }
                     else
                     {
-                        logp = logits.log_softmax(-1);                                   // [N, V] fp32
+                        // float64 log-softmax rounded to float32: the correctly rounded log-probs, as the fused step computes them
+                        logp = logits.to_type(ScalarType.Float64).log_softmax(-1).to_type(ScalarType.Float32); // [N, V] fp32
                     }
                     for (int g = 0; g < G; g++)
                     {
@@ -171,6 +175,9 @@ public static class GroupBeamSearch
                         }
                     }
                     if (prepared is not null) foreach (var p in prepared) p.Dispose();
+                    if (recordReference) // the composed ops are the beam step's reference path: one call per batch row
+                        Csr.Kernels.KernelStats.Record(Csr.Kernels.BeamStep.OpName, Csr.Kernels.KernelPath.Reference,
+                            System.Diagnostics.Stopwatch.GetElapsedTime(stepStart).TotalSeconds, calls: B);
                 }
                 beamScoresArr = newScores;
                 beamLogProbs = newLogProbs;

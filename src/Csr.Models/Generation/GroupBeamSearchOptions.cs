@@ -25,9 +25,10 @@ public sealed record GroupBeamSearchOptions
     /// </summary>
     public int? CandidatesPerBeam { get; init; }
     /// <summary>
-    /// When set, each step's log-softmax + Hamming penalty + top-k runs through <c>Csr.Kernels.BeamStep</c> on that path
-    /// (one pass over the logits per batch row) instead of plain TorchSharp ops. It yields HF's 2 x group_size candidates,
-    /// so it is used only when the candidates per beam are 2 (at most one stop id, or <see cref="CandidatesPerBeam"/> = 2).
+    /// When set to a path other than Reference, each step's log-softmax + Hamming penalty + top-k runs through
+    /// <c>Csr.Kernels.BeamStep</c> on that path (one pass over the logits per batch row), keeping the same candidates per
+    /// beam as the plain TorchSharp ops. Reference runs the plain ops and counts them as the beam step's reference path in
+    /// <c>Csr.Kernels.KernelStats</c>; null runs the plain ops uncounted.
     /// </summary>
     public Csr.Kernels.KernelPath? StepPath { get; init; }
 

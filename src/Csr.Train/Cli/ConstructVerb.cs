@@ -22,12 +22,18 @@ public sealed class ConstructVerb : ICliVerb
     [Option("reward", Default = RewardRule.Rank, HelpText = "rank (official code) or paper (lambda*R_I + (1-lambda)*R_T).")]
     public RewardRule Reward { get; set; } = RewardRule.Rank;
 
+    [Option("fused", Default = false, HelpText = "Rank siblings with the fused Csr.Kernels op (same ranks as the reference).")]
+    public bool Fused { get; set; }
+
     public int Execute()
     {
         var prompts = PromptFile.Read(Prompts);
-        var options = new ConstructOptions(Reward, Alpha);
+        var options = new ConstructOptions(Reward, Alpha) { Fused = Fused };
+        Csr.Native.TorchRuntime.EnsureInitialised();
+        Csr.Kernels.KernelStats.Reset();
         var result = ConstructStage.Run(Trees, prompts, options);
         PreferenceFile.Write(Out, result.Pairs);
+        Csr.Kernels.KernelStats.Snapshot().Write(Path.GetDirectoryName(Path.GetFullPath(Out))!); // kernels.json next to the pairs
         var table = new Table().AddColumns("construct", "value");
         table.AddRow("prompts", prompts.Count.ToString());
         table.AddRow("pairs written", result.Pairs.Count.ToString());

@@ -10,7 +10,7 @@ namespace Csr.Train.Cli;
 [Verb("demo", isDefault: true, HelpText = "Run CSR end to end on the embedded generated world (tiny CLIP + tiny LLaVA built on this CPU), with the alpha = 0 ablation, and write report.md / report.json / report.png. This is what `csr-train` with no verb does. Exits 3 when an arm stops before its last round (the report is still written).")]
 public sealed class DemoVerb : ComputeVerbBase, ICliVerb
 {
-    [Option("fused", HelpText = "Use the fused ops of Csr.Kernels (CLIP scoring, beam step, DPO loss).")]
+    [Option("fused", HelpText = "Use the fused ops of Csr.Kernels (beam step, DPO log-ratio, CLIP pair scores, sibling ranks); the report lists what ran.")]
     public bool Fused { get; set; }
 
     [Option("seed", Default = 1, HelpText = "World and training seed.")]

@@ -66,7 +66,7 @@ public sealed class RunVerb : DpoVerbBase, ISamplingVerb, ICliVerb
         var (sampleAspect, dpoAspect) = ImageAspectRatios();
         return new CsrRunOptions
         {
-            OutDir = Out, Iterations = Iterations, Sample = this.SampleOptions(Fused), Construct = new ConstructOptions(Reward, Alpha),
+            OutDir = Out, Iterations = Iterations, Sample = this.SampleOptions(Fused), Construct = new ConstructOptions(Reward, Alpha) { Fused = Fused },
             Dpo = DpoOptions(dpoAspect), Template = PromptTemplate(), Images = ImageRule(), Limit = Limit, Seed = Seed,
             ScoreBatch = BatchPrompts, MaxLength = ModelMaxLength, DType = ScalarType(d), Device = d, SampleImageAspectRatio = sampleAspect,
         };

@@ -14,7 +14,7 @@ public abstract class StageVerbBase : ComputeVerbBase
     [Option("image-prefix", Default = "", HelpText = "Prefix added to each image file name (the official scripts use COCO_train2014_).")]
     public string ImagePrefix { get; set; } = "";
 
-    [Option("fused", Default = false, HelpText = "Use the fused Csr.Kernels ops (beam step, CLIP scoring, DPO log-ratio).")]
+    [Option("fused", Default = false, HelpText = "Use the fused Csr.Kernels ops (beam step, DPO log-ratio, CLIP pair scores, sibling ranks); CSR_KERNEL_PATH=fused|ilgpu|cuda|reference picks the path; each stage writes kernels.json.")]
     public bool Fused { get; set; }
 
     [Option("dtype", Default = "auto", HelpText = "Weights dtype: auto (bf16 on CUDA, fp32 on the CPU), fp32 or bf16.")]

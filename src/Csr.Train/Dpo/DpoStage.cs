@@ -28,7 +28,10 @@ public static class DpoStage
         var identity = DpoIdentity.ForReference(vlm, template, modelPath, options.ImageAspectRatio); // before LoRA is attached
         var policy = new LlavaDpoModel(vlm, options);
         var trainer = new DpoTrainer(policy, options, outDir) { OnStep = onStep, OnReference = onReference, OnNotice = onNotice, Identity = identity };
-        var result = trainer.Train(examples, resume);
+        Csr.Kernels.KernelStats.Reset();
+        DpoResult result;
+        try { result = trainer.Train(examples, resume); }
+        finally { Csr.Kernels.KernelStats.Snapshot().Write(outDir); } // the ops training ran: kernels.json
         string adapterDir = Path.Combine(outDir, AdapterDirName);
         var config = new PeftAdapterConfig
         {

@@ -27,10 +27,12 @@ public sealed class DpoTrainer
     readonly IDpoModel _model;
     readonly DpoOptions _o;
     readonly string _outDir;
+    readonly FusedOps _ops;
 
     public DpoTrainer(IDpoModel model, DpoOptions options, string outDir)
     {
         options.Validate();
+        _ops = FusedOps.For(options.Fused);
         _model = model;
         _o = options;
         _outDir = outDir;
@@ -126,7 +128,7 @@ public sealed class DpoTrainer
                 var pr = lp.slice(0, b, 2 * b, 1);
                 var rc = rp.slice(0, 0, b, 1);
                 var rr = rp.slice(0, b, 2 * b, 1);
-                using var o = DpoLoss.Compute(pc, pr, rc, rr, _o.Beta, _o.Loss);
+                using var o = _ops.DpoLoss(pc, pr, rc, rr, _o.Beta, _o.Loss);
                 double loss = o.Loss.item<float>();
                 if (!double.IsFinite(loss))
                     throw new DpoDivergedException($"DPO step {step + 1}: loss is {loss}; stopped. Last good checkpoint: {lastCkpt ?? "(none)"}");

@@ -76,15 +76,16 @@ public sealed class LlavaDpoModel : IDpoModel
         var embeds = m.EmbedInputs(idsT, feats);                                      // [N, T, H]
         var maskT = tensor(mask, device: device).reshape(n, t);
         var labelsT = tensor(labels, device: device).reshape(n, t);
+        var counted = labelsT.ne(Dpo.SequenceLogProbs.IgnoreIndex);                   // [N, T]
         if (_ops.Path == KernelPath.Reference)
         {
             var logits = m.Forward(embeds, maskT, null);                              // [N, T, V]
-            return Dpo.SequenceLogProbs.Compute(logits, labelsT).MoveToOuterDisposeScope();
+            return _ops.SequenceLogProbs(logits, labelsT, counted).MoveToOuterDisposeScope();
         }
-        // fused: from the final hidden states and lm_head, chunked, so [N, T, V] logits are never whole
+        // fused: the DPO log-ratio rows of the chosen path on lm_head blocks of the final hidden states, so the
+        // [N, T, V] logits are never whole
         var hidden = m.ForwardHidden(embeds, maskT, null);                            // [N, T, H]
-        return _ops.SequenceLogProbsFromHidden(hidden, m.LmHeadWeight, labelsT, labelsT.ne(Dpo.SequenceLogProbs.IgnoreIndex))
-            .MoveToOuterDisposeScope();
+        return _ops.SequenceLogProbsFromHidden(hidden, m.LmHeadWeight, labelsT, counted).MoveToOuterDisposeScope();
     }
 
     /// <summary>[3, H, W] float32 pixels of a training image (the model's processor with

@@ -13,22 +13,11 @@ public static class SequenceLogProbs
     public const long IgnoreIndex = -100;
 
     /// <returns>[B] sums over the unmasked positions (0 for a fully masked row).</returns>
-    /// <param name="path">Reference: plain log_softmax + gather here; any other path: Csr.Kernels.DpoLogRatio (online logsumexp, never the [B,T,V] log-softmax).</param>
+    /// <param name="path">The Csr.Kernels DPO log-ratio path: Reference = log_softmax + gather; any other path never forms the [B,T,V] log-softmax.</param>
     public static Tensor Compute(Tensor logits, Tensor labels, KernelPath path = KernelPath.Reference)
     {
-        if (path != KernelPath.Reference)
-        {
-            using var s = NewDisposeScope();
-            return DpoLogRatio.SequenceLogProbs(logits, labels, labels.ne(IgnoreIndex), path).MoveToOuterDisposeScope();
-        }
-        if (logits.dim() != 3 || labels.dim() != 2 || logits.shape[0] != labels.shape[0] || logits.shape[1] != labels.shape[1])
-            throw new ArgumentException($"logits [B,T,V] and labels [B,T] expected, got [{string.Join(",", logits.shape)}] and [{string.Join(",", labels.shape)}]");
         using var scope = NewDisposeScope();
-        var mask = labels.ne(IgnoreIndex);                                    // [B, T]
-        var safe = labels.masked_fill(mask.logical_not(), 0);                 // [B, T]
-        var logp = nn.functional.log_softmax(logits.to_type(ScalarType.Float32), -1); // [B, T, V]
-        var picked = logp.gather(-1, safe.unsqueeze(-1)).squeeze(-1);         // [B, T]
-        return (picked * mask.to_type(ScalarType.Float32)).sum(1).MoveToOuterDisposeScope();
+        return new FusedOps(path).SequenceLogProbs(logits, labels, labels.ne(IgnoreIndex)).MoveToOuterDisposeScope();
     }
 
     /// <summary>

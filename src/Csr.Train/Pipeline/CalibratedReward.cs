@@ -1,3 +1,6 @@
+using Csr.Kernels;
+using TorchSharp;
+
 namespace Csr.Train.Pipeline;
 
 /// <summary>
@@ -15,37 +18,52 @@ public static class CalibratedReward
 {
     public const double DefaultAlpha = 0.9;
 
-    /// <summary>Per-node (rank, clip_rank) for every non-root node.</summary>
-    public static Dictionary<TreeNode, (double Rank, double ClipRank)> Ranks(TreeNode root, bool needClip)
+    /// <summary>
+    /// Per-node (rank, clip_rank) for every non-root node, from Csr.Kernels' sibling-rank op on the path of
+    /// <paramref name="ops"/> (reference when null): every node's children form one parent group, scores in float64.
+    /// </summary>
+    public static Dictionary<TreeNode, (double Rank, double ClipRank)> Ranks(TreeNode root, bool needClip, FusedOps? ops = null)
     {
-        var result = new Dictionary<TreeNode, (double, double)>(ReferenceEqualityComparer.Instance);
-        Visit(root);
-        return result;
-
-        void Visit(TreeNode node)
+        var nodes = new List<TreeNode>();   // every non-root node, children of one parent contiguous and in order
+        var parents = new List<long>();     // [S] index of the parent's group
+        var pending = new Queue<TreeNode>();
+        pending.Enqueue(root);
+        long group = 0;
+        while (pending.Count > 0)
         {
-            int n = node.Children.Count;
-            if (n > 0)
+            var node = pending.Dequeue();
+            if (node.Children.Count == 0) continue;
+            if (needClip && node.Children.Any(c => c.ClipScore == null))
+                throw new InvalidDataException("tree has a node without clip_score: run the score stage first (or use --alpha 0)");
+            foreach (var c in node.Children)
             {
-                if (needClip && node.Children.Any(c => c.ClipScore == null))
-                    throw new InvalidDataException("tree has a node without clip_score: run the score stage first (or use --alpha 0)");
-                var byScore = node.Children.OrderByDescending(c => c.Score).ToList();
-                var byClip = node.Children.OrderByDescending(c => c.ClipScore ?? 0.0).ToList();
-                var rank = new Dictionary<TreeNode, double>(ReferenceEqualityComparer.Instance);
-                for (int i = 0; i < n; i++) rank[byScore[i]] = (double)(i + 1) / n;
-                for (int i = 0; i < n; i++) result[byClip[i]] = (rank[byClip[i]], (double)(i + 1) / n);
+                nodes.Add(c);
+                parents.Add(group);
+                pending.Enqueue(c);
             }
-            foreach (var c in node.Children) Visit(c);
+            group++;
         }
+        var result = new Dictionary<TreeNode, (double, double)>(ReferenceEqualityComparer.Instance);
+        if (nodes.Count == 0) return result;
+        ops ??= FusedOps.For(fused: false);
+        using var scope = torch.NewDisposeScope();
+        // host: construct ranks scores read from tree files; nothing here meets a model tensor
+        var parent = torch.tensor(parents.ToArray());                                                   // host: tree data [S]
+        var rank = ops.SiblingRanks(torch.tensor(nodes.Select(n => n.Score).ToArray()), parent)         // host: tree data, float64 [S]
+            .data<double>().ToArray();
+        var clipRank = ops.SiblingRanks(torch.tensor(nodes.Select(n => n.ClipScore ?? 0.0).ToArray()), parent) // host: tree data
+            .data<double>().ToArray();
+        for (int i = 0; i < nodes.Count; i++) result[nodes[i]] = (rank[i], clipRank[i]);
+        return result;
     }
 
     /// <summary>All root-to-final paths in depth-first order with their values (normalised for Rank, summed for Paper).</summary>
-    public static List<TreePath> Paths(TreeNode root, RewardRule rule, double alpha)
+    public static List<TreePath> Paths(TreeNode root, RewardRule rule, double alpha, FusedOps? ops = null)
     {
         var paths = new List<TreePath>();
         if (rule == RewardRule.Rank)
         {
-            var ranks = Ranks(root, needClip: alpha != 0);
+            var ranks = Ranks(root, needClip: alpha != 0, ops);
             Walk(root, null, new List<TreeNode>(), 0.0, (node, parent) =>
             {
                 var (r, cr) = ranks[node];
@@ -90,9 +108,9 @@ public static class CalibratedReward
     }
 
     /// <summary>Chosen and rejected paths, or null when the tree has no final path (e.g. everything was cleaned away).</summary>
-    public static (TreePath Chosen, TreePath Rejected)? Select(TreeNode root, RewardRule rule, double alpha)
+    public static (TreePath Chosen, TreePath Rejected)? Select(TreeNode root, RewardRule rule, double alpha, FusedOps? ops = null)
     {
-        var paths = Paths(root, rule, alpha);
+        var paths = Paths(root, rule, alpha, ops);
         if (paths.Count == 0) return null;
         // Stable sorts: ties keep depth-first order, as Python's sorted().
         var sorted = rule == RewardRule.Rank

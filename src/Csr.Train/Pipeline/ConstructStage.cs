@@ -7,6 +7,9 @@ namespace Csr.Train.Pipeline;
 /// <param name="Alpha">Weight of the CLIP term (alpha for the rank rule, lambda for the paper rule); 0 = no visual constraint.</param>
 public sealed record ConstructOptions(RewardRule Rule = RewardRule.Rank, double Alpha = CalibratedReward.DefaultAlpha)
 {
+    /// <summary>Rank siblings with Csr.Kernels' fused sibling-rank op (else its reference); same ranks either way.</summary>
+    public bool Fused { get; init; }
+
     public void Validate()
     {
         if (Alpha is < 0 or > 1 || double.IsNaN(Alpha)) throw new ArgumentException($"--alpha {Alpha}: must be in [0, 1]");
@@ -59,7 +62,7 @@ public static class ConstructStage
         cleanedNodes = TreeCleaner.Clean(root);
         valueGap = 0;
         (TreePath Chosen, TreePath Rejected)? sel;
-        try { sel = CalibratedReward.Select(root, options.Rule, options.Alpha); }
+        try { sel = CalibratedReward.Select(root, options.Rule, options.Alpha, Csr.Kernels.FusedOps.For(options.Fused)); }
         catch (InvalidDataException ex) { throw new InvalidDataException($"{source ?? prompt.Id}: {ex.Message}", ex); }
         if (sel is not { } s) return null;
         valueGap = Math.Abs(s.Rejected.Value - s.Chosen.Value);

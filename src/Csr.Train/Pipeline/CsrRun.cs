@@ -135,6 +135,7 @@ public sealed class CsrRun
             Progress.Advance($"round {round}: sample");
         });
         manifest.MarkCompleted(key + "/sample", _o.OutDir);
+        var kernels = Csr.Kernels.KernelStats.Snapshot();  // the ops of this round's stages, summed into round-K/kernels.json
         StageDone("sample");
 
         // score
@@ -145,10 +146,13 @@ public sealed class CsrRun
             Progress.Advance($"round {round}: score");
         });
         manifest.MarkCompleted(key + "/score", _o.OutDir);
+        kernels.Merge(Csr.Kernels.KernelStats.Snapshot());
         StageDone("score");
 
         // construct
+        Csr.Kernels.KernelStats.Reset();
         var built = ConstructStage.Run([scored], selected, _o.Construct);
+        kernels.Merge(Csr.Kernels.KernelStats.Snapshot());
         PreferenceFile.Write(prefs, built.Pairs);
         log.Write("construct", new { round, pairs = built.Pairs.Count, missing = built.MissingTrees.Count, no_final_path = built.NoFinalPath.Count, cleaned = built.CleanedNodes });
         manifest.MarkCompleted(key + "/construct", _o.OutDir);
@@ -166,6 +170,9 @@ public sealed class CsrRun
             onReference: (d, _) => Progress.Advance($"round {round}: dpo reference"),
             maxLength: _o.MaxLength, modelPath: weightsFrom, onNotice: Progress.Message);
         manifest.MarkCompleted(key + "/dpo", _o.OutDir);
+        kernels.Merge(Csr.Kernels.KernelStats.Snapshot());
+        kernels.Write(rd);
+        WriteRunKernels();
         StageDone("dpo");
 
         // merge (in memory; saved as the next round's base)
@@ -175,11 +182,20 @@ public sealed class CsrRun
         StageDone("merge");
 
         var last = dpo.Training.Log.LastOrDefault();
-        var result = new CsrRoundResult(round, selected.Count, Directory.GetFiles(scored, "*.json").Length, built.Pairs.Count,
+        var result = new CsrRoundResult(round, selected.Count, Directory.GetFiles(scored, "*.json").Count(f => Path.GetFileName(f) != Csr.Kernels.KernelReport.FileName), built.Pairs.Count,
             dpo.Training.Steps, last?.Loss, last?.RewardsMargins, forwarded, modelDir, sw.Elapsed.TotalSeconds, resumed)
             { StageSeconds = stages };
         log.Write("round", result);
         return result;
+    }
+
+    /// <summary>The run directory's kernels.json: the sum of the rounds' round-K/kernels.json.</summary>
+    void WriteRunKernels()
+    {
+        var total = new Csr.Kernels.KernelReport();
+        for (int round = 1; round <= _o.Iterations; round++)
+            if (Csr.Kernels.KernelReport.TryRead(CsrRunOptions.RoundDir(_o.OutDir, round)) is { } r) total.Merge(r);
+        total.Write(_o.OutDir);
     }
 
     /// <summary>Only used to count steps before training starts.</summary>

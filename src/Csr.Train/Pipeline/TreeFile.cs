@@ -11,7 +11,13 @@ public static class TreeFile
     public const int MaxJsonDepth = 2 * 4096 + 8;
     static readonly JsonSerializerOptions Options = new() { WriteIndented = true, MaxDepth = MaxJsonDepth };
 
-    public static string PathFor(string dir, string id) => System.IO.Path.Combine(dir, id + ".json");
+    /// <summary>The file of prompt <paramref name="id"/>; the id "kernels" is refused (its name is the op report, kernels.json).</summary>
+    public static string PathFor(string dir, string id)
+    {
+        if (id + ".json" == Csr.Kernels.KernelReport.FileName)
+            throw new InvalidDataException($"prompt id \"{id}\": reserved in tree directories for {Csr.Kernels.KernelReport.FileName}; rename the prompt");
+        return System.IO.Path.Combine(dir, id + ".json");
+    }
 
     public static bool Exists(string dir, string id) => File.Exists(PathFor(dir, id));
 

@@ -57,4 +57,6 @@ public sealed record ReportData(
     [JsonPropertyName("settings")] public IReadOnlyDictionary<string, string> Settings { get; init; } = new Dictionary<string, string>();
     [JsonPropertyName("timings_s")] public IReadOnlyDictionary<string, double> TimingsSeconds { get; init; } = new Dictionary<string, double>();
     [JsonPropertyName("notes")] public IReadOnlyList<string> Notes { get; init; } = [];
+    /// <summary>Csr.Kernels ops the CSR rounds ran, one line per op (paths, calls, seconds, fallbacks), from the arms' kernels.json.</summary>
+    [JsonPropertyName("kernels")] public IReadOnlyList<string> Kernels { get; init; } = [];
 }

@@ -162,6 +162,14 @@ public static class ReportWriter
             sb.AppendLine();
         }
 
+        if (data.Kernels.Count > 0)
+        {
+            sb.AppendLine("## Ops run (Csr.Kernels, all arms and rounds)");
+            sb.AppendLine();
+            foreach (var line in data.Kernels) sb.AppendLine($"- {line}");
+            sb.AppendLine();
+        }
+
         if (data.Examples.Count > 0)
         {
             sb.AppendLine("## Example preference pairs");

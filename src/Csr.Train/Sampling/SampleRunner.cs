@@ -27,9 +27,9 @@ public static class SampleRunner
         MaxNewTokens = o.MaxNewTokens,
         NumReturnSequences = o.NumTokenBeams,
         PadTokenId = padId,
-        // --fused: the one-pass beam step of Csr.Kernels. It yields HF's 2 x group_size candidates, so GroupBeamSearch
-        // uses it only when that is HF's rule too (one stop id); with '.' and EOS both stopping it runs the plain ops.
-        StepPath = o.Fused ? Csr.Kernels.KernelPath.Fused : null,
+        // --fused: the one-pass beam step of Csr.Kernels (path from CSR_KERNEL_PATH, default fused); without it the
+        // plain TorchSharp ops, counted as the beam step's reference path
+        StepPath = Csr.Kernels.FusedOps.For(o.Fused).Path,
     };
 
     /// <summary>[3, H, W] float32 pixels of a prompt's image as the sample stage feeds them to the model
@@ -61,6 +61,8 @@ public static class SampleRunner
                 : new RecomputeExpander(vlm.Model, ids, pixels, gbs);
         }
         using var _ = no_grad();
-        return SampleStage.Run(selected, outDir, o.Template, Make, search, onPrompt, cancel);
+        Csr.Kernels.KernelStats.Reset();
+        try { return SampleStage.Run(selected, outDir, o.Template, Make, search, onPrompt, cancel); }
+        finally { Csr.Kernels.KernelStats.Snapshot().Write(outDir); }
     }
 }

@@ -21,6 +21,15 @@ public static class ScoreStage
         using var range = Nvtx.Range("score");
         if (promptsPerBatch < 1) throw new ArgumentException("promptsPerBatch must be >= 1");
         Directory.CreateDirectory(outDir);
+        Csr.Kernels.KernelStats.Reset();
+        try { return RunStage(selected, treesDir, outDir, images, scorer, promptsPerBatch, onPrompt); }
+        finally { Csr.Kernels.KernelStats.Snapshot().Write(outDir); } // the ops the scorer ran: kernels.json
+    }
+
+    static List<ScoredPrompt> RunStage(
+        IReadOnlyList<PromptEntry> selected, string treesDir, string outDir, ImagePathRule images,
+        ISentenceScorer scorer, int promptsPerBatch, Action<ScoredPrompt>? onPrompt)
+    {
         var log = new List<ScoredPrompt>();
         void Emit(ScoredPrompt r) { log.Add(r); onPrompt?.Invoke(r); }
 

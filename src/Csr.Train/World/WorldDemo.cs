@@ -99,7 +99,7 @@ public sealed class WorldDemo(WorldDemoOptions o)
                     NumBeams = o.NumBeams, NumBeamGroups = o.NumBeams, NumTokenBeams = o.NumBeams, MaxNewTokens = 16, MaxLength = 1024,
                     SentenceEndId = baseVlm.Tokenizer.TokenToId("."), Fused = o.Fused,
                 },
-                Construct = new ConstructOptions(RewardRule.Rank, alpha),
+                Construct = new ConstructOptions(RewardRule.Rank, alpha) { Fused = o.Fused },
                 Dpo = new DpoOptions
                 {
                     LearningRate = o.DpoLearningRate, ProjectorLearningRate = o.DpoProjectorLearningRate, Beta = o.DpoBeta,
@@ -167,11 +167,15 @@ public sealed class WorldDemo(WorldDemoOptions o)
             foreach (var (stage, seconds) in stageTotals) timings[$"{name}, all rounds: {stage}"] = seconds;
         }
         timings["total"] = total.Elapsed.TotalSeconds;
+        var kernels = new Csr.Kernels.KernelReport();
+        foreach (var (name, _) in armList)
+            if (Csr.Kernels.KernelReport.TryRead(Path.Combine(o.OutDir, name)) is { } k) kernels.Merge(k);
 
         var report = new ReportData(o.Seed, arms, examples)
         {
             Notes = notes,
             TimingsSeconds = timings,
+            Kernels = kernels.Lines().ToList(),
             Settings = new Dictionary<string, string>
             {
                 ["world"] = o.World.Fingerprint(),

@@ -193,10 +193,12 @@ public class GroupBeamSearchTests
     }
 
     [Theory]
-    [InlineData(5, 5, 3.0, 1)]
-    [InlineData(6, 3, 0.7, 1)]
-    [InlineData(5, 5, 3.0, 2)] // two stop ids with 2 candidates per beam
-    public void Fused_beam_step_path_gives_the_plain_path_results(int beams, int groups, double penalty, int nStops)
+    [InlineData(5, 5, 3.0, 1, 0)]
+    [InlineData(6, 3, 0.7, 1, 0)]
+    [InlineData(5, 5, 3.0, 2, 2)] // two stop ids with HF's older 2 candidates per beam
+    [InlineData(5, 5, 3.0, 2, 0)] // CSR's stop rule ('.' and EOS): HF's 3 candidates per beam
+    [InlineData(6, 3, 0.7, 3, 0)] // three stop ids: 4 candidates per beam, two beams per group
+    public void Fused_beam_step_path_gives_the_plain_path_results_bit_for_bit(int beams, int groups, double penalty, int nStops, int perBeam)
     {
         using var scope = NewDisposeScope();
         using var m = Model();
@@ -204,17 +206,26 @@ public class GroupBeamSearchTests
         using var start = GenerationStart.PrefillIds(m, ids);
         var opts = new GroupBeamSearchOptions
         {
-            NumBeams = beams, NumBeamGroups = groups, DiversityPenalty = penalty, StopTokenIds = nStops == 1 ? new[] { 2 } : new[] { 2, 3 },
-            MaxNewTokens = 8, CandidatesPerBeam = 2,
+            NumBeams = beams, NumBeamGroups = groups, DiversityPenalty = penalty, StopTokenIds = new[] { 2, 3, 4 }.Take(nStops).ToArray(),
+            MaxNewTokens = 8, CandidatesPerBeam = perBeam > 0 ? perBeam : null,
         };
-        using var plain = GroupBeamSearch.Run(m, start, opts);
+        Csr.Kernels.KernelStats.Reset();
+        using var plain = GroupBeamSearch.Run(m, start, opts with { StepPath = Csr.Kernels.KernelPath.Reference });
         using var fused = GroupBeamSearch.Run(m, start, opts with { StepPath = Csr.Kernels.KernelPath.Fused });
+        bool anyStopped = false;
         for (int b = 0; b < 2; b++)
             for (int r = 0; r < beams; r++)
             {
                 Assert.Equal(plain.Sequences[b][r].Tokens, fused.Sequences[b][r].Tokens);
-                Assert.Equal(plain.Sequences[b][r].Score, fused.Sequences[b][r].Score, 4);
+                Assert.Equal(plain.Sequences[b][r].Score, fused.Sequences[b][r].Score); // exactly
+                Assert.Equal(plain.Sequences[b][r].Stopped, fused.Sequences[b][r].Stopped);
+                anyStopped |= plain.Sequences[b][r].Stopped;
             }
+        if (nStops > 1) Assert.True(anyStopped, "the case should exercise stop candidates");
+        // both ran the beam step: the plain ops as its reference path, one call per batch row and step
+        var report = Csr.Kernels.KernelStats.Snapshot();
+        Assert.Equal(2L * plain.Steps, report.Calls(Csr.Kernels.BeamStep.OpName, "reference"));
+        Assert.Equal(2L * fused.Steps, report.Calls(Csr.Kernels.BeamStep.OpName, "fused"));
     }
 
     [Theory]

@@ -62,7 +62,8 @@ public class StageKillResumeTests(TinyWorkspace ws, Xunit.Abstractions.ITestOutp
     };
 
     static IDictionary<string, byte[]> JsonOutputs(string dir) =>
-        CliProcess.Snapshot(dir).Where(kv => kv.Key.EndsWith(".json", StringComparison.Ordinal) && !kv.Key.StartsWith('.'))
+        CliProcess.Snapshot(dir).Where(kv => kv.Key.EndsWith(".json", StringComparison.Ordinal) && !kv.Key.StartsWith('.')
+                && Path.GetFileName(kv.Key) != Csr.Kernels.KernelReport.FileName) // what this process ran, not an output
             .ToDictionary(kv => kv.Key, kv => kv.Value);
 
     /// <summary>A per-prompt tree file is in place (the atomic writer's temp files start with '.').</summary>
@@ -208,7 +209,7 @@ public class StageKillResumeTests(TinyWorkspace ws, Xunit.Abstractions.ITestOutp
         };
         // The outputs that matter across rounds: every round's trees, pairs and merged weights.
         static IDictionary<string, byte[]> Outputs(string d) =>
-            CliProcess.Snapshot(d).Where(kv => !Path.GetFileName(kv.Key).StartsWith('.') &&
+            CliProcess.Snapshot(d).Where(kv => !Path.GetFileName(kv.Key).StartsWith('.') && Path.GetFileName(kv.Key) != Csr.Kernels.KernelReport.FileName &&
                     (kv.Key.EndsWith(".safetensors", StringComparison.Ordinal) || kv.Key.Contains("pref", StringComparison.OrdinalIgnoreCase) ||
                      (kv.Key.EndsWith(".json", StringComparison.Ordinal) && kv.Key.Contains("tree", StringComparison.OrdinalIgnoreCase))))
                 .ToDictionary(kv => kv.Key, kv => kv.Value);

@@ -84,8 +84,13 @@ public class FusedLinearLogProbsTests
         var refLogps = randn(new long[] { 4 }, generator: g) - 20;
         var xr = logits.clone().requires_grad_(true);
         var xf = logits.clone().requires_grad_(true);
-        using var r = DpoLogRatio.Loss(xr, labels, mask, refLogps, 0.1, path: KernelPath.Reference);
-        using var f = FusedOps.For(fused: true).DpoLoss(xf, labels, mask, refLogps, 0.1);
+        DpoLossResult Loss(Tensor x, FusedOps ops)
+        {
+            var lp = ops.SequenceLogProbs(x, labels, mask);                  // [4]: 2 chosen, then 2 rejected
+            return ops.DpoLoss(lp.narrow(0, 0, 2), lp.narrow(0, 2, 2), refLogps.narrow(0, 0, 2), refLogps.narrow(0, 2, 2), 0.1);
+        }
+        using var r = Loss(xr, new FusedOps(KernelPath.Reference));
+        using var f = Loss(xf, FusedOps.For(fused: true));
         KernelCheck.Require(KernelCheck.Compare(r.Loss, f.Loss, 1e-6, 1e-5, "loss"));
         foreach (var k in r.Metrics.Keys) Assert.Equal(r.Metrics[k], f.Metrics[k], 4);
         r.Loss.backward();

@@ -10,23 +10,29 @@ public class GpuFallbackTests
     public GpuFallbackTests() => TorchRuntime.EnsureInitialised();
 
     [Fact]
-    public void Cuda_path_without_a_gpu_or_ptx_falls_back_with_one_log_line_per_reason()
+    public void Cuda_path_without_a_gpu_or_ptx_falls_back_with_one_log_line_and_reports_it()
     {
         using var scope = NewDisposeScope();
         var logits = randn(2, 3, 40);
         var labels = randint(0, 40, new long[] { 2, 3 }, dtype: ScalarType.Int64);
         var mask = ones(2, 3);
         var expected = DpoLogRatio.SequenceLogProbsReference(logits, labels, mask);
+        KernelStats.Reset();
         for (int i = 0; i < 3; i++)
-            KernelCheck.Require(KernelCheck.Compare(expected, DpoLogRatio.SequenceLogProbsCuda(logits, labels, mask), 1e-4, 1e-5, "CUDA path"));
+            KernelCheck.Require(KernelCheck.Compare(expected, DpoLogRatio.SequenceLogProbs(logits, labels, mask, KernelPath.Cuda), 1e-4, 1e-5, "CUDA path"));
+        var report = KernelStats.Snapshot();
         var rt = CudaKernelRuntime.TryGet(out var reason);
         if (rt is null)
         {
             Assert.False(string.IsNullOrEmpty(reason));
-            var lines = KernelLog.Messages.Where(m => m.StartsWith("DpoLogRatio: CUDA")).ToList();
+            Assert.Equal(3, report.Calls(DpoLogRatio.OpName, "fused"));
+            Assert.Equal(0, report.Calls(DpoLogRatio.OpName, "cuda"));
+            Assert.StartsWith("cuda->fused: ", report.Fallbacks[DpoLogRatio.OpName]);
+            Assert.Contains($"\"fallback\": \"cuda->fused: ", report.ToJson());
+            var lines = KernelLog.Messages.Where(m => m.StartsWith(DpoLogRatio.OpName + ": cuda->fused")).ToList();
             Assert.Single(lines);
-            Assert.Contains("using the fused CPU path", lines[0]);
         }
+        else Assert.Equal(3, report.Calls(DpoLogRatio.OpName, "cuda"));
     }
 
     [Fact]

@@ -55,18 +55,25 @@ public class DpoLossTests
     }
 
     [Fact]
-    public void KernelLoss_Ipo_AveragesThePolicyLogProbsOverTheCountedTokens()
+    public void KernelOps_Ipo_AveragesThePolicyLogProbsOverTheCountedTokens()
     {
         // rows: chosen counts 2 positions, rejected 1; uniform logits over 4 tokens give log(1/4) per position
         var logits = zeros(2, 3, 4);
         var labels = tensor(new long[] { 1, 2, -100, 3, -100, -100 }).reshape(2, 3);
         var mask = ones(2, 3);
+        var counts = tensor(new float[] { 2f, 1f });
         var refLogps = tensor(new float[] { -2f, -1f });                 // per-token means, as IPO compares them
         double l4 = Math.Log(0.25);
+        DpoLossResult Loss(DpoLossType type)
+        {
+            var sums = DpoLogRatio.SequenceLogProbs(logits, labels, mask, KernelPath.Reference); // [2]
+            var lp = DpoLoss.SequenceLogps(sums, counts, type);
+            return DpoLoss.Compute(lp.narrow(0, 0, 1), lp.narrow(0, 1, 1), refLogps.narrow(0, 0, 1), refLogps.narrow(0, 1, 1), 0.1, type);
+        }
         // h = (l4 - l4) - (-2 - -1) = 1; loss = (1 - 5)^2 = 16 (with sums: h = (2 l4 - l4) + 1 = 1 - 1.386, another loss)
-        using var ipo = DpoLogRatio.Loss(logits, labels, mask, refLogps, 0.1, DpoLossType.Ipo, path: KernelPath.Reference);
+        using var ipo = Loss(DpoLossType.Ipo);
         Assert.Equal(16.0, ipo.Loss.item<float>(), 4);
-        using var sig = DpoLogRatio.Loss(logits, labels, mask, refLogps, 0.1, DpoLossType.Sigmoid, path: KernelPath.Reference);
+        using var sig = Loss(DpoLossType.Sigmoid);
         Assert.Equal(Math.Log(1 + Math.Exp(-0.1 * (l4 + 1))), sig.Loss.item<float>(), 4);
     }
 

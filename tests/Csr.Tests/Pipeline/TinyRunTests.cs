@@ -49,7 +49,20 @@ public class TinyRunTests : IDisposable
             Assert.True(r.StageSeconds.Values.Sum() <= r.Seconds + 1e-6, $"stages {r.StageSeconds.Values.Sum()} s > round {r.Seconds} s");
         });
         string r1 = Path.Combine(options.OutDir, "round-1");
-        Assert.Equal(2, Directory.GetFiles(Path.Combine(r1, "trees"), "*.json").Length);
+        Assert.Equal(["kernels.json", "q0.json", "q1.json"], Directory.GetFiles(Path.Combine(r1, "trees"), "*.json").Select(Path.GetFileName).Order());
+        // kernels.json: each stage's own, the round's = their sum (+ construct), the run's = the rounds' sum
+        var sample1 = Csr.Kernels.KernelReport.TryRead(Path.Combine(r1, "trees"))!;
+        var dpo1 = Csr.Kernels.KernelReport.TryRead(Path.Combine(r1, "dpo"))!;
+        var round1 = Csr.Kernels.KernelReport.TryRead(r1)!;
+        var round2 = Csr.Kernels.KernelReport.TryRead(Path.Combine(options.OutDir, "round-2"))!;
+        var run = Csr.Kernels.KernelReport.TryRead(options.OutDir)!;
+        Assert.True(sample1.Calls("BeamStep", "reference") > 0);
+        Assert.Equal(sample1.Calls("BeamStep", "reference"), round1.Calls("BeamStep", "reference"));
+        Assert.True(round1.Calls("ClipScoring.SiblingRanks", "reference") > 0);
+        Assert.Equal(dpo1.Calls("DpoLogRatio.SequenceLogProbs", "reference"), round1.Calls("DpoLogRatio.SequenceLogProbs", "reference"));
+        Assert.True(round1.Calls("DpoLoss", "reference") > 0);
+        foreach (var (op, path) in new[] { ("BeamStep", "reference"), ("DpoLogRatio.SequenceLogProbs", "reference"), ("ClipScoring.SiblingRanks", "reference") })
+            Assert.Equal(round1.Calls(op, path) + round2.Calls(op, path), run.Calls(op, path));
         var scored = TreeFile.Read(Path.Combine(r1, "scored"), "q0");
         Assert.All(scored.DescendantsAndSelf().Skip(1), n => Assert.NotNull(n.ClipScore));
         var prefs = PreferenceFile.Read(Path.Combine(r1, "preferences.json"));
