@@ -19,7 +19,7 @@ public sealed record WorldSettings
     /// <summary>P(companion present | category present) for categories drawn first.</summary>
     public double CompanionRate { get; init; } = 0.7;
     /// <summary>Share of training captions, for each present object whose companion is absent, that
-    /// name the absent companion anyway (the language prior that causes hallucination). At 0.6 (the default until this change) the
+    /// name the absent companion anyway (the language prior that causes hallucination). At 0.6 the
     /// base models rarely ended an answer after the objects present, so on seed 3 no sampled path was free of
     /// hallucination in a quarter of CSR's trees and CSR left CHAIR_S unchanged (36.0 -> 36.0); at 0.5 every seed's
     /// CHAIR_S falls by at least 30% and below the ablation's (README).</summary>
