@@ -121,7 +121,11 @@ public sealed unsafe partial class BeamStepRows
     internal static (CudaKernelRuntime Runtime, IntPtr Function)? ResolveCuda(Tensor logits) =>
         CudaPath.Resolve(BeamStep.OpName, "beam_step", logits.dtype == ScalarType.BFloat16 ? "beam_rows_bf16" : "beam_rows_f32");
 
-    /// <summary>CUDA C row kernel (kernels/cuda/beam_step.cu) with a resolved function (see <see cref="ResolveCuda"/>).</summary>
+    /// <summary>
+    /// CUDA C row kernel (kernels/cuda/beam_step.cu) with a resolved function (see <see cref="ResolveCuda"/>):
+    /// grid = rows, block = 256 threads (BEAM_THREADS), static shared memory only. The PTX is compiled and
+    /// assembled for sm_90 by eng/build-ptx.sh; unverified on hardware (eng/gpu/ptx_check.py is its GPU check).
+    /// </summary>
     internal static BeamStepRows FromCuda(Tensor logits, int groups, int candidatesPerBeam, int k, (CudaKernelRuntime Runtime, IntPtr Function) kernel)
     {
         var (rt, fn) = kernel;
