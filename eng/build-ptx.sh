@@ -2,6 +2,7 @@
 # Builds every kernels/cuda/*.cu into build/ptx/<name>.ptx for sm_90 (PTX, JIT-compiled by the driver).
 #   bash eng/build-ptx.sh            # find nvcc, install Debian's toolkit if absent (root on Debian only)
 #   CUDA_ARCH=sm_80 bash eng/build-ptx.sh
+#   PTXAS_VERBOSE=1 bash eng/build-ptx.sh   # also print ptxas -v: registers, shared memory, stack, spills per kernel
 # Uses CMake (top-level CMakeLists.txt) when cmake is present, otherwise nvcc directly. Exit code != 0
 # when any kernel fails to compile, so CI fails on a kernel that does not build.
 set -euo pipefail
@@ -43,7 +44,7 @@ verify() {
   local ptxas; ptxas="$(dirname "$nvcc_path")/ptxas"
   [ -x "$ptxas" ] || { echo "build-ptx: ptxas not found; PTX not assembled"; return 0; }
   for p in "$out"/*.ptx; do
-    "$ptxas" -arch="$arch" "$p" -o /dev/null || { echo "build-ptx: ptxas rejected $p" >&2; exit 1; }
+    "$ptxas" -arch="$arch" ${PTXAS_VERBOSE:+-v} "$p" -o /dev/null || { echo "build-ptx: ptxas rejected $p" >&2; exit 1; }
   done
   echo "build-ptx: ptxas -arch=$arch accepted $(ls "$out"/*.ptx | wc -l) PTX file(s)"
 }

@@ -17,8 +17,9 @@ public static partial class DpoLogRatio
     }
 
     /// <summary>
-    /// Autograd Function: forward through the chosen engine (Fused / Ilgpu / Cuda), backward on the CPU
-    /// (or with the CUDA kernel when the forward asked for CUDA and it is loaded) from the saved per-row logsumexp.
+    /// Autograd Function: forward through the chosen engine (Fused / Ilgpu / Cuda), backward from the saved
+    /// per-row logsumexp on the same engine (ILGPU after an ILGPU forward, the CUDA kernel after a CUDA forward
+    /// when it is loaded, else the fused CPU one).
     /// </summary>
     internal sealed class SequenceLogProbsFunction : autograd.SingleTensorFunction<SequenceLogProbsFunction>
     {
@@ -53,15 +54,19 @@ public static partial class DpoLogRatio
             var g = gradOutput.to(ScalarType.Float32).contiguous();          // [N]
             var engine = BackwardEngine(OpName, (KernelPath)ctx.get_data("engine"), x.dtype);
             using var timing = KernelStats.Time(OpName + ".backward", engine);
-            var grad = engine == KernelPath.Cuda
-                ? CudaBackward(x, lab, valid, rowLse, g)
-                : CpuBackward(x, lab, valid, rowLse, g);                       // [N, T, V] like logits
+            var grad = engine switch                                         // [N, T, V] like logits
+            {
+                KernelPath.Cuda => CudaBackward(x, lab, valid, rowLse, g),
+                KernelPath.Ilgpu => IlgpuBackward(x, lab, valid, rowLse, g),
+                _ => CpuBackward(x, lab, valid, rowLse, g),
+            };
             return new List<Tensor> { grad, null!, null!, null! };
         }
     }
 
-    /// <summary>The backward's path: the CUDA kernel after a CUDA forward when it is loaded, else the fused CPU one.</summary>
+    /// <summary>The backward's path: ILGPU after an ILGPU forward, the CUDA kernel after a CUDA forward when it is loaded, else the fused CPU one.</summary>
     internal static KernelPath BackwardEngine(string op, KernelPath forward, ScalarType dtype) =>
+        forward == KernelPath.Ilgpu ? KernelPath.Ilgpu :
         forward == KernelPath.Cuda &&
         CudaPath.Resolve(op + ".backward", "dpo_logratio", dtype == ScalarType.BFloat16 ? "dpo_backward_bf16" : "dpo_backward_f32") is not null
             ? KernelPath.Cuda : KernelPath.Fused;

@@ -100,7 +100,12 @@ public static partial class DpoLogRatio
                 var zl = flatLabels.narrow(0, c, len).unsqueeze(0).contiguous();
                 var zv = rowScale.narrow(0, c, len).unsqueeze(0).contiguous();
                 var zlse = rowLse.narrow(0, c, len).contiguous();
-                var dz = (engine == KernelPath.Cuda ? CudaBackward(z, zl, zv, zlse, one) : CpuBackward(z, zl, zv, zlse, one)).squeeze(0); // [len, V]
+                var dz = (engine switch
+                {
+                    KernelPath.Cuda => CudaBackward(z, zl, zv, zlse, one),
+                    KernelPath.Ilgpu => IlgpuBackward(z, zl, zv, zlse, one),
+                    _ => CpuBackward(z, zl, zv, zlse, one),
+                }).squeeze(0);                                                                  // [len, V]
                 gradHv.narrow(0, c, len).copy_(dz.mm(weight));
                 gradW.add_(dz.t().mm(hc).to(ScalarType.Float32));
             }

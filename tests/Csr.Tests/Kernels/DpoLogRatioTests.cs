@@ -56,18 +56,20 @@ public class DpoLogRatioTests
         KernelCheck.Require(KernelCheck.Compare(lpRef, DpoLogRatio.SequenceLogProbsCuda(logits, labels, mask), atol, rtol, "logps CUDA(or fallback) vs reference"));
     }
 
-    [Property(MaxTest = 5)]
-    public void Ilgpu_and_cuda_gradients_match_reference_autograd(int seed, byte n, byte t, ushort v)
+    [Property(MaxTest = 8)]
+    public void Ilgpu_and_cuda_gradients_match_reference_autograd(int seed, byte n, byte t, ushort v, bool bf16)
     {
         using var scope = NewDisposeScope();
-        var (logits, labels, mask) = Inputs(seed, n, t, (ushort)(v % 700), bf16: false, extremes: false);
+        var (logits, labels, mask) = Inputs(seed, n, t, (ushort)(v % 700), bf16, extremes: false);
         var xr = logits.clone().requires_grad_(true);
         DpoLogRatio.SequenceLogProbsReference(xr, labels, mask).sum().backward();
         foreach (var path in new[] { KernelPath.Ilgpu, KernelPath.Cuda })
         {
             var x = logits.clone().requires_grad_(true);
             DpoLogRatio.SequenceLogProbs(x, labels, mask, path).sum().backward();
-            KernelCheck.Require(KernelCheck.Compare(xr.grad!, x.grad!, 1e-5, 1e-4, $"dlogits {path} vs reference autograd"));
+            Assert.Equal(logits.dtype, x.grad!.dtype);
+            // bf16 gradients carry bf16 rounding (8 bits of mantissa), as in the fused test.
+            KernelCheck.Require(KernelCheck.Compare(xr.grad!, x.grad!, bf16 ? 1e-2 : 1e-5, bf16 ? 1e-2 : 1e-4, $"dlogits {path} vs reference autograd"));
         }
     }
 
