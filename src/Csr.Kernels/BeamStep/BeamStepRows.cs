@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using Csr.Native.Profiling;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Csr.Kernels;
@@ -118,7 +119,19 @@ public sealed unsafe partial class BeamStepRows : IDisposable
         if (count < k) count++;
     }
 
-    private float Logit(long row, int token) => _x.dtype == ScalarType.BFloat16
+    private float Logit(long row, int token)
+    {
+        if (_x.device_type != DeviceType.CPU)
+        {
+            // CUDA logits (the CUDA pass): one value read from the device per penalised token or LogProb call.
+            using var e = _x[row, token];
+            using var f = e.to(ScalarType.Float32);
+            return f.item<float>();
+        }
+        return LogitOnHost(row, token);
+    }
+
+    private float LogitOnHost(long row, int token) => _x.dtype == ScalarType.BFloat16
         ? Bf16.ToFloat(TensorMemory.Ptr<ushort>(_x, "logits")[row * Vocab + token])
         : TensorMemory.Ptr<float>(_x, "logits")[row * Vocab + token];
 
