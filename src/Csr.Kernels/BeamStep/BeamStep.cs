@@ -21,7 +21,7 @@ namespace Csr.Kernels;
 /// Ties: candidates are ordered by score descending, then by flattened index (b*V + token) ascending. The
 /// reference makes this explicit with a stable descending sort; torch.topk (what HF calls) returns the same
 /// values and, when no two candidates at the cut have equal scores, the same indices (its order among exactly
-/// equal scores is not specified on CPU). <paramref name="groupTokens"/> <c>[G*B]</c> holds the tokens the beams
+/// equal scores is not specified on CPU). <c>groupTokens</c> <c>[G*B]</c> holds the tokens the beams
 /// of earlier groups chose at this step (HF <c>current_tokens</c>); entries of group g and later are ignored
 /// for group g, so one call serves all groups when they are known, and <see cref="Prepare"/> +
 /// <see cref="BeamStepRows.SelectGroup"/> serve group-by-group decoding with one pass over the logits.

@@ -26,10 +26,13 @@ public sealed unsafe partial class BeamStepRows : IDisposable
     private readonly float[] _topV;    // [G*B, K]
     private readonly int[] _topI;      // [G*B, K]
 
-    /// <summary>Groups G, beams per group B, vocabulary V, candidates kept per row K.</summary>
+    /// <summary>Groups G.</summary>
     public int Groups { get; }
+    /// <summary>Beams per group B.</summary>
     public int Beams { get; }
+    /// <summary>Vocabulary size V.</summary>
     public int Vocab { get; }
+    /// <summary>Candidates kept per row K = C*B + (G-1)*B, at most V.</summary>
     public int K { get; }
     /// <summary>Candidates per beam C: each group yields min(C*B, B*V) candidates.</summary>
     public int CandidatesPerBeam { get; }
@@ -223,5 +226,6 @@ public sealed unsafe partial class BeamStepRows : IDisposable
         return new BeamStepResult(tensor(tok, shape), tensor(par, shape), tensor(sc, shape));
     }
 
+    /// <summary>Releases the logits reference the pass holds.</summary>
     public void Dispose() => _x.Dispose();
 }
