@@ -202,14 +202,18 @@ public sealed unsafe partial class BeamStepRows : IDisposable
         return (tokens, parents, scores);
     }
 
-    /// <summary>All groups, group g penalised by <paramref name="groupTokens"/>[0 : g*B] (null = no penalty).</summary>
+    /// <summary>
+    /// All groups, group g penalised by <paramref name="groupTokens"/>[0 : g*B] (null = no penalty). The
+    /// <c>[G*B]</c> scores and tokens are read to the host for the selection; the result's tensors are on
+    /// <paramref name="beamScores"/>' device.
+    /// </summary>
     public BeamStepResult SelectAll(Tensor beamScores, Tensor? groupTokens, double penalty)
     {
         float[] bs;
-        using (var t = beamScores.to(ScalarType.Float32).contiguous()) bs = t.data<float>().ToArray();
+        using (var t = beamScores.to(ScalarType.Float32).cpu().contiguous()) bs = t.data<float>().ToArray();
         long[] gt = Array.Empty<long>();
         if (groupTokens is not null)
-            using (var t = groupTokens.to(ScalarType.Int64).contiguous()) gt = t.data<long>().ToArray();
+            using (var t = groupTokens.to(ScalarType.Int64).cpu().contiguous()) gt = t.data<long>().ToArray();
         int want = Wanted;
         var tok = new long[Groups * want];
         var par = new long[Groups * want];
@@ -223,7 +227,13 @@ public sealed unsafe partial class BeamStepRows : IDisposable
             s.CopyTo(sc, g * want);
         }
         long[] shape = { Groups, want };
-        return new BeamStepResult(tensor(tok, shape), tensor(par, shape), tensor(sc, shape));
+        bool host = beamScores.device_type == DeviceType.CPU;
+        Tensor On(Tensor t)
+        {
+            if (host) return t;
+            using (t) return t.to(beamScores.device);
+        }
+        return new BeamStepResult(On(tensor(tok, shape)), On(tensor(par, shape)), On(tensor(sc, shape)));
     }
 
     /// <summary>Releases the logits reference the pass holds.</summary>

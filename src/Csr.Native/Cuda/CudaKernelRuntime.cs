@@ -8,7 +8,8 @@ namespace Csr.Native.Cuda;
 /// (cuDevicePrimaryCtxRetain: the context the CUDA runtime, and so libtorch, uses), so kernels read and write
 /// libtorch's device tensors in place. Driver calls go through ILGPU's public CUDA driver API
 /// (<see cref="CudaAPI.CurrentAPI"/>) plus the primary-context entry points of <see cref="CudaDriver"/>. One
-/// runtime per device ordinal; modules are loaded once per runtime and cached; functions are looked up once.
+/// runtime per device ordinal, holding its primary context retained for the life of the process; modules are
+/// loaded once per runtime and cached; functions are looked up once.
 /// <see cref="TryGet(int, out string)"/> never throws: no GPU, no driver or no PTX gives null and a reason.
 /// <para>PTX search order: <c>CSR_PTX_DIR</c>, <c>&lt;app&gt;/ptx</c>, then <c>build/ptx</c> in the app folder
 /// and each folder above it (so a repo checkout finds the output of eng/build-ptx.sh).</para>
