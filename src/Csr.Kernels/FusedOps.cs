@@ -15,6 +15,7 @@ public sealed class FusedOps
     /// <summary>The path every op of this instance runs.</summary>
     public KernelPath Path { get; }
 
+    /// <summary>Every op of this instance runs <paramref name="path"/>.</summary>
     public FusedOps(KernelPath path) => Path = path;
 
     /// <summary>Reference ops when <paramref name="fused"/> is false, else the fused (or environment-selected) path.</summary>
@@ -28,6 +29,7 @@ public sealed class FusedOps
         return new FusedOps(p);
     }
 
+    /// <summary><c>FusedOps(path)</c>.</summary>
     public override string ToString() => $"FusedOps({Path})";
 
     /// <inheritdoc cref="DpoLogRatio.SequenceLogProbs"/>

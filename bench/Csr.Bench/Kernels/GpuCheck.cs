@@ -9,8 +9,8 @@ namespace Csr.Bench.Kernels;
 /// <summary>
 /// The prepared GPU validation (eng/gpu-check.sh): every CUDA / ILGPU kernel against the CPU reference at
 /// benchmark shapes through <see cref="KernelCheck"/>, then the DPO row kernel timed on device-resident logits
-/// and stated as achieved GB/s over the card's peak. Exit code 1 on any mismatch. Without a GPU it still runs
-/// (CUDA paths fall back to the CPU with one log line; ILGPU runs on its CPU accelerator).
+/// and stated as achieved GB/s over the card's peak. Exit code 1 on any mismatch. The cuda path gets CUDA
+/// tensors (a CUDA build of TorchSharp); without one it is skipped with a line, and ILGPU runs on its CPU accelerator.
 /// Run: <c>dotnet run -c Release --project bench/Csr.Bench -- --kernels-gpu-check</c>.
 /// </summary>
 public static class GpuCheck
@@ -35,12 +35,13 @@ public static class GpuCheck
             DpoLogRatio.SequenceLogProbsReference(xr, labels, mask).sum().backward();
             foreach (var path in new[] { KernelPath.Cuda, KernelPath.Ilgpu, KernelPath.Fused })
             {
-                var x = logits.detach().requires_grad_(true);
+                if (!OnDevice(path, out var dev)) continue;
+                var x = logits.to(dev).detach().requires_grad_(true);
                 var sw = Stopwatch.StartNew();
-                var got = DpoLogRatio.SequenceLogProbs(x, labels, mask, path);
+                var got = DpoLogRatio.SequenceLogProbs(x, labels.to(dev), mask.to(dev), path);
                 double f = sw.Elapsed.TotalMilliseconds;
                 got.sum().backward();
-                Console.WriteLine($"DPO log-probs {dtype} {path}: forward {f:F1} ms, backward {sw.Elapsed.TotalMilliseconds - f:F1} ms (incl. host<->device copies)");
+                Console.WriteLine($"DPO log-probs {dtype} {path}: forward {f:F1} ms, backward {sw.Elapsed.TotalMilliseconds - f:F1} ms (tensors on {dev})");
                 results.Add(KernelCheck.Compare(reference, got, 0.5, 1e-5, $"DPO log-probs {dtype} {path}"));
                 results.Add(KernelCheck.Compare(xr.grad!, x.grad!, dtype == ScalarType.BFloat16 ? 1e-2 : 1e-5, dtype == ScalarType.BFloat16 ? 1e-2 : 1e-3,
                     $"DPO dlogits {dtype} {path}"));
@@ -55,8 +56,9 @@ public static class GpuCheck
             using var reference = BeamStep.StepReference(logits, scores, tokens, 5, 3.0);
             foreach (var path in new[] { KernelPath.Cuda, KernelPath.Ilgpu, KernelPath.Fused })
             {
+                if (!OnDevice(path, out var dev)) continue;
                 var sw = Stopwatch.StartNew();
-                using var got = BeamStep.Step(logits, scores, tokens, 5, 3.0, path);
+                using var got = BeamStep.Step(logits.to(dev), scores.to(dev), tokens.to(dev), 5, 3.0, path);
                 Console.WriteLine($"beam step {path}: {sw.Elapsed.TotalMilliseconds:F2} ms");
                 results.Add(KernelCheck.Equal(reference.Tokens, got.Tokens, $"beam tokens {path}"));
                 results.Add(KernelCheck.Equal(reference.Parents, got.Parents, $"beam parents {path}"));
@@ -78,6 +80,23 @@ public static class GpuCheck
         bool ok = results.All(r => r.Ok);
         Console.WriteLine(ok ? "gpu-check: OK" : "gpu-check: FAILED");
         return ok ? 0 : 1;
+    }
+
+    /// <summary>
+    /// The device a path's inputs go to: CUDA tensors for the cuda path (it runs on CPU tensors only as the fused
+    /// path), the CPU otherwise; false (with a line) when TorchSharp has no CUDA device for the cuda path.
+    /// </summary>
+    private static bool OnDevice(KernelPath path, out Device device)
+    {
+        device = CPU;
+        if (path != KernelPath.Cuda) return true;
+        if (!cuda.is_available())
+        {
+            Console.WriteLine("cuda path: skipped, TorchSharp has no CUDA device (this build's libtorch is CPU-only)");
+            return false;
+        }
+        device = CUDA;
+        return true;
     }
 
     /// <summary>dpo_rows_bf16 over device-resident [8, 1024, 32000] bf16 logits (all rows counted): GB/s read.</summary>

@@ -1,4 +1,5 @@
 using Csr.Native.Profiling;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Csr.Kernels;
@@ -20,7 +21,7 @@ namespace Csr.Kernels;
 /// Ties: candidates are ordered by score descending, then by flattened index (b*V + token) ascending. The
 /// reference makes this explicit with a stable descending sort; torch.topk (what HF calls) returns the same
 /// values and, when no two candidates at the cut have equal scores, the same indices (its order among exactly
-/// equal scores is not specified on CPU). <paramref name="groupTokens"/> <c>[G*B]</c> holds the tokens the beams
+/// equal scores is not specified on CPU). <c>groupTokens</c> <c>[G*B]</c> holds the tokens the beams
 /// of earlier groups chose at this step (HF <c>current_tokens</c>); entries of group g and later are ignored
 /// for group g, so one call serves all groups when they are known, and <see cref="Prepare"/> +
 /// <see cref="BeamStepRows.SelectGroup"/> serve group-by-group decoding with one pass over the logits.
@@ -54,9 +55,17 @@ public static partial class BeamStep
     /// The one pass over the logits (per row: max, log-sum-exp and the top-K raw logits, K = C*B + (G-1)*B so
     /// that any penalty pattern of earlier groups can be resolved exactly), for <see cref="BeamStepRows.SelectGroup"/>.
     /// The logits tensor must stay alive and unchanged while the result is used. Reference (no two-phase form of
-    /// its own) and Fused make the fused CPU pass; Ilgpu and Cuda fall back to it, noted in <see cref="KernelStats"/>,
-    /// when K exceeds <see cref="BeamStepRows.MaxGpuK"/> or no CUDA kernel is loaded.
+    /// its own) and Fused make the fused CPU pass. Cuda on CUDA logits runs the CUDA C row kernel on the logits in
+    /// place (<b>unverified on hardware</b>; an error naming the op when no kernel is loaded or K exceeds
+    /// <see cref="BeamStepRows.MaxGpuK"/>); Cuda on CPU logits makes the fused CPU pass, noted in
+    /// <see cref="KernelStats"/> as <c>cuda->fused: CPU tensors</c>. Ilgpu falls back to the fused pass when K exceeds
+    /// <see cref="BeamStepRows.MaxGpuK"/>.
     /// </summary>
+    /// <param name="logits">Next-token logits <c>[G*B, V]</c>, float32 or bfloat16.</param>
+    /// <param name="groups">Number of beam groups G.</param>
+    /// <param name="path">The path of the row pass.</param>
+    /// <param name="candidatesPerBeam">Candidates per beam C.</param>
+    /// <returns>The row pass; dispose it when the step is done.</returns>
     public static BeamStepRows Prepare(Tensor logits, int groups, KernelPath path = KernelPath.Fused, int candidatesPerBeam = 2)
     {
         using var range = Nvtx.Range("kernel BeamStep.Prepare");
@@ -72,13 +81,16 @@ public static partial class BeamStep
         long want = Math.Min((long)candidatesPerBeam * b, (long)b * v);
         int k = (int)Math.Min(v, want + (long)(groups - 1) * b);
         var effective = path == KernelPath.Reference ? KernelPath.Fused : path;
+        if (effective == KernelPath.Cuda && CudaPath.FallsBackOnCpu(OpName, logits)) effective = KernelPath.Fused;
         if (effective is KernelPath.Ilgpu or KernelPath.Cuda && k > BeamStepRows.MaxGpuK)
         {
+            if (logits.device_type == DeviceType.CUDA)
+                throw new ArgumentException($"{OpName}: K = {k} exceeds the GPU row kernel's {BeamStepRows.MaxGpuK} and the logits are on {logits.device}; " +
+                    "use fewer groups or beams, or pass CPU logits to run the fused CPU pass.", nameof(logits));
             KernelStats.Fallback(OpName, effective, KernelPath.Fused, $"K = {k} exceeds the GPU row kernel's {BeamStepRows.MaxGpuK}");
             effective = KernelPath.Fused;
         }
-        var cuda = effective == KernelPath.Cuda ? BeamStepRows.ResolveCuda(logits) : null;
-        if (effective == KernelPath.Cuda && cuda is null) effective = KernelPath.Fused;
+        (Csr.Native.Cuda.CudaKernelRuntime, IntPtr)? cuda = effective == KernelPath.Cuda ? BeamStepRows.ResolveCuda(logits) : null;
         using var timing = KernelStats.Time(OpName, effective);
         return effective switch
         {

@@ -9,6 +9,7 @@ namespace Csr.Kernels;
 /// </summary>
 public sealed record BeamStepResult(Tensor Tokens, Tensor Parents, Tensor Scores) : IDisposable
 {
+    /// <summary>Moves the three tensors to the enclosing dispose scope.</summary>
     public BeamStepResult MoveToOuterDisposeScope()
     {
         Tokens.MoveToOuterDisposeScope();
@@ -17,6 +18,7 @@ public sealed record BeamStepResult(Tensor Tokens, Tensor Parents, Tensor Scores
         return this;
     }
 
+    /// <summary>Disposes the three tensors.</summary>
     public void Dispose()
     {
         Tokens.Dispose();

@@ -117,35 +117,42 @@ public sealed unsafe partial class BeamStepRows
         return new BeamStepRows(x, groups, candidatesPerBeam, k, max, Array.ConvertAll(logSum, f => (double)f), topV, topI, KernelPath.Ilgpu);
     }
 
-    /// <summary>The CUDA C row kernel for the logits' dtype, or null after noting the fallback.</summary>
-    internal static (CudaKernelRuntime Runtime, IntPtr Function)? ResolveCuda(Tensor logits) =>
-        CudaPath.Resolve(BeamStep.OpName, "beam_step", logits.dtype == ScalarType.BFloat16 ? "beam_rows_bf16" : "beam_rows_f32");
+    /// <summary>The CUDA C row kernel for the logits' dtype on their device, or an error naming the op when it is not loaded.</summary>
+    internal static (CudaKernelRuntime Runtime, IntPtr Function) ResolveCuda(Tensor logits) =>
+        CudaPath.Require(BeamStep.OpName, logits, "beam_step", logits.dtype == ScalarType.BFloat16 ? "beam_rows_bf16" : "beam_rows_f32");
 
     /// <summary>
-    /// CUDA C row kernel (kernels/cuda/beam_step.cu) with a resolved function (see <see cref="ResolveCuda"/>):
-    /// grid = rows, block = 256 threads (BEAM_THREADS), static shared memory only. The PTX is compiled and
-    /// assembled for sm_90 by eng/build-ptx.sh; unverified on hardware (eng/gpu/ptx_check.py is its GPU check).
+    /// CUDA C row kernel (kernels/cuda/beam_step.cu) on CUDA logits in place, with a resolved function (see
+    /// <see cref="ResolveCuda"/>): grid = rows, block = 256 threads (BEAM_THREADS), static shared memory only. The
+    /// per-row max, log-sum-exp and top-K go to TorchSharp tensors on the logits' device, then only those
+    /// (<c>[G*B]</c> and <c>[G*B, K]</c>) are read to the host for the selection; the logits stay on the device.
+    /// Launched in the device's primary context with a synchronise before and after (see
+    /// <see cref="CudaKernelRuntime.Launch"/>). The PTX is compiled and assembled for sm_90 by eng/build-ptx.sh;
+    /// unverified on hardware (eng/gpu/ptx_check.py is its GPU check).
     /// </summary>
     internal static BeamStepRows FromCuda(Tensor logits, int groups, int candidatesPerBeam, int k, (CudaKernelRuntime Runtime, IntPtr Function) kernel)
     {
         var (rt, fn) = kernel;
         var x = logits.detach().contiguous();
         int rows = (int)x.shape[0], v = (int)x.shape[1];
-        rt.Bind();
-        using var dx = CudaDeviceMemory.FromHost(TensorMemory.Ptr<byte>(x, "logits"), x.numel() * x.element_size());
-        using var dmax = CudaDeviceMemory.Allocate(rows * 4L);
-        using var dls = CudaDeviceMemory.Allocate(rows * 4L);
-        using var dtv = CudaDeviceMemory.Allocate((long)rows * k * 4);
-        using var dti = CudaDeviceMemory.Allocate((long)rows * k * 4);
-        rt.Launch(fn, (rows, 1, 1), (256, 1, 1), 0, dx, rows, v, k, dmax, dls, dtv, dti);
-        var max = new float[rows];
-        var logSum = new float[rows];
-        var topV = new float[(long)rows * k];
-        var topI = new int[(long)rows * k];
-        fixed (float* p = max) dmax.CopyToHost(p, rows * 4L);
-        fixed (float* p = logSum) dls.CopyToHost(p, rows * 4L);
-        fixed (float* p = topV) dtv.CopyToHost(p, (long)rows * k * 4);
-        fixed (int* p = topI) dti.CopyToHost(p, (long)rows * k * 4);
+        using var dmax = empty(rows, dtype: ScalarType.Float32, device: x.device);
+        using var dls = empty(rows, dtype: ScalarType.Float32, device: x.device);
+        using var dtv = empty((long)rows * k, dtype: ScalarType.Float32, device: x.device);
+        using var dti = empty((long)rows * k, dtype: ScalarType.Int32, device: x.device);
+        if (rows > 0)
+            rt.Launch(fn, (rows, 1, 1), (256, 1, 1), 0, TensorMemory.DataPointer(x, "logits"), rows, v, k,
+                TensorMemory.DataPointer(dmax, "max"), TensorMemory.DataPointer(dls, "logSum"),
+                TensorMemory.DataPointer(dtv, "topV"), TensorMemory.DataPointer(dti, "topI"));
+        var max = ToHost<float>(dmax);
+        var logSum = ToHost<float>(dls);
+        var topV = ToHost<float>(dtv);
+        var topI = ToHost<int>(dti);
         return new BeamStepRows(x, groups, candidatesPerBeam, k, max, Array.ConvertAll(logSum, f => (double)f), topV, topI, KernelPath.Cuda);
+    }
+
+    private static T[] ToHost<T>(Tensor t) where T : unmanaged
+    {
+        using var h = t.cpu();
+        return h.data<T>().ToArray();
     }
 }

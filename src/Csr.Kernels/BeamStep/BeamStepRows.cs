@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using Csr.Native.Profiling;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Csr.Kernels;
@@ -25,10 +26,13 @@ public sealed unsafe partial class BeamStepRows : IDisposable
     private readonly float[] _topV;    // [G*B, K]
     private readonly int[] _topI;      // [G*B, K]
 
-    /// <summary>Groups G, beams per group B, vocabulary V, candidates kept per row K.</summary>
+    /// <summary>Groups G.</summary>
     public int Groups { get; }
+    /// <summary>Beams per group B.</summary>
     public int Beams { get; }
+    /// <summary>Vocabulary size V.</summary>
     public int Vocab { get; }
+    /// <summary>Candidates kept per row K = C*B + (G-1)*B, at most V.</summary>
     public int K { get; }
     /// <summary>Candidates per beam C: each group yields min(C*B, B*V) candidates.</summary>
     public int CandidatesPerBeam { get; }
@@ -118,7 +122,19 @@ public sealed unsafe partial class BeamStepRows : IDisposable
         if (count < k) count++;
     }
 
-    private float Logit(long row, int token) => _x.dtype == ScalarType.BFloat16
+    private float Logit(long row, int token)
+    {
+        if (_x.device_type != DeviceType.CPU)
+        {
+            // CUDA logits (the CUDA pass): one value read from the device per penalised token or LogProb call.
+            using var e = _x[row, token];
+            using var f = e.to(ScalarType.Float32);
+            return f.item<float>();
+        }
+        return LogitOnHost(row, token);
+    }
+
+    private float LogitOnHost(long row, int token) => _x.dtype == ScalarType.BFloat16
         ? Bf16.ToFloat(TensorMemory.Ptr<ushort>(_x, "logits")[row * Vocab + token])
         : TensorMemory.Ptr<float>(_x, "logits")[row * Vocab + token];
 
@@ -186,14 +202,18 @@ public sealed unsafe partial class BeamStepRows : IDisposable
         return (tokens, parents, scores);
     }
 
-    /// <summary>All groups, group g penalised by <paramref name="groupTokens"/>[0 : g*B] (null = no penalty).</summary>
+    /// <summary>
+    /// All groups, group g penalised by <paramref name="groupTokens"/>[0 : g*B] (null = no penalty). The
+    /// <c>[G*B]</c> scores and tokens are read to the host for the selection; the result's tensors are on
+    /// <paramref name="beamScores"/>' device.
+    /// </summary>
     public BeamStepResult SelectAll(Tensor beamScores, Tensor? groupTokens, double penalty)
     {
         float[] bs;
-        using (var t = beamScores.to(ScalarType.Float32).contiguous()) bs = t.data<float>().ToArray();
+        using (var t = beamScores.to(ScalarType.Float32).cpu().contiguous()) bs = t.data<float>().ToArray();
         long[] gt = Array.Empty<long>();
         if (groupTokens is not null)
-            using (var t = groupTokens.to(ScalarType.Int64).contiguous()) gt = t.data<long>().ToArray();
+            using (var t = groupTokens.to(ScalarType.Int64).cpu().contiguous()) gt = t.data<long>().ToArray();
         int want = Wanted;
         var tok = new long[Groups * want];
         var par = new long[Groups * want];
@@ -207,8 +227,15 @@ public sealed unsafe partial class BeamStepRows : IDisposable
             s.CopyTo(sc, g * want);
         }
         long[] shape = { Groups, want };
-        return new BeamStepResult(tensor(tok, shape), tensor(par, shape), tensor(sc, shape));
+        bool host = beamScores.device_type == DeviceType.CPU;
+        Tensor On(Tensor t)
+        {
+            if (host) return t;
+            using (t) return t.to(beamScores.device);
+        }
+        return new BeamStepResult(On(tensor(tok, shape)), On(tensor(par, shape)), On(tensor(sc, shape)));
     }
 
+    /// <summary>Releases the logits reference the pass holds.</summary>
     public void Dispose() => _x.Dispose();
 }

@@ -22,8 +22,9 @@ public static partial class ClipScoring
     /// <summary>Norm floor of the normalisation.</summary>
     public const float NormEps = 1e-12f;
 
-    /// <summary>The ops' names in <see cref="KernelStats"/> and kernels.json.</summary>
+    /// <summary><see cref="PairScores"/>' name in <see cref="KernelStats"/> and kernels.json.</summary>
     public const string PairScoresOpName = "ClipScoring.PairScores";
+    /// <summary><see cref="SiblingRanks"/>' name in <see cref="KernelStats"/> and kernels.json.</summary>
     public const string SiblingRanksOpName = "ClipScoring.SiblingRanks";
 
     /// <summary>Pair scores <c>[S]</c> float32. Ilgpu and Cuda run the ILGPU kernel (this op has no CUDA C kernel).</summary>

@@ -14,6 +14,7 @@ public static class KernelCheck
     /// <summary>The outcome of a comparison.</summary>
     public sealed record Result(bool Ok, long Count, long Mismatches, double MaxAbsError, string Report)
     {
+        /// <summary>The report line.</summary>
         public override string ToString() => Report;
     }
 

@@ -15,7 +15,9 @@ namespace Csr.Kernels;
 /// </summary>
 public sealed class KernelReport
 {
+    /// <summary>The file a stage writes the report to, in its output folder.</summary>
     public const string FileName = "kernels.json";
+    /// <summary>The JSON key of an op's fallback line.</summary>
     public const string FallbackKey = "fallback";
 
     /// <summary>Calls and seconds of one op on one path.</summary>
@@ -30,18 +32,21 @@ public sealed class KernelReport
     /// <summary>op -&gt; "from-&gt;to: reason".</summary>
     public IReadOnlyDictionary<string, string> Fallbacks => _fallbacks;
 
+    /// <summary>True when nothing was recorded.</summary>
     public bool IsEmpty => _ops.Count == 0 && _fallbacks.Count == 0;
 
     /// <summary>Calls of <paramref name="op"/> on <paramref name="path"/> (0 when none).</summary>
     public long Calls(string op, string path) =>
         _ops.TryGetValue(op, out var paths) && paths.TryGetValue(path, out var e) ? e.Calls : 0;
 
+    /// <summary>Adds <paramref name="calls"/> calls and <paramref name="seconds"/> to (op, path name).</summary>
     public void Add(string op, string path, long calls, double seconds)
     {
         if (!_ops.TryGetValue(op, out var paths)) _ops[op] = paths = new(StringComparer.Ordinal);
         paths[path] = paths.TryGetValue(path, out var e) ? new Entry(e.Calls + calls, e.Seconds + seconds) : new Entry(calls, seconds);
     }
 
+    /// <summary>Records <paramref name="op"/>'s fallback line unless it has one.</summary>
     public void AddFallback(string op, string text) => _fallbacks.TryAdd(op, text);
 
     /// <summary>Adds every count, time and fallback of <paramref name="other"/> to this report.</summary>
@@ -53,6 +58,7 @@ public sealed class KernelReport
         return this;
     }
 
+    /// <summary>The kernels.json text: op -&gt; path -&gt; {calls, seconds}, plus <see cref="FallbackKey"/> where an op fell back.</summary>
     public string ToJson()
     {
         var root = new JsonObject();

@@ -41,6 +41,7 @@ public static class KernelStats
     /// <summary>A running measurement of one call; see <see cref="Time"/>.</summary>
     public readonly struct Timing(string op, KernelPath path, long calls, long start) : IDisposable
     {
+        /// <summary>Records the elapsed time.</summary>
         public void Dispose() => Record(op, path, Stopwatch.GetElapsedTime(start).TotalSeconds, calls);
     }
 

@@ -52,7 +52,7 @@ public static partial class DpoLogRatio
             var saved = ctx.get_saved_variables();
             var (x, lab, valid, rowLse) = (saved[0], saved[1], saved[2], saved[3]);
             var g = gradOutput.to(ScalarType.Float32).contiguous();          // [N]
-            var engine = BackwardEngine(OpName, (KernelPath)ctx.get_data("engine"), x.dtype);
+            var engine = BackwardEngine((KernelPath)ctx.get_data("engine"));
             using var timing = KernelStats.Time(OpName + ".backward", engine);
             var grad = engine switch                                         // [N, T, V] like logits
             {
@@ -64,16 +64,29 @@ public static partial class DpoLogRatio
         }
     }
 
-    /// <summary>The backward's path: ILGPU after an ILGPU forward, the CUDA kernel after a CUDA forward when it is loaded, else the fused CPU one.</summary>
-    internal static KernelPath BackwardEngine(string op, KernelPath forward, ScalarType dtype) =>
-        forward == KernelPath.Ilgpu ? KernelPath.Ilgpu :
-        forward == KernelPath.Cuda &&
-        CudaPath.Resolve(op + ".backward", "dpo_logratio", dtype == ScalarType.BFloat16 ? "dpo_backward_bf16" : "dpo_backward_f32") is not null
-            ? KernelPath.Cuda : KernelPath.Fused;
+    /// <summary>
+    /// The backward's path: ILGPU after an ILGPU forward; the CUDA kernel after a CUDA forward (on CUDA tensors, whose
+    /// forward checked that the backward kernel is loaded); else the fused CPU one.
+    /// </summary>
+    internal static KernelPath BackwardEngine(KernelPath forward) => forward switch
+    {
+        KernelPath.Ilgpu => KernelPath.Ilgpu,
+        KernelPath.Cuda => KernelPath.Cuda,
+        _ => KernelPath.Fused,
+    };
 
-    /// <summary>Deterministic per-sequence sum of row log-probs (float64 accumulation, fixed order).</summary>
+    /// <summary>
+    /// Deterministic per-sequence sum of row log-probs <c>[N*T]</c> -&gt; <c>[N]</c> (float64 accumulation, fixed
+    /// order on the CPU; libtorch's float64 row sum on the tensors' device otherwise).
+    /// </summary>
     internal static unsafe Tensor SumRows(Tensor rowLp, long n, long t)
     {
+        if (rowLp.device_type != DeviceType.CPU)
+        {
+            using var wide = rowLp.view(n, t).to(ScalarType.Float64);
+            using var sum = wide.sum(1);
+            return sum.to(ScalarType.Float32);
+        }
         var outp = zeros(n, dtype: ScalarType.Float32);
         float* rp = TensorMemory.Ptr<float>(rowLp, "rowLp");
         float* op = TensorMemory.Ptr<float>(outp, "out");

@@ -23,19 +23,22 @@ public static partial class DpoLogRatio
     /// <summary>Vocabulary chunk of the online logsumexp (elements); V need not be a multiple.</summary>
     public const int VocabChunk = 2048;
 
-    /// <summary>The op's names in <see cref="KernelStats"/> and kernels.json (forward; backward adds ".backward").</summary>
+    /// <summary>The op's name in <see cref="KernelStats"/> and kernels.json (forward; backward adds ".backward").</summary>
     public const string OpName = "DpoLogRatio.SequenceLogProbs";
+
+    /// <summary>The forward op's name in <see cref="KernelStats"/> for <see cref="SequenceLogProbsFromHidden"/>.</summary>
     public const string FromHiddenOpName = "DpoLogRatio.SequenceLogProbsFromHidden";
 
     /// <summary>
     /// Summed label log-probs per sequence, <c>[N]</c>, through the chosen path (differentiable on every path).
-    /// Cuda falls back to Fused, noted in <see cref="KernelStats"/>, when no CUDA kernel is loaded.
+    /// Cuda: CUDA tensors run the CUDA C kernels on their own device memory (<see cref="SequenceLogProbsCuda"/>);
+    /// CPU tensors run the fused CPU path, noted in <see cref="KernelStats"/> as <c>cuda->fused: CPU tensors</c>.
     /// </summary>
     public static Tensor SequenceLogProbs(Tensor logits, Tensor labels, Tensor mask, KernelPath path = KernelPath.Fused)
     {
         using var range = Nvtx.Range("kernel DpoLogRatio.SequenceLogProbs");
         TensorDevices.RequireSame(OpName, (logits, nameof(logits)), (labels, nameof(labels)), (mask, nameof(mask)));
-        var effective = Effective(OpName, path, logits.dtype);
+        var effective = Effective(OpName, path, logits);
         using var timing = KernelStats.Time(OpName, effective);
         return effective switch
         {
@@ -47,12 +50,19 @@ public static partial class DpoLogRatio
         };
     }
 
-    /// <summary>The path that runs for <paramref name="path"/>: Cuda only when its forward kernel is loaded.</summary>
-    internal static KernelPath Effective(string op, KernelPath path, ScalarType dtype)
+    /// <summary>
+    /// The path that runs for <paramref name="path"/> on <paramref name="input"/>'s device: Cuda with CPU tensors
+    /// becomes Fused (fallback recorded); Cuda with CUDA tensors checks that the forward and backward kernels are
+    /// loaded and throws, naming <paramref name="op"/>, when they are not.
+    /// </summary>
+    internal static KernelPath Effective(string op, KernelPath path, Tensor input)
     {
         if (path != KernelPath.Cuda) return path;
-        return CudaPath.Resolve(op, "dpo_logratio", dtype == ScalarType.BFloat16 ? "dpo_rows_bf16" : "dpo_rows_f32") is null
-            ? KernelPath.Fused : KernelPath.Cuda;
+        if (CudaPath.FallsBackOnCpu(op, input)) return KernelPath.Fused;
+        bool bf16 = input.dtype == ScalarType.BFloat16;
+        CudaPath.Require(op, input, CudaModule, bf16 ? "dpo_rows_bf16" : "dpo_rows_f32");
+        CudaPath.Require(op + ".backward", input, CudaModule, bf16 ? "dpo_backward_bf16" : "dpo_backward_f32");
+        return KernelPath.Cuda;
     }
 
     /// <summary>Validates shapes and dtypes; returns (N, T, V).</summary>

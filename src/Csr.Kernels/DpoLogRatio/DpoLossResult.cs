@@ -9,10 +9,15 @@ namespace Csr.Kernels;
 /// </summary>
 public sealed class DpoLossResult : IDisposable
 {
-    public required Tensor Loss { get; init; }            // [] scalar, differentiable
-    public required Tensor Losses { get; init; }          // [B]
-    public required Tensor ChosenRewards { get; init; }   // [B] beta * (pi_c - ref_c), detached
-    public required Tensor RejectedRewards { get; init; } // [B] beta * (pi_r - ref_r), detached
+    /// <summary>The mean loss over the pairs, <c>[]</c>, differentiable.</summary>
+    public required Tensor Loss { get; init; }
+    /// <summary>Per-pair losses <c>[B]</c>.</summary>
+    public required Tensor Losses { get; init; }
+    /// <summary>Implicit rewards of the chosen responses <c>[B]</c>: <c>beta * (pi_c - ref_c)</c>, detached.</summary>
+    public required Tensor ChosenRewards { get; init; }
+    /// <summary>Implicit rewards of the rejected responses <c>[B]</c>: <c>beta * (pi_r - ref_r)</c>, detached.</summary>
+    public required Tensor RejectedRewards { get; init; }
+    /// <summary>TRL's metric names (<c>rewards/chosen</c>, ...) -&gt; mean over the pairs.</summary>
     public required IReadOnlyDictionary<string, double> Metrics { get; init; }
 
     /// <summary>Moves the tensors to the enclosing dispose scope.</summary>
@@ -25,6 +30,7 @@ public sealed class DpoLossResult : IDisposable
         return this;
     }
 
+    /// <summary>Disposes the four tensors.</summary>
     public void Dispose()
     {
         Loss.Dispose();

@@ -18,6 +18,7 @@ public sealed unsafe class CudaDeviceMemory : SafeHandle
     /// <summary>The device pointer (for kernel arguments).</summary>
     public IntPtr Pointer => handle;
 
+    /// <summary>True for a null handle.</summary>
     public override bool IsInvalid => handle == IntPtr.Zero;
 
     /// <summary>Allocates <paramref name="bytes"/> (at least 1) on the current context's device.</summary>
@@ -59,6 +60,7 @@ public sealed unsafe class CudaDeviceMemory : SafeHandle
         CudaKernelRuntime.Check(CudaAPI.CurrentAPI.Memset(handle, 0, new IntPtr(Math.Max(1, Bytes)), IntPtr.Zero), "cuMemsetD8");
     }
 
+    /// <summary>Frees the driver object; true on success.</summary>
     protected override bool ReleaseHandle() =>
         CudaAPI.CurrentAPI.FreeMemory(handle) == CudaError.CUDA_SUCCESS;
 }

@@ -4,14 +4,15 @@ namespace Csr.Native.Cuda;
 
 /// <summary>
 /// The <c>void** kernelParams</c> block of cuLaunchKernel: each argument copied into unmanaged memory,
-/// and an array of pointers to them. Supported argument types: device memory (its pointer), IntPtr,
-/// int, long, float.
+/// and an array of pointers to them. Supported argument types: device memory (its pointer), IntPtr
+/// (e.g. a libtorch CUDA tensor's data pointer), int, long, float.
 /// </summary>
 public sealed unsafe class CudaKernelArgs : IDisposable
 {
     private readonly IntPtr _values;
     private readonly IntPtr _pointers;
 
+    /// <summary>Copies <paramref name="args"/> (in the kernel's parameter order) into the block.</summary>
     public CudaKernelArgs(params object[] args)
     {
         _values = Marshal.AllocHGlobal(Math.Max(1, args.Length) * 8);
@@ -37,6 +38,7 @@ public sealed unsafe class CudaKernelArgs : IDisposable
     /// <summary>The <c>void**</c> to pass as kernelParams.</summary>
     public IntPtr Pointer => _pointers;
 
+    /// <summary>Frees the block.</summary>
     public void Dispose()
     {
         Marshal.FreeHGlobal(_values);

@@ -1,66 +1,76 @@
 using System.Collections.Concurrent;
-using ILGPU;
-using ILGPU.Runtime;
 using ILGPU.Runtime.Cuda;
 
 namespace Csr.Native.Cuda;
 
 /// <summary>
-/// Runs our own nvcc-built PTX (kernels/cuda -&gt; build/ptx) through ILGPU's public CUDA driver API
-/// (<see cref="CudaAPI.CurrentAPI"/>): an ILGPU CUDA accelerator owns the context; modules are loaded once
-/// and cached; functions are looked up once. <see cref="TryGet"/> never throws: no GPU, no driver or no
-/// PTX gives null and a reason the caller logs once before falling back to the CPU.
+/// Runs our own nvcc-built PTX (kernels/cuda -&gt; build/ptx) in the <b>primary context</b> of a CUDA device
+/// (cuDevicePrimaryCtxRetain: the context the CUDA runtime, and so libtorch, uses), so kernels read and write
+/// libtorch's device tensors in place. Driver calls go through ILGPU's public CUDA driver API
+/// (<see cref="CudaAPI.CurrentAPI"/>) plus the primary-context entry points of <see cref="CudaDriver"/>. One
+/// runtime per device ordinal, holding its primary context retained for the life of the process; modules are
+/// loaded once per runtime and cached; functions are looked up once.
+/// <see cref="TryGet(int, out string)"/> never throws: no GPU, no driver or no PTX gives null and a reason.
 /// <para>PTX search order: <c>CSR_PTX_DIR</c>, <c>&lt;app&gt;/ptx</c>, then <c>build/ptx</c> in the app folder
 /// and each folder above it (so a repo checkout finds the output of eng/build-ptx.sh).</para>
 /// </summary>
 public sealed class CudaKernelRuntime
 {
     private static readonly object Gate = new();
-    private static CudaKernelRuntime? _instance;
-    private static string? _failure;
+    private static readonly Dictionary<int, CudaKernelRuntime> Instances = new();
+    private static readonly Dictionary<int, string> Failures = new();
 
-    private readonly Context _context;
-    private readonly CudaAccelerator _accelerator;
+    private readonly IntPtr _context;
     private readonly ConcurrentDictionary<string, CudaModuleHandle> _modules = new();
     private readonly ConcurrentDictionary<(string, string), IntPtr> _functions = new();
 
-    private CudaKernelRuntime(Context context, CudaAccelerator accelerator)
+    private CudaKernelRuntime(int ordinal, int device, IntPtr context, string name)
     {
+        DeviceIndex = ordinal;
+        _device = device;
         _context = context;
-        _accelerator = accelerator;
+        DeviceName = name;
     }
 
-    /// <summary>The device name (e.g. "NVIDIA H100 80GB HBM3").</summary>
-    public string DeviceName => _accelerator.Name;
+    private readonly int _device;
 
-    /// <summary>The shared runtime, or null with <paramref name="reason"/> when no CUDA device is usable.</summary>
-    public static CudaKernelRuntime? TryGet(out string reason)
+    /// <summary>The device name (e.g. "NVIDIA H100 80GB HBM3").</summary>
+    public string DeviceName { get; }
+
+    /// <summary>The CUDA device ordinal (libtorch's <c>cuda:N</c> index).</summary>
+    public int DeviceIndex { get; }
+
+    /// <summary>The runtime of device 0, or null with <paramref name="reason"/>.</summary>
+    public static CudaKernelRuntime? TryGet(out string reason) => TryGet(0, out reason);
+
+    /// <summary>The runtime of device <paramref name="deviceIndex"/>, or null with <paramref name="reason"/> when it is not usable.</summary>
+    public static CudaKernelRuntime? TryGet(int deviceIndex, out string reason)
     {
         lock (Gate)
         {
-            if (_instance is not null) { reason = ""; _instance.Bind(); return _instance; }
-            if (_failure is not null) { reason = _failure; return null; }
+            if (Instances.TryGetValue(deviceIndex, out var rt)) { reason = ""; rt.Bind(); return rt; }
+            if (Failures.TryGetValue(deviceIndex, out var failure)) { reason = failure; return null; }
             try
             {
-                var ctx = Context.Create(b => b.Cuda());
-                var devs = ctx.GetCudaDevices();
-                CudaDevice? dev = devs.Count > 0 ? devs[0] : null;
-                if (dev is null)
+                if (!CudaDriver.TryLoad(out reason)) { Failures[deviceIndex] = reason; return null; }
+                Check(CudaAPI.CurrentAPI.GetDeviceCount(out int count), "cuDeviceGetCount");
+                if (deviceIndex < 0 || deviceIndex >= count)
                 {
-                    ctx.Dispose();
-                    _failure = "no CUDA device found";
-                    reason = _failure;
+                    reason = Failures[deviceIndex] = count == 0 ? "no CUDA device found" : $"no CUDA device {deviceIndex} ({count} present)";
                     return null;
                 }
-                var acc = dev.CreateCudaAccelerator(ctx);
-                _instance = new CudaKernelRuntime(ctx, acc);
+                Check(CudaDriver.DeviceGet(deviceIndex, out int dev), "cuDeviceGet");
+                Check(CudaDriver.PrimaryContextRetain(dev, out IntPtr ctx), "cuDevicePrimaryCtxRetain");
+                CudaAPI.CurrentAPI.GetDeviceName(out string? name, dev);
+                rt = new CudaKernelRuntime(deviceIndex, dev, ctx, name ?? $"cuda:{deviceIndex}");
+                rt.Bind();
+                Instances[deviceIndex] = rt;
                 reason = "";
-                return _instance;
+                return rt;
             }
             catch (Exception ex) when (ex is not OutOfMemoryException)
             {
-                _failure = $"CUDA unavailable ({ex.GetType().Name}: {ex.Message})";
-                reason = _failure;
+                reason = Failures[deviceIndex] = $"CUDA unavailable ({ex.GetType().Name}: {ex.Message})";
                 return null;
             }
         }
@@ -71,8 +81,7 @@ public sealed class CudaKernelRuntime
     {
         try
         {
-            Bind();
-            CudaAPI.CurrentAPI.GetDevice(out int dev, 0);
+            int dev = _device;
             double clockKHz = CudaAPI.CurrentAPI.GetDeviceAttribute(DeviceAttributeKind.CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE, dev);
             double busBits = CudaAPI.CurrentAPI.GetDeviceAttribute(DeviceAttributeKind.CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH, dev);
             return 2 * clockKHz * 1e3 * busBits / 8 / 1e9;
@@ -80,8 +89,8 @@ public sealed class CudaKernelRuntime
         catch (Exception) { return 0; }
     }
 
-    /// <summary>Makes this runtime's CUDA context current on the calling thread.</summary>
-    public void Bind() => _accelerator.Bind();
+    /// <summary>Makes this device's primary context current on the calling thread.</summary>
+    public void Bind() => Check(CudaDriver.SetCurrent(_context), "cuCtxSetCurrent");
 
     /// <summary>Finds <c>&lt;name&gt;.ptx</c> on the search path, or null.</summary>
     public static string? FindPtx(string name)
@@ -123,10 +132,16 @@ public sealed class CudaKernelRuntime
         }
     }
 
-    /// <summary>Launches a kernel on the default stream and waits for it.</summary>
+    /// <summary>
+    /// Launches a kernel on the legacy default stream of this device's primary context, ordered with libtorch's
+    /// work by a context synchronise before the launch (whatever libtorch queued on any stream of the context,
+    /// e.g. the kernels that produced the inputs, has finished) and after it (the outputs are complete before
+    /// libtorch or the host reads them). Arguments: see <see cref="CudaKernelArgs"/>.
+    /// </summary>
     public void Launch(IntPtr function, (int X, int Y, int Z) grid, (int X, int Y, int Z) block, int sharedBytes, params object[] args)
     {
         Bind();
+        Check(CudaAPI.CurrentAPI.SynchronizeContext(), "cuCtxSynchronize before launch");
         using var a = new CudaKernelArgs(args);
         Check(CudaAPI.CurrentAPI.LaunchKernel(function, grid.X, grid.Y, grid.Z, block.X, block.Y, block.Z, sharedBytes,
             IntPtr.Zero, a.Pointer, IntPtr.Zero), "cuLaunchKernel");

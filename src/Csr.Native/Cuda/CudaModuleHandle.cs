@@ -15,8 +15,10 @@ public sealed class CudaModuleHandle : SafeHandle
     /// <summary>The module's name (the PTX file's base name).</summary>
     public string Name { get; }
 
+    /// <summary>True for a null handle.</summary>
     public override bool IsInvalid => handle == IntPtr.Zero;
 
+    /// <summary>Frees the driver object; true on success.</summary>
     protected override bool ReleaseHandle() =>
         CudaAPI.CurrentAPI.DestroyModule(handle) == CudaError.CUDA_SUCCESS;
 }

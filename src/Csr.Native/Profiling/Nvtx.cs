@@ -142,6 +142,7 @@ public readonly struct NvtxRange : IDisposable
 
     internal NvtxRange(bool open) => _open = open;
 
+    /// <summary>Closes the range (pops it) when it was opened.</summary>
     public void Dispose()
     {
         if (_open) Nvtx.Pop();
