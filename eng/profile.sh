@@ -97,7 +97,7 @@ trace="${NSYS_TRACE:-nvtx,osrt}"
 sample="${NSYS_SAMPLE:-none}"
 echo "profile: $nsys_bin profile -t $trace -s $sample -> $out/rep.nsys-rep"
 rm -f "$out/rep.nsys-rep" "$out/rep.qdstrm" "$out/rep.sqlite" "$out/nvtxsum.csv"
-# nsys hands collection to an agent process (session "profile-<cmd>-<nsys pid>") that outlives a killed nsys, so a
+# nsys hands collection to a daemon (its --session-name is "profile-<cmd>-<nsys pid>") that outlives a killed nsys, so a
 # run past PROFILE_TIMEOUT stops both, by pid.
 limit="${PROFILE_TIMEOUT:-600}"
 NO_COLOR=1 TERM=dumb "$nsys_bin" profile -t "$trace" -s "$sample" --cpuctxsw "$sample" -o "$out/rep" -f true "${cmd[@]}" >"$out/workload.log" 2>&1 &
@@ -106,11 +106,11 @@ waited=0
 while kill -0 "$nsys_pid" 2>/dev/null && [ "$waited" -lt "$limit" ]; do sleep 1; waited=$((waited + 1)); done
 if kill -0 "$nsys_pid" 2>/dev/null; then
   echo "profile: nsys did not finish within ${limit}s (PROFILE_TIMEOUT); stopping it" >&2
-  agents="$(pgrep -f -- "--session-name=profile-[^ ]*-$nsys_pid( |\$)" || true)"
+  daemons="$(pgrep -f -- "--session-name=profile-[^ ]*-$nsys_pid( |\$)" || true)"
   pkill -TERM -P "$nsys_pid" 2>/dev/null || true
-  kill -TERM "$nsys_pid" $agents 2>/dev/null || true
+  kill -TERM "$nsys_pid" $daemons 2>/dev/null || true
   sleep 5
-  kill -KILL "$nsys_pid" $agents 2>/dev/null || true
+  kill -KILL "$nsys_pid" $daemons 2>/dev/null || true
 fi
 set +e
 wait "$nsys_pid"
