@@ -21,7 +21,7 @@ find_nvcc() {
 }
 
 install_debian_toolkit() {
-  # Debian 12 ships nvcc 11.8 in non-free (package nvidia-cuda-toolkit); see shared ENVIRONMENT.md.
+  # Debian 12 ships nvcc 11.8 in non-free (package nvidia-cuda-toolkit).
   echo "build-ptx: nvcc not found; installing Debian nvidia-cuda-toolkit (about 1.6 GB, a few minutes)" >&2
   csr_apt_install_nonfree nvidia-cuda-toolkit clang-14
 }

@@ -3,7 +3,7 @@ namespace Csr.Train.Pipeline;
 /// <summary>
 /// The chat prompt around a question. <c>vicuna_v1</c> is what LLaVA-1.5 was trained with and what the
 /// official CSR sample.py builds (conv_templates['v1']: "curious user"); <c>llava_v1</c> is the same
-/// layout with "curious human" (LLaVA's conv_llava_v1, the text quoted in DESIGN.md).
+/// layout with "curious human" (LLaVA's conv_llava_v1).
 /// Layout: <c>{system} USER: &lt;image&gt;\n{question} ASSISTANT:</c>; an answer follows after a space and ends with &lt;/s&gt;.
 /// </summary>
 public sealed record PromptTemplate(string Name, string System)
