@@ -32,7 +32,8 @@ cli="$tools/csr-train"
 lib="$(find "$tools/.store" -name libLibTorchSharp.so | head -n 1)"
 [ -n "$lib" ] || fail "no libLibTorchSharp.so in the installed tool"
 if command -v readelf >/dev/null 2>&1; then
-  readelf -V "$lib" | grep -q 'Name: GLIBCXX_3.4.32 *Flags: WEAK' || fail "$lib: GLIBCXX_3.4.32 is not marked weak"
+  versions="$(readelf -V "$lib")"
+  grep -q 'Name: GLIBCXX_3.4.32 *Flags: WEAK' <<<"$versions" || fail "$lib: GLIBCXX_3.4.32 is not marked weak"
 fi
 
 info="$("$cli" info)" || fail "csr-train info exited $?"
