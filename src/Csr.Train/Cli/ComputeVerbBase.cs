@@ -10,6 +10,22 @@ public abstract class ComputeVerbBase
     [Option("device", Default = "auto", HelpText = "Where to compute: cpu, cuda, cuda:N or auto (the first GPU when TorchSharp's CUDA runtime is loaded and a GPU is visible, else cpu).")]
     public string Device { get; set; } = "auto";
 
+    [Option("quiet", HelpText = "Print errors and the final summary only (no progress, no notices).")]
+    public bool Quiet { get; set; }
+
+    [Option("json", HelpText = "Print the final summary as one JSON object on stdout, its only content; progress and notices go to stderr.")]
+    public bool Json { get; set; }
+
+    CliOutput? _output;
+
+    /// <summary>Where the verb writes (progress, notices, summary); the console in the mode --quiet / --json ask for,
+    /// unless a caller (a test) sets it.</summary>
+    public CliOutput Cli
+    {
+        get => _output ??= CliOutput.ForConsole(Quiet, Json);
+        set => _output = value;
+    }
+
     /// <summary>Resolves and validates <see cref="Device"/> and initialises libtorch for it (one-line error when CUDA is asked for but missing).</summary>
     public Device ResolveDevice(int? threads = null) => ComputeDevice.Resolve(Device, threads);
 

@@ -134,11 +134,22 @@ public sealed class DemoVerb : ComputeVerbBase, ICliVerb
         var device = ResolveDevice();
         TorchSharp.torch.set_num_threads(Threads > 0 ? Threads : Environment.ProcessorCount);
         var options = Options() with { Device = device };
-        AnsiConsole.MarkupLine($"[bold]CSR on the embedded world[/] (seed {Seed}, {Rounds} rounds, {(Fused ? "fused ops" : "reference ops")})");
-        var outcome = SpectreProgress.Run(p => new WorldDemo(options) { Progress = p }.Run());
-        foreach (var line in SummaryLines(outcome.Report)) AnsiConsole.MarkupLine(Markup.Escape(line));
-        AnsiConsole.MarkupLine($"report: [bold]{Markup.Escape(Path.GetFullPath(outcome.Paths.Markdown))}[/]");
-        return ExitCode(outcome.Report);
+        Cli.Notice($"CSR on the embedded world (seed {Seed}, {Rounds} rounds, {(Fused ? "fused ops" : "reference ops")})");
+        var outcome = Cli.WithProgress(p => new WorldDemo(options) { Progress = p }.Run());
+        int exit = ExitCode(outcome.Report);
+        Cli.Summary("demo", new Dictionary<string, object?>
+        {
+            ["exit_code"] = exit,
+            ["report"] = Path.GetFullPath(outcome.Paths.Markdown), ["report_json"] = Path.GetFullPath(outcome.Paths.Json),
+            ["plot"] = Path.GetFullPath(outcome.Paths.Plot),
+            ["checks"] = Report.ReportChecks.From(outcome.Report) is { } checks ? Report.ReportWriter.CheckLines(checks) : Array.Empty<string>(),
+            ["arms"] = outcome.Report.Arms,
+        }, console =>
+        {
+            foreach (var line in SummaryLines(outcome.Report)) console.MarkupLine(Markup.Escape(line));
+            console.MarkupLine($"report: [bold]{Markup.Escape(Path.GetFullPath(outcome.Paths.Markdown))}[/]");
+        });
+        return exit;
     }
 
     /// <summary>Exit code when an arm stopped before its last round.</summary>

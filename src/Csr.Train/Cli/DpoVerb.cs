@@ -99,7 +99,7 @@ public sealed class DpoVerb : DpoVerbBase, ICliVerb
         var device = ResolveDevice();
         TorchSharp.torch.manual_seed(Seed);
         using var vlm = VisionLanguageModel.Load(Model, ScalarType(device), device);
-        var result = SpectreProgress.Run(p =>
+        var result = Cli.WithProgress(p =>
         {
             p.Start("reference log-probs", pairs.Count);
             p.Start("dpo", new DpoTrainer(new NoPolicy(), options, Out).TotalSteps(pairs.Count));
@@ -113,17 +113,27 @@ public sealed class DpoVerb : DpoVerbBase, ICliVerb
         });
         var last = result.Training.Log.LastOrDefault();
         if (result.Training.StartStep > 0)
-            AnsiConsole.WriteLine($"dpo: resumed from {DpoCheckpoint.Prefix}{result.Training.StartStep} ({result.Training.StartStep} of {result.Training.Steps} steps done)");
-        var table = new Table().AddColumns("dpo", "value");
-        table.AddRow("pairs", result.Pairs.ToString());
-        table.AddRow("steps (resumed at)", $"{result.Training.Steps} ({result.Training.StartStep})");
-        table.AddRow("reference log-probs computed", result.Training.ReferenceComputed.ToString());
-        table.AddRow("final loss", last?.Loss.ToString("F4") ?? "-");
-        table.AddRow("final rewards/margins", last?.RewardsMargins.ToString("F4") ?? "-");
-        table.AddRow("image aspect ratio", options.ImageAspectRatio);
-        table.AddRow("adapter", Markup.Escape(result.AdapterDir));
-        table.AddRow("log", Markup.Escape(Path.Combine(Out, DpoTrainer.LogFileName)));
-        AnsiConsole.Write(table);
+            Cli.Notice($"dpo: resumed from {DpoCheckpoint.Prefix}{result.Training.StartStep} ({result.Training.StartStep} of {result.Training.Steps} steps done)");
+        var logFile = Path.Combine(Out, DpoTrainer.LogFileName);
+        Cli.Summary("dpo", new Dictionary<string, object?>
+        {
+            ["pairs"] = result.Pairs, ["steps"] = result.Training.Steps, ["resumed_at"] = result.Training.StartStep,
+            ["reference_log_probs_computed"] = result.Training.ReferenceComputed, ["final_loss"] = last?.Loss,
+            ["final_rewards_margins"] = last?.RewardsMargins, ["image_aspect_ratio"] = options.ImageAspectRatio,
+            ["adapter"] = result.AdapterDir, ["log"] = logFile,
+        }, console =>
+        {
+            var table = new Table().AddColumns("dpo", "value");
+            table.AddRow("pairs", result.Pairs.ToString());
+            table.AddRow("steps (resumed at)", $"{result.Training.Steps} ({result.Training.StartStep})");
+            table.AddRow("reference log-probs computed", result.Training.ReferenceComputed.ToString());
+            table.AddRow("final loss", last?.Loss.ToString("F4") ?? "-");
+            table.AddRow("final rewards/margins", last?.RewardsMargins.ToString("F4") ?? "-");
+            table.AddRow("image aspect ratio", options.ImageAspectRatio);
+            table.AddRow("adapter", Markup.Escape(result.AdapterDir));
+            table.AddRow("log", Markup.Escape(logFile));
+            console.Write(table);
+        });
         return 0;
     }
 

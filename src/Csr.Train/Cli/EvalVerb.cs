@@ -95,18 +95,25 @@ public sealed class EvalVerb : ComputeVerbBase, ICliVerb
         if (Out != null)
             File.WriteAllLines(Out, questions.Select((q, i) => JsonSerializer.Serialize(new
             { question_id = q.QuestionId, image = q.Image, text = q.Text, label = q.Label, answer = answers[i], pred = PopeAnswerRule.IsYes(answers[i]) ? "yes" : "no" })));
-        PrintPope(metrics);
+        Cli.Summary("eval pope", new Dictionary<string, object?>
+        {
+            ["questions"] = questions.Count, ["tp"] = metrics.TruePositives, ["fp"] = metrics.FalsePositives,
+            ["tn"] = metrics.TrueNegatives, ["fn"] = metrics.FalseNegatives, ["accuracy"] = metrics.Accuracy,
+            ["precision"] = metrics.Precision, ["recall"] = metrics.Recall, ["f1"] = metrics.F1, ["yes_ratio"] = metrics.YesRatio,
+            ["out"] = Out,
+        }, _ => PrintPope(metrics, Cli.Out));
         return 0;
     }
 
-    public static void PrintPope(PopeMetrics m)
+    /// <summary>POPE metrics in the lines of the official evaluation script.</summary>
+    public static void PrintPope(PopeMetrics m, TextWriter output)
     {
-        Console.WriteLine($"TP {m.TruePositives}  FP {m.FalsePositives}  TN {m.TrueNegatives}  FN {m.FalseNegatives}");
-        Console.WriteLine($"Accuracy: {m.Accuracy:F4}");
-        Console.WriteLine($"Precision: {m.Precision:F4}");
-        Console.WriteLine($"Recall: {m.Recall:F4}");
-        Console.WriteLine($"F1 score: {m.F1:F4}");
-        Console.WriteLine($"Yes ratio: {m.YesRatio:F4}");
+        output.WriteLine($"TP {m.TruePositives}  FP {m.FalsePositives}  TN {m.TrueNegatives}  FN {m.FalseNegatives}");
+        output.WriteLine($"Accuracy: {m.Accuracy:F4}");
+        output.WriteLine($"Precision: {m.Precision:F4}");
+        output.WriteLine($"Recall: {m.Recall:F4}");
+        output.WriteLine($"F1 score: {m.F1:F4}");
+        output.WriteLine($"Yes ratio: {m.YesRatio:F4}");
     }
 
     private int Chair()
@@ -128,9 +135,16 @@ public sealed class EvalVerb : ComputeVerbBase, ICliVerb
                 ground_truth = p.GroundTruth, chair_s = p.IsHallucinated ? 1 : 0,
                 chair_i = p.Mentions.Count == 0 ? 0.0 : p.Hallucinated.Count / (double)p.Mentions.Count,
             })));
-        Console.WriteLine($"captions {r.Captions}, object mentions {r.Mentions}, hallucinated mentions {r.HallucinatedMentions}");
-        Console.WriteLine($"CHAIR_S: {100 * r.ChairS:F2}");
-        Console.WriteLine($"CHAIR_I: {100 * r.ChairI:F2}");
+        Cli.Summary("eval chair", new Dictionary<string, object?>
+        {
+            ["captions"] = r.Captions, ["mentions"] = r.Mentions, ["hallucinated_mentions"] = r.HallucinatedMentions,
+            ["chair_s"] = 100 * r.ChairS, ["chair_i"] = 100 * r.ChairI, ["out"] = Out,
+        }, _ =>
+        {
+            Cli.Out.WriteLine($"captions {r.Captions}, object mentions {r.Mentions}, hallucinated mentions {r.HallucinatedMentions}");
+            Cli.Out.WriteLine($"CHAIR_S: {100 * r.ChairS:F2}");
+            Cli.Out.WriteLine($"CHAIR_I: {100 * r.ChairI:F2}");
+        });
         return 0;
     }
 
@@ -149,7 +163,8 @@ public sealed class EvalVerb : ComputeVerbBase, ICliVerb
         using var chat = VisionChatModelLoader.Open(model, open);
         var answers = RunBatched(chat, files.Select(f => new VisionPrompt(f, Prompt)).ToList(), MaxNewTokens, "describe");
         CaptionFile.Write(output, files.Select((f, i) => new GeneratedCaption(IdOrIndex(f, i), Path.GetFileName(f), answers[i])));
-        Console.WriteLine($"wrote {files.Count} captions to {output}");
+        Cli.Summary("eval describe", new Dictionary<string, object?> { ["captions"] = files.Count, ["out"] = output },
+            _ => Cli.Out.WriteLine($"wrote {files.Count} captions to {output}"));
         return 0;
     }
 
@@ -163,7 +178,8 @@ public sealed class EvalVerb : ComputeVerbBase, ICliVerb
     {
         var data = ReportWriter.Read(Need(Report, "report", "report"));
         var paths = ReportWriter.Write(data, Out ?? Path.GetDirectoryName(Path.GetFullPath(Report!))!);
-        Console.WriteLine($"report: {paths.Markdown}");
+        Cli.Summary("eval report", new Dictionary<string, object?> { ["report"] = paths.Markdown, ["report_json"] = paths.Json, ["plot"] = paths.Plot },
+            _ => Cli.Out.WriteLine($"report: {paths.Markdown}"));
         return 0;
     }
 
@@ -177,17 +193,16 @@ public sealed class EvalVerb : ComputeVerbBase, ICliVerb
     private IReadOnlyList<string> RunBatched(IVisionChatModel chat, IReadOnlyList<VisionPrompt> prompts, int maxNewTokens, string label)
     {
         var answers = new List<string>(prompts.Count);
-        // Render on this thread only (see SpectreProgress: no background allocation during libtorch calls).
-        AnsiConsole.Progress().AutoRefresh(false).Start(ctx =>
+        Cli.WithProgress(p =>
         {
-            var task = ctx.AddTask(label, maxValue: prompts.Count);
+            p.Start(label, prompts.Count);
             for (int i = 0; i < prompts.Count; i += Math.Max(1, BatchSize))
             {
                 var batch = prompts.Skip(i).Take(Math.Max(1, BatchSize)).ToList();
                 answers.AddRange(chat.Answer(batch, maxNewTokens));
-                task.Increment(batch.Count);
-                ctx.Refresh();
+                p.Advance(label, batch.Count);
             }
+            return answers.Count;
         });
         return answers;
     }

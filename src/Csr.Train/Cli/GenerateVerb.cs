@@ -59,7 +59,7 @@ public sealed class GenerateVerb : ComputeVerbBase, ICliVerb
         var template = PromptTemplate.Parse(Template);
         var human = Prompt.Contains("<image>", StringComparison.Ordinal) ? Prompt : "<image>\n" + Prompt;
         int lastDecile = -1;
-        Action<int, int, long, long>? progress = Console.IsErrorRedirected ? null : (done, total, bytes, bytesTotal) =>
+        Action<int, int, long, long>? progress = Console.IsErrorRedirected || Quiet ? null : (done, total, bytes, bytesTotal) =>
         {
             int decile = bytesTotal == 0 ? 10 : (int)(bytes * 10 / bytesTotal);
             if (decile == lastDecile) return;
@@ -70,7 +70,13 @@ public sealed class GenerateVerb : ComputeVerbBase, ICliVerb
         using var model = LlavaPretrained.Load(Model, dtype, progress: progress, imageAspectRatio: aspect, device: device);
         using var pixels = model.PreprocessImage(Image);
         var ids = model.GenerateIds(pixels, template.Format(human), MaxNewTokens, Temperature, TopP, Seed);
-        Output.WriteLine(model.Tokenizer.Decode(ids).Trim());
+        var text = model.Tokenizer.Decode(ids).Trim();
+        if (Json)
+        {
+            Output.WriteLine(CliOutput.SummaryJson("generate", new Dictionary<string, object?> { ["text"] = text, ["ids"] = ids }));
+            return 0;
+        }
+        Output.WriteLine(text);
         if (ShowIds) Output.WriteLine("ids: " + string.Join(" ", ids));
         return 0;
     }

@@ -29,8 +29,11 @@ public sealed class MergeVerb : ComputeVerbBase, ICliVerb
             throw new CsrUserException($"--out {Out}: must differ from --model and --adapter (the output directory is replaced)");
         var device = ResolveDevice();
         var r = MergeStage.Run(Model, Adapter, Out, StageVerbBase.ParseDType(DType, device), maxShard, device);
-        if (r.SkippedShards > 0) AnsiConsole.WriteLine($"merge: skipped {r.SkippedShards} of {r.Shards} shards already written");
-        AnsiConsole.MarkupLine($"merged {r.Layers} LoRA layers into [bold]{Markup.Escape(Out)}[/] ({r.Shards} weight shard{(r.Shards == 1 ? "" : "s")})");
+        if (r.SkippedShards > 0) Cli.Notice($"merge: skipped {r.SkippedShards} of {r.Shards} shards already written");
+        Cli.Summary("merge", new Dictionary<string, object?>
+        {
+            ["layers"] = r.Layers, ["shards"] = r.Shards, ["skipped_shards"] = r.SkippedShards, ["out"] = Out,
+        }, console => console.MarkupLine($"merged {r.Layers} LoRA layers into [bold]{Markup.Escape(Out)}[/] ({r.Shards} weight shard{(r.Shards == 1 ? "" : "s")})"));
         return 0;
     }
 

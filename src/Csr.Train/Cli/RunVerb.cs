@@ -95,17 +95,30 @@ public sealed class RunVerb : DpoVerbBase, ISamplingVerb, ICliVerb
         List<CsrRoundResult> results;
         try
         {
-            results = SpectreProgress.Run(p => new CsrRun(options) { Progress = p }.Run(vlm, scorer, prompts, manifestOptions, inputs));
+            results = Cli.WithProgress(p => new CsrRun(options) { Progress = p }.Run(vlm, scorer, prompts, manifestOptions, inputs));
         }
         catch (Dpo.DpoDivergedException ex) { throw new CsrUserException(ex.Message, ex); }
-        var table = new Table().AddColumns("round", "prompts", "trees", "pairs", "dpo steps", "loss", "margin", "tokens fwd", "seconds");
-        foreach (var r in results)
-            table.AddRow(r.Round.ToString(), r.Prompts.ToString(), r.Trees.ToString(), r.Pairs.ToString(), r.DpoSteps.ToString(),
-                r.FinalLoss?.ToString("F4") ?? "-", r.FinalRewardMargin?.ToString("F4") ?? "-", r.ForwardedTokens.ToString(),
-                r.Seconds.ToString("F1"));
-        AnsiConsole.Write(table);
-        if (results.Count > 0) AnsiConsole.MarkupLine($"final model: [bold]{Markup.Escape(results[^1].ModelDir)}[/]");
-        else AnsiConsole.MarkupLine($"every round in {Markup.Escape(Out)} was already complete");
+        Cli.Summary("run", new Dictionary<string, object?>
+        {
+            ["out"] = Out,
+            ["rounds"] = results.Select(r => new Dictionary<string, object?>
+            {
+                ["round"] = r.Round, ["prompts"] = r.Prompts, ["trees"] = r.Trees, ["pairs"] = r.Pairs, ["dpo_steps"] = r.DpoSteps,
+                ["final_loss"] = r.FinalLoss, ["final_rewards_margins"] = r.FinalRewardMargin, ["forwarded_tokens"] = r.ForwardedTokens,
+                ["seconds"] = r.Seconds, ["model"] = r.ModelDir,
+            }).ToList(),
+            ["final_model"] = results.Count > 0 ? results[^1].ModelDir : null,
+        }, console =>
+        {
+            var table = new Table().AddColumns("round", "prompts", "trees", "pairs", "dpo steps", "loss", "margin", "tokens fwd", "seconds");
+            foreach (var r in results)
+                table.AddRow(r.Round.ToString(), r.Prompts.ToString(), r.Trees.ToString(), r.Pairs.ToString(), r.DpoSteps.ToString(),
+                    r.FinalLoss?.ToString("F4") ?? "-", r.FinalRewardMargin?.ToString("F4") ?? "-", r.ForwardedTokens.ToString(),
+                    r.Seconds.ToString("F1"));
+            console.Write(table);
+            if (results.Count > 0) console.MarkupLine($"final model: [bold]{Markup.Escape(results[^1].ModelDir)}[/]");
+            else console.MarkupLine($"every round in {Markup.Escape(Out)} was already complete");
+        });
         return 0;
     }
 

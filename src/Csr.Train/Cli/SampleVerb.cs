@@ -48,23 +48,34 @@ public sealed class SampleVerb : PromptStageVerbBase, ISamplingVerb, ICliVerb
         using var vlm = VisionLanguageModel.Load(Model, ScalarType(device), device);
         var log = new JsonlLog(Path.Combine(Out, "sample_log.jsonl"));
         var selected = SampleStage.Select(prompts, options.Shard, options.Limit);
-        var records = SpectreProgress.Run(p =>
+        var records = Cli.WithProgress(p =>
         {
             p.Start("sample", selected.Count);
             return SampleRunner.Run(vlm, prompts, Out, options, r => { log.Write("sample", r); p.Advance("sample"); });
         });
         var done = records.Where(r => !r.Skipped).ToList();
         if (records.Count > done.Count)
-            AnsiConsole.WriteLine($"sample: skipped {records.Count - done.Count} of {records.Count} prompts (already done)");
-        var table = new Table().AddColumns("sample", "value");
-        table.AddRow("prompts selected", selected.Count.ToString());
-        table.AddRow("sampled / skipped", $"{done.Count} / {records.Count - done.Count}");
-        table.AddRow("nodes per tree (mean)", done.Count > 0 ? done.Average(r => r.Nodes).ToString("F1") : "-");
-        table.AddRow("forwarded tokens per prompt", done.Count > 0 ? done.Average(r => r.ForwardedTokens).ToString("F0") : "-");
-        table.AddRow("seconds per prompt", done.Count > 0 ? done.Average(r => r.Seconds).ToString("F2") : "-");
-        table.AddRow("mode", options.Sample.PrefixCache ? "prefix cache" : "no prefix cache (re-encode)");
-        table.AddRow("image aspect ratio", options.ImageAspectRatio);
-        AnsiConsole.Write(table);
+            Cli.Notice($"sample: skipped {records.Count - done.Count} of {records.Count} prompts (already done)");
+        double? nodes = done.Count > 0 ? done.Average(r => r.Nodes) : null;
+        double? tokens = done.Count > 0 ? done.Average(r => r.ForwardedTokens) : null;
+        double? seconds = done.Count > 0 ? done.Average(r => r.Seconds) : null;
+        Cli.Summary("sample", new Dictionary<string, object?>
+        {
+            ["prompts_selected"] = selected.Count, ["sampled"] = done.Count, ["skipped"] = records.Count - done.Count,
+            ["nodes_per_tree_mean"] = nodes, ["forwarded_tokens_per_prompt_mean"] = tokens, ["seconds_per_prompt_mean"] = seconds,
+            ["prefix_cache"] = options.Sample.PrefixCache, ["image_aspect_ratio"] = options.ImageAspectRatio, ["out"] = Out,
+        }, console =>
+        {
+            var table = new Table().AddColumns("sample", "value");
+            table.AddRow("prompts selected", selected.Count.ToString());
+            table.AddRow("sampled / skipped", $"{done.Count} / {records.Count - done.Count}");
+            table.AddRow("nodes per tree (mean)", nodes?.ToString("F1") ?? "-");
+            table.AddRow("forwarded tokens per prompt", tokens?.ToString("F0") ?? "-");
+            table.AddRow("seconds per prompt", seconds?.ToString("F2") ?? "-");
+            table.AddRow("mode", options.Sample.PrefixCache ? "prefix cache" : "no prefix cache (re-encode)");
+            table.AddRow("image aspect ratio", options.ImageAspectRatio);
+            console.Write(table);
+        });
         return 0;
     }
 }

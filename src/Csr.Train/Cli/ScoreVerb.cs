@@ -35,19 +35,28 @@ public sealed class ScoreVerb : StageVerbBase, ICliVerb
         var device = ResolveDevice();
         using var scorer = ClipSentenceScorer.Load(Clip, ScalarType(device), Fused, device);
         var log = new JsonlLog(Path.Combine(Out, "score_log.jsonl"));
-        var records = SpectreProgress.Run(p =>
+        var records = Cli.WithProgress(p =>
         {
             p.Start("score", selected.Count);
             return ScoreStage.Run(selected, Trees, Out, images, scorer, BatchPrompts, r => { log.Write("score", r); p.Advance("score"); });
         });
         int skipped = records.Count(r => r.Skipped);
-        if (skipped > 0) AnsiConsole.WriteLine($"score: skipped {skipped} of {records.Count} prompts (already scored)");
-        var table = new Table().AddColumns("score", "value");
-        table.AddRow("prompts selected", selected.Count.ToString());
-        table.AddRow("scored / skipped / no tree", $"{records.Count(r => !r.Skipped && !r.MissingTree)} / {records.Count(r => r.Skipped)} / {records.Count(r => r.MissingTree)}");
-        table.AddRow("sentences scored", records.Sum(r => r.Scored).ToString());
-        table.AddRow("nodes cleaned", records.Sum(r => r.Cleaned).ToString());
-        AnsiConsole.Write(table);
+        if (skipped > 0) Cli.Notice($"score: skipped {skipped} of {records.Count} prompts (already scored)");
+        int scored = records.Count(r => !r.Skipped && !r.MissingTree), missing = records.Count(r => r.MissingTree);
+        int sentences = records.Sum(r => r.Scored), cleaned = records.Sum(r => r.Cleaned);
+        Cli.Summary("score", new Dictionary<string, object?>
+        {
+            ["prompts_selected"] = selected.Count, ["scored"] = scored, ["skipped"] = skipped, ["no_tree"] = missing,
+            ["sentences_scored"] = sentences, ["nodes_cleaned"] = cleaned, ["out"] = Out,
+        }, console =>
+        {
+            var table = new Table().AddColumns("score", "value");
+            table.AddRow("prompts selected", selected.Count.ToString());
+            table.AddRow("scored / skipped / no tree", $"{scored} / {skipped} / {missing}");
+            table.AddRow("sentences scored", sentences.ToString());
+            table.AddRow("nodes cleaned", cleaned.ToString());
+            console.Write(table);
+        });
         return 0;
     }
 

@@ -13,6 +13,7 @@ namespace Csr.Train.Cli;
 public sealed class SpectreProgress : IStageProgress
 {
     readonly ProgressContext _ctx;
+    readonly IAnsiConsole _console;
     readonly Dictionary<string, ProgressTask> _tasks = new();
     long _lastRefresh;
 
@@ -24,14 +25,15 @@ public sealed class SpectreProgress : IStageProgress
         _ctx.Refresh();
     }
 
-    SpectreProgress(ProgressContext ctx) => _ctx = ctx;
+    SpectreProgress(ProgressContext ctx, IAnsiConsole console) => (_ctx, _console) = (ctx, console);
 
-    public static T Run<T>(Func<IStageProgress, T> body) =>
-        AnsiConsole.Progress()
+    /// <summary>Runs <paramref name="body"/> with bars drawn on <paramref name="console"/> (a terminal).</summary>
+    public static T Run<T>(IAnsiConsole console, Func<IStageProgress, T> body) =>
+        console.Progress()
             .AutoClear(false)
             .AutoRefresh(false)
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
-            .Start(ctx => body(new SpectreProgress(ctx)));
+            .Start(ctx => body(new SpectreProgress(ctx, console)));
 
     public void Start(string stage, int total)
     {
@@ -47,5 +49,5 @@ public sealed class SpectreProgress : IStageProgress
         Refresh(force: t.Value >= t.MaxValue);
     }
 
-    public void Message(string text) => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(text)}[/]");
+    public void Message(string text) => _console.MarkupLine($"[grey]{Markup.Escape(text)}[/]");
 }

@@ -118,14 +118,14 @@ public sealed class SceneRenderer
     /// <summary>The outline of a shape in unit coordinates (centre 0, extent about 1).</summary>
     public static SKPath ShapePath(string shape)
     {
-        var p = new SKPath();
+        using var p = new SKPathBuilder();
         switch (shape)
         {
             case "circle":
-                p.AddCircle(0, 0, 1);
+                p.AddCircle(0, 0, 1, SKPathDirection.Clockwise);
                 break;
             case "square":
-                p.AddRect(new SKRect(-0.8f, -0.8f, 0.8f, 0.8f));
+                p.AddRect(new SKRect(-0.8f, -0.8f, 0.8f, 0.8f), SKPathDirection.Clockwise);
                 break;
             case "triangle":
                 p.AddPoly(Regular(3, 1.05f, -90, 0.15f), close: true);
@@ -150,10 +150,9 @@ public sealed class SceneRenderer
                 p.AddPoly(Regular(6, 1f, 0, 0), close: true);
                 break;
             default:
-                p.Dispose();
                 throw new ArgumentException($"no drawing for shape '{shape}'", nameof(shape));
         }
-        return p;
+        return p.Detach();
     }
 
     private static SKPoint[] Regular(int n, float r, float startDeg, float dy) =>

@@ -114,7 +114,7 @@ public sealed class WorldDemo(WorldDemoOptions o)
             };
             var run = new CsrRun(runOptions)
             {
-                Progress = Progress,
+                Progress = new PrefixedProgress(Progress, name + " "), // both arms run rounds 1..N: their stages need their own names
                 OnRoundEnd = (r, vlm) =>
                 {
                     var t = Stopwatch.StartNew();

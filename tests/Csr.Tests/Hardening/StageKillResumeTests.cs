@@ -107,7 +107,7 @@ public class StageKillResumeTests(TinyWorkspace ws, Xunit.Abstractions.ITestOutp
             var got = outputs(dir);
             Assert.Equal(expected.Keys.OrderBy(k => k), got.Keys.OrderBy(k => k));
             foreach (var (k, v) in expected) Assert.True(v.AsSpan().SequenceEqual(got[k]), $"{name} trial {t}: {k} differs from the uninterrupted run");
-            Assert.Empty(CliProcess.TempFiles(dir).Where(f => !Path.GetFileName(f).StartsWith('.')));
+            Assert.DoesNotContain(CliProcess.TempFiles(dir), f => !Path.GetFileName(f).StartsWith('.'));
             output.WriteLine($"{name} trial {t}: killed with partial state; the rerun reported {skipped} done and matched the uninterrupted run");
         }
     }
@@ -181,7 +181,7 @@ public class StageKillResumeTests(TinyWorkspace ws, Xunit.Abstractions.ITestOutp
     }
 
     [Fact]
-    public void Two_workers_on_overlapping_shards_and_the_same_output_directory_write_whole_identical_trees()
+    public async Task Two_workers_on_overlapping_shards_and_the_same_output_directory_write_whole_identical_trees()
     {
         string refDir = Path.Combine(ws.Root, "conc-ref"), shared = Path.Combine(ws.Root, "conc-shared");
         var r = CliProcess.Run(SampleArgs(refDir));
@@ -189,8 +189,9 @@ public class StageKillResumeTests(TinyWorkspace ws, Xunit.Abstractions.ITestOutp
         // Worker A takes every prompt, worker B the shard 1/2: they overlap on half the prompts and race on them.
         var a = Task.Run(() => CliProcess.Run(SampleArgs(shared)));
         var b = Task.Run(() => CliProcess.Run(SampleArgs(shared).Concat(new[] { "--shard", "1/2" })));
-        Assert.True(a.Result.ExitCode == 0, a.Result.StdErr + a.Result.StdOut);
-        Assert.True(b.Result.ExitCode == 0, b.Result.StdErr + b.Result.StdOut);
+        var (ra, rb) = (await a, await b);
+        Assert.True(ra.ExitCode == 0, ra.StdErr + ra.StdOut);
+        Assert.True(rb.ExitCode == 0, rb.StdErr + rb.StdOut);
         var expected = JsonOutputs(refDir);
         var got = JsonOutputs(shared);
         Assert.Equal(expected.Keys.OrderBy(k => k), got.Keys.OrderBy(k => k));

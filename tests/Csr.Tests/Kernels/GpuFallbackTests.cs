@@ -35,7 +35,7 @@ public class GpuFallbackTests
         Assert.Equal(1, report.Calls(DpoLogRatio.OpName + ".backward", "fused"));
         Assert.Equal("cuda->fused: CPU tensors", report.Fallbacks[DpoLogRatio.OpName]);
         Assert.Contains("\"fallback\": \"cuda->fused: CPU tensors\"", report.ToJson());
-        Assert.Single(KernelLog.Messages.Where(m => m == DpoLogRatio.OpName + ": cuda->fused: CPU tensors"));
+        Assert.Single(KernelLog.Messages, m => m == DpoLogRatio.OpName + ": cuda->fused: CPU tensors");
     }
 
     [Fact]

@@ -16,7 +16,7 @@ public class StageResumeTests : IDisposable
     static SentenceTreeSearch Search() => new(new SampleOptions { MaxLength = 200 }, FakeExpander.Decode, FakeExpander.Eos);
 
     static Dictionary<string, string> Files(string dir) =>
-        Directory.GetFiles(dir).ToDictionary(Path.GetFileName, File.ReadAllText)!;
+        Directory.GetFiles(dir).ToDictionary(f => Path.GetFileName(f), File.ReadAllText);
 
     [Fact]
     public void Sample_KilledPartWayAndRestarted_EqualsUninterrupted()
