@@ -164,11 +164,10 @@ public sealed unsafe partial class BeamStepRows
         sum = s;
     }
 
-    /// <summary>Keeps the k largest (value desc, index asc) of x[0..n) + offset in tv/ti (sorted; count filled).</summary>
-    internal static void ScanTopK(float* x, int n, int offset, float* tv, int* ti, ref int count, int k) =>
-        ScanMaxTopKPortable(x, n, offset, tv, ti, ref count, k);
-
-    /// <summary><see cref="ScanTopK"/> that also returns max(x[0..n)), <see cref="Vector{T}"/> code.</summary>
+    /// <summary>
+    /// Keeps the k largest (value desc, index asc) of x[0..n) + offset in tv/ti (sorted; count filled) and returns
+    /// max(x[0..n)), <see cref="Vector{T}"/> code.
+    /// </summary>
     private static float ScanMaxTopKPortable(float* x, int n, int offset, float* tv, int* ti, ref int count, int k)
     {
         int w = Vector<float>.Count, i = 0;
