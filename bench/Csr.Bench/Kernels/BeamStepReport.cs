@@ -24,8 +24,8 @@ public static class BeamStepReport
         Console.WriteLine($"beam step, G = {Groups}, V = {Vocab}, penalty 3, {iterations} calls per path, {Environment.ProcessorCount} cores, " +
             $"torch threads {get_num_threads()}, {System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture}, " +
             $"AVX2 {System.Runtime.Intrinsics.X86.Avx2.IsSupported}, AVX-512F {System.Runtime.Intrinsics.X86.Avx512F.IsSupported}");
-        Console.WriteLine("| B | G*B | composed ops, us (min / median / CPU) | fused, us (min / median / CPU) | ratio (min / median / CPU) | fused row pass, min us | fused selection, min us |");
-        Console.WriteLine("|---|---|---:|---:|---:|---:|---:|");
+        Console.WriteLine("| B | G*B | composed ops, us (min / median / CPU) | fused, us (min / median / CPU) | ratio (min / median / CPU) | fused row pass, min / median us | row pass, one segment per row, min / median us | fused selection, min us |");
+        Console.WriteLine("|---|---|---:|---:|---:|---:|---:|---:|");
         foreach (int b in new[] { 1, 5 })
         {
             var g = new Generator(7);
@@ -39,6 +39,8 @@ public static class BeamStepReport
             var composed = new Timings();
             var fused = new Timings();
             var pass = new List<double>();
+            var passRows = new List<double>();
+            int k = (int)Math.Min(Vocab, 2 * b + (Groups - 1) * b);
             var select = new List<double>();
             const int Block = 10;
             for (int round = 0; round < (iterations + Block - 1) / Block + 1; round++)
@@ -52,10 +54,13 @@ public static class BeamStepReport
                 long t3 = Stopwatch.GetTimestamp();
                 using (p.SelectAll(scores, tokens, 3.0)) { }
                 long t4 = Stopwatch.GetTimestamp();
-                if (keep) { pass.Add(Us(t2, t3)); select.Add(Us(t3, t4)); }
+                long t5 = Stopwatch.GetTimestamp();
+                using (BeamStepRows.FromCpu(logits, Groups, 2, k, BeamStepRows.BestWidth, segmentsPerRow: 1)) { }
+                long t6 = Stopwatch.GetTimestamp();
+                if (keep) { pass.Add(Us(t2, t3)); select.Add(Us(t3, t4)); passRows.Add(Us(t5, t6)); }
             }
             Console.WriteLine($"| {b} | {rows} | {composed} | {fused} | {composed.Min / fused.Min:F1}x / {composed.Median / fused.Median:F1}x / " +
-                $"{composed.Cpu / fused.Cpu:F1}x | {pass.Min():F0} | {select.Min():F0} |");
+                $"{composed.Cpu / fused.Cpu:F1}x | {pass.Min():F0} / {Median(pass):F0} | {passRows.Min():F0} / {Median(passRows):F0} | {select.Min():F0} |");
         }
     }
 

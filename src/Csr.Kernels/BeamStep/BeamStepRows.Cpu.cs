@@ -39,7 +39,8 @@ public sealed unsafe partial class BeamStepRows
     internal static BeamStepRows FromCpu(Tensor logits, int groups, int candidatesPerBeam, int k) =>
         FromCpu(logits, groups, candidatesPerBeam, k, BestWidth);
 
-    internal static BeamStepRows FromCpu(Tensor logits, int groups, int candidatesPerBeam, int k, CpuWidth width)
+    /// <summary>The pass at a given width; <paramref name="segmentsPerRow"/> overrides the column segments per row (benchmarks).</summary>
+    internal static BeamStepRows FromCpu(Tensor logits, int groups, int candidatesPerBeam, int k, CpuWidth width, int? segmentsPerRow = null)
     {
         var x = logits.detach().contiguous();
         int rows = (int)x.shape[0], v = (int)x.shape[1];
@@ -49,7 +50,7 @@ public sealed unsafe partial class BeamStepRows
         var topI = new int[(long)rows * k];
         bool bf16 = x.dtype == ScalarType.BFloat16;
         nint xp = bf16 ? (nint)TensorMemory.Ptr<ushort>(x, "logits") : (nint)TensorMemory.Ptr<float>(x, "logits");
-        int segs = SegmentsPerRow(rows, v);
+        int segs = Math.Clamp(segmentsPerRow ?? SegmentsPerRow(rows, v), 1, Math.Max(1, v / 64));
         int segLen = (v + segs - 1) / segs;
         segLen = (segLen + 63) & ~63;                              // whole vectors and cache lines per segment
         segs = (v + segLen - 1) / segLen;
