@@ -20,6 +20,7 @@ public static class Program
             Decode.DecodeReport.Run(args);
             return;
         }
+        if (args.Contains("--kernels-beam")) { Kernels.BeamStepReport.Run(args); return; }
         if (args.Contains("--kernels-profile")) { Kernels.QuickProfile.Run(); return; }
         if (args.Contains("--kernels-gpu-check")) { Environment.ExitCode = Kernels.GpuCheck.Run(); return; }
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

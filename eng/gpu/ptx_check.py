@@ -3,7 +3,7 @@
 
 Each kernel of build/ptx/*.ptx is loaded with CuPy (cupy.RawModule(path=...)) and launched exactly as its C#
 launcher does (src/Csr.Kernels/DpoLogRatio/DpoLogRatio.Cuda.cs, src/Csr.Kernels/BeamStep/BeamStepRows.Gpu.cs:
-one block of 256 threads per row) at the benchmark shapes of bench/Csr.Bench/Kernels/GpuCheck.cs. Outputs are
+one block of 256 threads per row; src/Csr.Kernels/ClipScoring/ClipScoring.Cuda.cs: one block of 128 per sentence) at the benchmark shapes of bench/Csr.Bench/Kernels/GpuCheck.cs. Outputs are
 compared with a PyTorch reference by |got - ref| <= atol + rtol * |ref| (first mismatches printed), then the
 kernel and the equivalent PyTorch eager ops are timed and their achieved bandwidth is stated against the HBM
 peak (4.8 TB/s for an H200).
@@ -29,7 +29,9 @@ BEAM_MAX_K = 64
 KERNELS = {
     "dpo_logratio": ["dpo_rows_f32", "dpo_rows_bf16", "dpo_backward_f32", "dpo_backward_bf16"],
     "beam_step": ["beam_rows_f32", "beam_rows_bf16"],
+    "clip_scoring": ["clip_pair_f32", "clip_pair_bf16"],
 }
+CLIP_THREADS = 128  # blockDim.x of ClipScoring.Cuda.cs (CLIP_THREADS in clip_scoring.cu)
 
 
 def ptx_entries(path):
@@ -227,6 +229,38 @@ def check_beam(mod, rep, args, dtype_name):
     rep.time(f"beam_rows_{dtype_name} [{rows * batch}x{v}]", eager, nbytes, args.reps, args.peak_gbs, "torch eager: max + logsumexp + topk")
 
 
+def check_clip(mod, rep, args, dtype_name):
+    """clip_pair_*: scale * cos(image[idx[s]], sentence[s]) (clamped at 0 or not) against F.normalize + dot."""
+    import cupy
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+    dtype = {"f32": torch.float32, "bf16": torch.bfloat16}[dtype_name]
+    g = torch.Generator(device="cuda").manual_seed(3)
+    ni, ns, d = args.clip_shape
+    img = torch.randn(ni, d, device="cuda", generator=g).to(dtype)
+    sent = torch.randn(ns, d, device="cuda", generator=g).to(dtype)
+    idx = torch.randint(0, ni, (ns,), device="cuda", generator=g, dtype=torch.int64)
+    fn = mod.get_function(f"clip_pair_{dtype_name}")
+    out = torch.empty(ns, device="cuda")
+    for clamp in (0, 1):
+        fn((ns,), (CLIP_THREADS,), (as_cupy(img), as_cupy(sent), as_cupy(idx), as_cupy(out), np.int32(ns), np.int32(d), np.float32(100.0), np.int32(clamp)))
+        cupy.cuda.Device().synchronize()
+        ref = (F.normalize(img.float(), dim=-1, eps=1e-12).index_select(0, idx) * F.normalize(sent.float(), dim=-1, eps=1e-12)).sum(-1) * 100.0
+        if clamp:
+            ref = ref.clamp_min(0)
+        rep.compare(f"clip_pair_{dtype_name} scores [{ni}x{d}, {ns}x{d}] clamp {clamp}", ref, out, 1e-4, 1e-4)
+
+    # Timing: bytes = both rows per sentence (the image rows are mostly L2 hits, so this overstates DRAM traffic
+    # for few images) + index + score.
+    nbytes = ns * (2 * d * img.element_size() + 12)
+    ptrs = (as_cupy(img), as_cupy(sent), as_cupy(idx), as_cupy(out), np.int32(ns), np.int32(d), np.float32(100.0), np.int32(1))
+    rep.time(f"clip_pair_{dtype_name} [{ns}x{d}]", lambda: fn((ns,), (CLIP_THREADS,), ptrs), nbytes, args.reps, args.peak_gbs, "kernel")
+    rep.time(f"clip_pair_{dtype_name} [{ns}x{d}]",
+             lambda: ((F.normalize(img.float(), dim=-1, eps=1e-12).index_select(0, idx) * F.normalize(sent.float(), dim=-1, eps=1e-12)).sum(-1) * 100.0).clamp_min(0),
+             nbytes, args.reps, args.peak_gbs, "torch eager: normalize, index_select, mul, sum, clamp")
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--ptx-dir", default="build/ptx", type=pathlib.Path, help="folder with dpo_logratio.ptx, beam_step.ptx")
@@ -236,12 +270,14 @@ def parse_args(argv):
     p.add_argument("--dpo-shape", type=int, nargs=3, default=[2, 1024, 32000], metavar=("N", "T", "V"))
     p.add_argument("--dpo-time-shape", type=int, nargs=2, default=[8 * 1024, 32000], metavar=("ROWS", "V"))
     p.add_argument("--beam-shape", type=int, nargs=3, default=[5, 5, 32000], metavar=("GROUPS", "BEAMS", "V"))
+    p.add_argument("--clip-shape", type=int, nargs=3, default=[64, 4096, 768], metavar=("I", "S", "D"),
+                   help="images, sentences, embedding width (bench/Csr.Bench/Kernels/ClipScoringBench.cs)")
     p.add_argument("--beam-time-batch", type=int, default=16, help="prompts per timed beam step (rows = G*B*batch)")
     p.add_argument("--dry-run", action="store_true", help="check the PTX files and arguments only; launch nothing")
     a = p.parse_args(argv)
     if a.reps < 1:
         p.error("--reps must be >= 1")
-    if min(a.dpo_shape + a.dpo_time_shape + a.beam_shape) < 1 or a.beam_time_batch < 1:
+    if min(a.dpo_shape + a.dpo_time_shape + a.beam_shape + a.clip_shape) < 1 or a.beam_time_batch < 1:
         p.error("shapes must be positive")
     return a
 
@@ -292,7 +328,7 @@ def main(argv=None):
 
     rep = Report()
     failed_loads = []
-    for module, check in (("dpo_logratio", check_dpo), ("beam_step", check_beam)):
+    for module, check in (("dpo_logratio", check_dpo), ("beam_step", check_beam), ("clip_scoring", check_clip)):
         try:
             mod = cupy.RawModule(path=str(args.ptx_dir / f"{module}.ptx"))
         except Exception as e:  # a PTX the driver's JIT rejects

@@ -76,12 +76,13 @@ var sent = randn(new long[] { 20, 64 }, generator: g);
 var idx = randint(0, 3, new long[] { 20 }, generator: g, dtype: ScalarType.Int64);
 var pr = ClipScoring.PairScores(img, sent, idx, 100, clampAtZero: true, KernelPath.Reference);
 results.Add(KernelCheck.Compare(pr, ClipScoring.PairScores(img, sent, idx, 100, clampAtZero: true), 1e-4, 1e-5, "CLIP pair scores"));
+results.Add(KernelCheck.Compare(pr, ClipScoring.PairScores(img, sent, idx, 100, clampAtZero: true, KernelPath.Cuda), 1e-4, 1e-5, "CLIP pair scores (cuda path)"));
 var parent = arange(20, dtype: ScalarType.Int64).div(4, rounding_mode: RoundingMode.floor);
 results.Add(KernelCheck.Compare(ClipScoring.SiblingRanks(pr, parent, KernelPath.Reference), ClipScoring.SiblingRanks(pr, parent), 0, 0, "sibling ranks"));
 
 // kernels.json: the cuda path on CPU tensors ran the fused path and says so
 var report = KernelStats.Snapshot();
-foreach (var op in new[] { DpoLogRatio.OpName, BeamStep.OpName })
+foreach (var op in new[] { DpoLogRatio.OpName, BeamStep.OpName, ClipScoring.PairScoresOpName })
 {
     bool fellBack = report.Fallbacks.TryGetValue(op, out var why) && why == "cuda->fused: CPU tensors" && report.Calls(op, "cuda") == 0;
     results.Add(new KernelCheck.Result(fellBack, 1, fellBack ? 0 : 1, 0, $"{op}: cuda path on CPU tensors -> {why ?? "no fallback recorded"}"));

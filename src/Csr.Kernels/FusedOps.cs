@@ -62,20 +62,6 @@ public sealed class FusedOps
         return Kernels.DpoLoss.Compute(policyChosen, policyRejected, referenceChosen, referenceRejected, beta, type, labelSmoothing);
     }
 
-    /// <inheritdoc cref="BeamStep.Step"/>
-    public BeamStepResult BeamStep(Tensor logits, Tensor beamScores, Tensor? groupTokens, int groups, double diversityPenalty,
-        int candidatesPerBeam = 2) =>
-        Kernels.BeamStep.Step(logits, beamScores, groupTokens, groups, diversityPenalty, Path, candidatesPerBeam);
-
-    /// <summary>
-    /// Group-by-group beam search: one pass over the logits now, then <see cref="BeamStepRows.SelectGroup"/> per
-    /// group as earlier groups' choices become known. The reference path prepares with the fused pass too:
-    /// its choices are identical (see <see cref="Kernels.BeamStep"/>), and there is no other reference for a
-    /// two-phase API.
-    /// </summary>
-    public BeamStepRows PrepareBeamStep(Tensor logits, int groups, int candidatesPerBeam = 2) =>
-        Kernels.BeamStep.Prepare(logits, groups, Path, candidatesPerBeam);
-
     /// <inheritdoc cref="ClipScoring.PairScores"/>
     public Tensor ClipPairScores(Tensor imageEmb, Tensor sentenceEmb, Tensor imageIndex, double scale, bool clampAtZero = false) =>
         ClipScoring.PairScores(imageEmb, sentenceEmb, imageIndex, scale, clampAtZero, Path);

@@ -71,8 +71,15 @@ public static class GpuCheck
             var img = randn(new long[] { 64, 768 }, generator: g);
             var sent = randn(new long[] { 4096, 768 }, generator: g);
             var idx = randint(0, 64, new long[] { 4096 }, generator: g, dtype: ScalarType.Int64);
-            results.Add(KernelCheck.Compare(ClipScoring.PairScoresReference(img, sent, idx, 100, true),
-                ClipScoring.PairScoresIlgpu(img, sent, idx, 100, true), 1e-3, 1e-5, "CLIP pair ILGPU"));
+            var reference = ClipScoring.PairScoresReference(img, sent, idx, 100, true);
+            foreach (var path in new[] { KernelPath.Cuda, KernelPath.Ilgpu, KernelPath.Fused })
+            {
+                if (!OnDevice(path, out var dev)) continue;
+                var sw = Stopwatch.StartNew();
+                var got = ClipScoring.PairScores(img.to(dev), sent.to(dev), idx.to(dev), 100, clampAtZero: true, path);
+                Console.WriteLine($"CLIP pair scores {path}: {sw.Elapsed.TotalMilliseconds:F2} ms (tensors on {dev})");
+                results.Add(KernelCheck.Compare(reference, got.cpu(), 1e-3, 1e-5, $"CLIP pair {path}"));
+            }
         }
 
         if (rt is not null) TimeDpoKernel(rt);

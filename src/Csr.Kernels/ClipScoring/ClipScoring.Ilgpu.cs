@@ -34,7 +34,7 @@ public static partial class ClipScoring
         }
     }
 
-    /// <summary>ILGPU pair scores (CLIP scoring has no CUDA C kernel; the Cuda path means ILGPU on CUDA).</summary>
+    /// <summary>ILGPU pair scores on ILGPU's accelerator (a CUDA device when ILGPU finds one, else its CPU accelerator).</summary>
     public static unsafe Tensor PairScoresIlgpu(Tensor imageEmb, Tensor sentenceEmb, Tensor imageIndex, double scale, bool clampAtZero)
     {
         var (ni, ns, d) = CheckShapes(imageEmb, sentenceEmb, imageIndex);

@@ -27,23 +27,24 @@ public static partial class ClipScoring
     /// <summary><see cref="SiblingRanks"/>' name in <see cref="KernelStats"/> and kernels.json.</summary>
     public const string SiblingRanksOpName = "ClipScoring.SiblingRanks";
 
-    /// <summary>Pair scores <c>[S]</c> float32. Ilgpu and Cuda run the ILGPU kernel (this op has no CUDA C kernel).</summary>
+    /// <summary>
+    /// Pair scores <c>[S]</c> float32 on the embeddings' device. Cuda runs the CUDA C kernel on CUDA tensors
+    /// (<see cref="PairScoresCuda"/>) and the fused CPU path on CPU tensors; Ilgpu runs the ILGPU kernel.
+    /// </summary>
     public static Tensor PairScores(Tensor imageEmb, Tensor sentenceEmb, Tensor imageIndex, double scale, bool clampAtZero = false,
         KernelPath path = KernelPath.Fused)
     {
         using var range = Nvtx.Range("kernel ClipScoring.PairScores");
+        CheckShapes(imageEmb, sentenceEmb, imageIndex);
         TensorDevices.RequireSame(PairScoresOpName, (imageEmb, nameof(imageEmb)), (sentenceEmb, nameof(sentenceEmb)), (imageIndex, nameof(imageIndex)));
         var effective = path;
-        if (path == KernelPath.Cuda)
-        {
-            KernelStats.Fallback(PairScoresOpName, KernelPath.Cuda, KernelPath.Ilgpu, "no CUDA C kernel for this op; the ILGPU kernel runs");
-            effective = KernelPath.Ilgpu;
-        }
+        if (path == KernelPath.Cuda && CudaPath.FallsBackOnCpu(PairScoresOpName, sentenceEmb)) effective = KernelPath.Fused;
         using var timing = KernelStats.Time(PairScoresOpName, effective);
         return effective switch
         {
             KernelPath.Reference => PairScoresReference(imageEmb, sentenceEmb, imageIndex, scale, clampAtZero),
             KernelPath.Ilgpu => PairScoresIlgpu(imageEmb, sentenceEmb, imageIndex, scale, clampAtZero),
+            KernelPath.Cuda => PairScoresCuda(imageEmb, sentenceEmb, imageIndex, scale, clampAtZero),
             _ => PairScoresFused(imageEmb, sentenceEmb, imageIndex, scale, clampAtZero),
         };
     }

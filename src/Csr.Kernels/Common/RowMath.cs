@@ -107,22 +107,6 @@ internal static unsafe class RowMath
         return p * Vector.AsVectorDouble(Vector.ShiftLeft(bits, 52)); // p * 2^k
     }
 
-    /// <summary>
-    /// Online state in float64 over chunks: the running max m (exact, float32) and the float64 sum s of exp(x - m).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Accumulate64(float* chunk, int n, ref float m, ref double s)
-    {
-        float cm = Max(chunk, n);
-        if (cm > m)
-        {
-            s = m == float.NegativeInfinity ? 0 : s * Math.Exp((double)m - cm);
-            m = cm;
-        }
-        if (m == float.NegativeInfinity) return;
-        s += SumExp64(chunk, n, m);
-    }
-
     /// <summary>logsumexp of a float32 row, online over chunks of <paramref name="chunk"/>.</summary>
     public static float LogSumExp(float* x, int n, int chunk)
     {

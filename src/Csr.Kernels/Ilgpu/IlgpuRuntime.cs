@@ -40,9 +40,6 @@ public static class IlgpuRuntime
         }
     }
 
-    /// <summary>True when the ILGPU paths run on a CUDA device.</summary>
-    public static bool IsCuda => Accelerator.AcceleratorType == AcceleratorType.Cuda;
-
     /// <summary>The kernel compiled for the current accelerator, loaded once and cached under <paramref name="key"/>.</summary>
     public static T Kernel<T>(string key, Func<Accelerator, T> load) where T : Delegate
     {

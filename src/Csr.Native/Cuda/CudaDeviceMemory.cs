@@ -45,21 +45,6 @@ public sealed unsafe class CudaDeviceMemory : SafeHandle
         CudaKernelRuntime.Check(CudaAPI.CurrentAPI.SynchronizeContext(), "cuCtxSynchronize");
     }
 
-    /// <summary>Device to host copy (synchronous).</summary>
-    public void CopyToHost(void* dst, long bytes)
-    {
-        if (bytes > Bytes) throw new ArgumentOutOfRangeException(nameof(bytes), bytes, $"device buffer holds {Bytes} bytes");
-        if (bytes == 0) return;
-        CudaKernelRuntime.Check(CudaAPI.CurrentAPI.MemcpyAsync((IntPtr)dst, handle, new IntPtr(bytes), null), "cuMemcpy device->host");
-        CudaKernelRuntime.Check(CudaAPI.CurrentAPI.SynchronizeContext(), "cuCtxSynchronize");
-    }
-
-    /// <summary>Sets every byte to zero.</summary>
-    public void Clear()
-    {
-        CudaKernelRuntime.Check(CudaAPI.CurrentAPI.Memset(handle, 0, new IntPtr(Math.Max(1, Bytes)), IntPtr.Zero), "cuMemsetD8");
-    }
-
     /// <summary>Frees the driver object; true on success.</summary>
     protected override bool ReleaseHandle() =>
         CudaAPI.CurrentAPI.FreeMemory(handle) == CudaError.CUDA_SUCCESS;

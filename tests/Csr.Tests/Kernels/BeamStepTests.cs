@@ -116,6 +116,40 @@ public class BeamStepTests
         if (!(ties && penalise)) RequireSame(reference, fused, "fused", exact: true);
     }
 
+    [Theory]
+    [InlineData(5, 1, 32000, false, false, 1)]   // the benchmark's shape: 5 rows, each cut into column segments
+    [InlineData(5, 5, 32000, true, false, 2)]
+    [InlineData(2, 1, 9001, false, false, 3)]    // a vocabulary that is no multiple of the vector or segment length
+    [InlineData(1, 3, 5000, false, true, 4)]     // quantised logits: many exact ties inside and across segments
+    [InlineData(3, 2, 40000, true, true, 5)]
+    [InlineData(4, 1, 300, false, false, 6)]     // one short segment
+    public void Every_cpu_vector_width_gives_the_reference_choices_bit_for_bit(int groups, int beams, int vocab, bool bf16, bool ties, int seed)
+    {
+        // The 512-bit path runs in software where the CPU lacks AVX-512. Penalised by tokens of earlier groups
+        // drawn from a few popular ids, as in Inputs.
+        using var scope = NewDisposeScope();
+        var gen = new Generator((ulong)seed);
+        long rows = groups * beams;
+        var logits = KernelTestData.Logits(new[] { rows, (long)vocab }, gen, extremes: seed % 3 == 0);
+        if (ties) logits = (logits * 2).round() / 2;
+        logits = logits.to(bf16 ? ScalarType.BFloat16 : ScalarType.Float32);
+        var beamScores = ties ? zeros(rows) : -rand(new long[] { rows }, generator: gen) * 5;
+        var groupTokens = randint(0, 7, new long[] { rows }, generator: gen, dtype: ScalarType.Int64);
+        const int PerBeam = 3;
+        int k = (int)Math.Min(vocab, PerBeam * beams + (groups - 1) * beams);
+        foreach (double penalty in new[] { 0.0, 3.0 })
+        {
+            using var reference = BeamStep.StepReference(logits, beamScores, groupTokens, groups, penalty, PerBeam);
+            foreach (var width in new[] { BeamStepRows.CpuWidth.Portable, BeamStepRows.CpuWidth.V256, BeamStepRows.CpuWidth.V512 })
+            {
+                using var rowsPass = BeamStepRows.FromCpu(logits, groups, PerBeam, k, width);
+                using var fused = rowsPass.SelectAll(beamScores, groupTokens, penalty);
+                if (ties && penalty != 0) RequireEquivalent(reference, fused, logits, beamScores, groupTokens, groups, penalty, $"{width}");
+                else RequireSame(reference, fused, $"{width}, penalty {penalty}", exact: true);
+            }
+        }
+    }
+
     [Property(MaxTest = 8)]
     public void Ilgpu_and_cuda_choices_are_identical_to_the_composed_ops(int seed, byte g, byte b, ushort v, bool bf16, bool ties)
     {

@@ -85,6 +85,37 @@ public class GpuFallbackTests
         Assert.Equal("cuda->fused: CPU tensors", report.Fallbacks[BeamStep.OpName]);
     }
 
+    [Fact]
+    public void Cuda_path_pair_scores_on_cpu_tensors_run_the_fused_path_and_record_the_fallback()
+    {
+        using var scope = NewDisposeScope();
+        var g = new Generator(8);
+        var img = randn(new long[] { 3, 16 }, generator: g);
+        var sent = randn(new long[] { 7, 16 }, generator: g);
+        var idx = randint(0, 3, new long[] { 7 }, generator: g, dtype: ScalarType.Int64);
+        var fused = ClipScoring.PairScores(img, sent, idx, 100, clampAtZero: true, KernelPath.Fused);
+        KernelStats.Reset();
+        var cuda = ClipScoring.PairScores(img, sent, idx, 100, clampAtZero: true, KernelPath.Cuda);
+        var direct = ClipScoring.PairScoresCuda(img, sent, idx, 100, clampAtZero: true);
+        KernelCheck.Require(KernelCheck.Compare(fused, cuda, 0, 0, "pair scores, cuda path on CPU tensors"));
+        KernelCheck.Require(KernelCheck.Compare(fused, direct, 0, 0, "PairScoresCuda on CPU tensors"));
+        Assert.Equal(DeviceType.CPU, cuda.device_type);
+        var report = KernelStats.Snapshot();
+        Assert.Equal(1, report.Calls(ClipScoring.PairScoresOpName, "fused"));
+        Assert.Equal(0, report.Calls(ClipScoring.PairScoresOpName, "cuda"));
+        Assert.Equal(0, report.Calls(ClipScoring.PairScoresOpName, "ilgpu"));
+        Assert.Equal("cuda->fused: CPU tensors", report.Fallbacks[ClipScoring.PairScoresOpName]);
+    }
+
+    [NoCudaRuntimeFact]
+    public void Pair_scores_kernel_lookup_without_a_driver_fails_naming_the_op()
+    {
+        using var t = zeros(2, 3);
+        var ex = Assert.Throws<InvalidOperationException>(() => CudaPath.Require(ClipScoring.PairScoresOpName, t, ClipScoring.CudaModule, "clip_pair_f32"));
+        Assert.StartsWith("ClipScoring.PairScores: the tensors are on cpu", ex.Message);
+        Assert.Contains("clip_scoring.clip_pair_f32 is not available", ex.Message);
+    }
+
     [NoCudaRuntimeFact]
     public void Cuda_kernel_lookup_without_a_driver_fails_naming_the_op_and_the_device()
     {
