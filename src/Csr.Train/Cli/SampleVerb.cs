@@ -18,6 +18,7 @@ public sealed class SampleVerb : PromptStageVerbBase, ISamplingVerb, ICliVerb
     public int? SentenceEndId { get; set; }
     public bool NoPrefixCache { get; set; }
     public bool NoNodeBatch { get; set; }
+    public int? BatchPrompts { get; set; }
 
     [Option("model", Required = true, HelpText = "HF llava model directory.")]
     public string Model { get; set; } = "";
@@ -48,10 +49,11 @@ public sealed class SampleVerb : PromptStageVerbBase, ISamplingVerb, ICliVerb
         using var vlm = VisionLanguageModel.Load(Model, ScalarType(device), device);
         var log = new JsonlLog(Path.Combine(Out, "sample_log.jsonl"));
         var selected = SampleStage.Select(prompts, options.Shard, options.Limit);
+        var throughput = new SampleThroughput();
         var records = SpectreProgress.Run(p =>
         {
             p.Start("sample", selected.Count);
-            return SampleRunner.Run(vlm, prompts, Out, options, r => { log.Write("sample", r); p.Advance("sample"); });
+            return SampleRunner.Run(vlm, prompts, Out, options, r => { log.Write("sample", r); p.Advance("sample"); }, throughput: throughput);
         });
         var done = records.Where(r => !r.Skipped).ToList();
         if (records.Count > done.Count)
@@ -63,6 +65,12 @@ public sealed class SampleVerb : PromptStageVerbBase, ISamplingVerb, ICliVerb
         table.AddRow("forwarded tokens per prompt", done.Count > 0 ? done.Average(r => r.ForwardedTokens).ToString("F0") : "-");
         table.AddRow("seconds per prompt", done.Count > 0 ? done.Average(r => r.Seconds).ToString("F2") : "-");
         table.AddRow("mode", options.Sample.PrefixCache ? "prefix cache" : "no prefix cache (re-encode)");
+        if (throughput.Searches > 0)
+        {
+            table.AddRow("prompts per batch", options.Sample.BatchPromptsFor(vlm.Model.Device.type).ToString());
+            table.AddRow("wall seconds per prompt", throughput.Prompts > 0 ? throughput.SecondsPerPrompt.ToString("F2") : "-");
+            table.AddRow("beam rows per decode forward", throughput.RowsPerDecodeForward.ToString("F1"));
+        }
         table.AddRow("image aspect ratio", options.ImageAspectRatio);
         AnsiConsole.Write(table);
         return 0;
