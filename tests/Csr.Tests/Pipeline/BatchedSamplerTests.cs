@@ -3,12 +3,39 @@ using Csr.Train.Sampling;
 
 namespace Csr.Tests.Pipeline;
 
-/// <summary>Trees of prompts sampled together (continuous batching across prompts) against the trees of each prompt alone.</summary>
-public class BatchedSamplerTests : IDisposable
+/// <summary>The tiny model, its prompts and their one-prompt trees (with and without the fused beam step), built once.</summary>
+public sealed class OnePromptTrees : IDisposable
 {
-    readonly string _dir = Directory.CreateTempSubdirectory("csr-batched-").FullName;
+    public string Dir { get; } = Directory.CreateTempSubdirectory("csr-batched-").FullName;
+    readonly Dictionary<bool, (string Dir, List<SampledPrompt> Records)> _trees = new();
 
-    public void Dispose() => Directory.Delete(_dir, true);
+    public Csr.Train.Models.VisionLanguageModel Model { get; } = TinyLlava.Create();
+
+    public (string Dir, List<SampledPrompt> Records) For(IReadOnlyList<PromptEntry> prompts, SampleStageOptions o)
+    {
+        lock (_trees)
+        {
+            if (!_trees.TryGetValue(o.Sample.Fused, out var r))
+            {
+                string dir = Path.Combine(Dir, o.Sample.Fused ? "one-fused" : "one");
+                r = (dir, SampleRunner.RunPerPrompt(Model, prompts, dir, o));
+                _trees[o.Sample.Fused] = r;
+            }
+            return r;
+        }
+    }
+
+    public void Dispose()
+    {
+        Model.Dispose();
+        Directory.Delete(Dir, true);
+    }
+}
+
+/// <summary>Trees of prompts sampled together (continuous batching across prompts) against the trees of each prompt alone.</summary>
+public class BatchedSamplerTests(OnePromptTrees fixture) : IClassFixture<OnePromptTrees>
+{
+    readonly string _dir = fixture.Dir;
 
     static readonly string[] Questions = ["describe it.", "what is here?", "tell me all.", "say what you see here, please.", "go."];
 
@@ -73,10 +100,10 @@ public class BatchedSamplerTests : IDisposable
     [InlineData(3, true)]
     public void BatchedTrees_EqualOnePromptTrees(int batchPrompts, bool fused)
     {
-        var prompts = Prompts(7);
-        using var vlm = TinyLlava.Create();
-        string one = Path.Combine(_dir, "one"), batched = Path.Combine(_dir, "batched");
-        var reference = SampleRunner.RunPerPrompt(vlm, prompts, one, Stage(1, fused));
+        var prompts = Prompts(6);
+        var vlm = fixture.Model;
+        var (one, reference) = fixture.For(prompts, Stage(1, fused));
+        string batched = Path.Combine(_dir, $"batched-{batchPrompts}-{fused}");
         var throughput = new SampleThroughput();
         var records = SampleRunner.Run(vlm, prompts, batched, Stage(batchPrompts, fused), throughput: throughput);
 
@@ -102,17 +129,17 @@ public class BatchedSamplerTests : IDisposable
     [Fact]
     public void BatchedRun_SkipsWrittenTrees_AndWritesTheRest()
     {
-        var prompts = Prompts(5);
-        using var vlm = TinyLlava.Create();
-        string full = Path.Combine(_dir, "full"), resumed = Path.Combine(_dir, "resumed");
-        SampleRunner.Run(vlm, prompts, full, Stage(2, fused: false));
+        var prompts = Prompts(6);
+        var vlm = fixture.Model;
+        var (full, _) = fixture.For(prompts, Stage(1, fused: false));
+        string resumed = Path.Combine(_dir, "resumed");
         // a run that stopped after two trees: those files stay, the rerun builds only the others
         Directory.CreateDirectory(resumed);
         foreach (var id in new[] { "q1", "q3" }) File.Copy(TreeFile.PathFor(full, id), TreeFile.PathFor(resumed, id));
         var throughput = new SampleThroughput();
         var records = SampleRunner.Run(vlm, prompts, resumed, Stage(2, fused: false), throughput: throughput);
-        Assert.Equal(new[] { false, true, false, true, false }, records.Select(r => r.Skipped));
-        Assert.Equal(3, throughput.Prompts);
+        Assert.Equal(new[] { false, true, false, true, false, false }, records.Select(r => r.Skipped));
+        Assert.Equal(4, throughput.Prompts);
         foreach (var p in prompts) AssertSameTree(TreeFile.Read(full, p.Id), TreeFile.Read(resumed, p.Id), p.Id);
     }
 }
