@@ -27,6 +27,9 @@ public sealed class SampleThroughput
     public long DecodeForwards { get; set; }
     public long DecodeRows { get; set; }
 
+    /// <summary>Per search, in order: the trees it advanced and the prompts still waiting for a slot.</summary>
+    public List<(int Trees, int Waiting)> Schedule { get; } = new();
+
     public double RowsPerDecodeForward => DecodeForwards == 0 ? 0 : (double)DecodeRows / DecodeForwards;
     public double SecondsPerPrompt => Prompts == 0 ? 0 : Seconds / Prompts;
     public double ForwardedTokensPerPrompt => Prompts == 0 ? 0 : (double)ForwardedTokens / Prompts;

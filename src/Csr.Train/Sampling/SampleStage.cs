@@ -123,6 +123,7 @@ public static class SampleStage
 
                 // one depth of every tree in the batch
                 var parents = slots.SelectMany(s => s.Tree.Active).ToList();
+                expander.Throughput.Schedule.Add((slots.Count, selected.Count - next));
                 var cost = new long[parents.Count];
                 IReadOnlyList<IReadOnlyList<SentenceContinuation>> results;
                 using (Nvtx.Range("sample depth", ++depth))

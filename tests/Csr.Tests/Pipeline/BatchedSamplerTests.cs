@@ -116,7 +116,10 @@ public class BatchedSamplerTests(OnePromptTrees fixture) : IClassFixture<OneProm
             Assert.Equal(reference[i].Depth, records[i].Depth);
             Assert.Equal(reference[i].Nodes, records[i].Nodes);
         }
-        // a finished tree's slot takes the next prompt at once: one search per round of the simulated schedule
+        // a finished tree's slot takes the next prompt at once: the batch is full while prompts wait, and there is one
+        // search per round of the simulated schedule
+        Assert.All(throughput.Schedule, s => Assert.True(s.Waiting == 0 || s.Trees == batchPrompts, $"{s.Trees} trees while {s.Waiting} prompts wait"));
+        Assert.Contains(throughput.Schedule, s => s.Trees == Math.Min(batchPrompts, prompts.Count));
         Assert.Equal(Rounds(reference.Select(r => r.Depth).ToList(), batchPrompts), throughput.Searches);
         Assert.Equal(prompts.Count, throughput.Prompts);
         Assert.Equal(prompts.Count, throughput.PrefillPrompts);
