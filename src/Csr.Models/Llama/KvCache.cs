@@ -160,6 +160,55 @@ public sealed class KvCache : IDisposable
         return r;
     }
 
+    /// <summary>
+    /// A new compact cache holding only the cached positions <paramref name="positions"/> (1-D integer tensor, ascending):
+    /// drops positions that every row masks out, e.g. padding left behind by rows that were dropped from a batch.
+    /// </summary>
+    public KvCache SelectPositions(Tensor positions)
+    {
+        if (positions.dim() != 1) throw new ArgumentException($"KvCache.SelectPositions: positions must be 1-D, got {Shape(positions)}");
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        using var idx = positions.to_type(ScalarType.Int64).to(_keys[0]?.device ?? positions.device);
+        var c = new KvCache(NumLayers) { GrowBy = GrowBy };
+        for (int i = 0; i < NumLayers; i++)
+        {
+            if (_keys[i] is null) continue;
+            using var kv = Keys(i)!;
+            using var vv = Values(i)!;
+            c.Store(i, kv.index_select(2, idx), vv.index_select(2, idx), idx.shape[0]);
+        }
+        return c;
+    }
+
+    /// <summary>
+    /// Concatenates caches of any lengths along the batch, each left-padded with zeros to <paramref name="length"/>
+    /// (at least the longest); the caller masks the padding out (mask 0), so positions and attention are unchanged.
+    /// </summary>
+    public static KvCache ConcatLeftPadded(IReadOnlyList<KvCache> caches, long length)
+    {
+        if (caches.Count == 0) throw new ArgumentException("KvCache.ConcatLeftPadded: no caches");
+        int n = caches[0].NumLayers;
+        foreach (var c in caches)
+            if (c.NumLayers != n || c.Length > length || c.IsEmpty)
+                throw new ArgumentException($"KvCache.ConcatLeftPadded: caches differ (layers {c.NumLayers} vs {n}, length {c.Length} > {length} or empty)");
+        var r = new KvCache(n) { GrowBy = caches[0].GrowBy };
+        for (int i = 0; i < n; i++)
+        {
+            using var scope = torch.NewDisposeScope();
+            Tensor Padded(Tensor t)
+            {
+                long pad = length - t.shape[2];
+                if (pad == 0) return t;
+                var zeros = torch.zeros(new[] { t.shape[0], t.shape[1], pad, t.shape[3] }, dtype: t.dtype, device: t.device);
+                return torch.cat(new[] { zeros, t }, 2);
+            }
+            var k = torch.cat(caches.Select(c => Padded(c.Keys(i)!)).ToArray(), 0).MoveToOuterDisposeScope();
+            var v = torch.cat(caches.Select(c => Padded(c.Values(i)!)).ToArray(), 0).MoveToOuterDisposeScope();
+            r.Store(i, k, v, length);
+        }
+        return r;
+    }
+
     /// <summary>Bytes held by the cache storage (including spare capacity).</summary>
     public long Bytes
     {

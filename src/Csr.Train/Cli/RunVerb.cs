@@ -20,6 +20,7 @@ public sealed class RunVerb : DpoVerbBase, ISamplingVerb, ICliVerb
     public int? SentenceEndId { get; set; }
     public bool NoPrefixCache { get; set; }
     public bool NoNodeBatch { get; set; }
+    public int? BatchPrompts { get; set; }
 
     [Option("model", Required = true, HelpText = "HF llava model directory (round 1 base).")]
     public string Model { get; set; } = "";
@@ -41,9 +42,6 @@ public sealed class RunVerb : DpoVerbBase, ISamplingVerb, ICliVerb
 
     [Option("reward", Default = RewardRule.Rank, HelpText = "rank (official) or paper.")]
     public RewardRule Reward { get; set; } = RewardRule.Rank;
-
-    [Option("batch-prompts", Default = 8, HelpText = "Prompts per CLIP scoring batch.")]
-    public int BatchPrompts { get; set; } = 8;
 
     [Option("sample-image-aspect-ratio", Default = "none", HelpText = "Image preprocessing of the sample stage: none (resize + center crop, as the official sample.py) or pad (pad to square with the CLIP mean colour first).")]
     public string SampleImageAspectRatio { get; set; } = "none";
@@ -68,7 +66,7 @@ public sealed class RunVerb : DpoVerbBase, ISamplingVerb, ICliVerb
         {
             OutDir = Out, Iterations = Iterations, Sample = this.SampleOptions(Fused), Construct = new ConstructOptions(Reward, Alpha) { Fused = Fused },
             Dpo = DpoOptions(dpoAspect), Template = PromptTemplate(), Images = ImageRule(), Limit = Limit, Seed = Seed,
-            ScoreBatch = BatchPrompts, MaxLength = ModelMaxLength, DType = ScalarType(d), Device = d, SampleImageAspectRatio = sampleAspect,
+            ScoreBatch = BatchPrompts ?? CsrRunOptions.DefaultScoreBatch, MaxLength = ModelMaxLength, DType = ScalarType(d), Device = d, SampleImageAspectRatio = sampleAspect,
         };
     }
 

@@ -18,6 +18,7 @@ public sealed class SampleVerb : PromptStageVerbBase, ISamplingVerb, ICliVerb
     public int? SentenceEndId { get; set; }
     public bool NoPrefixCache { get; set; }
     public bool NoNodeBatch { get; set; }
+    public int? BatchPrompts { get; set; }
 
     [Option("model", Required = true, HelpText = "HF llava model directory.")]
     public string Model { get; set; } = "";
@@ -48,10 +49,11 @@ public sealed class SampleVerb : PromptStageVerbBase, ISamplingVerb, ICliVerb
         using var vlm = VisionLanguageModel.Load(Model, ScalarType(device), device);
         var log = new JsonlLog(Path.Combine(Out, "sample_log.jsonl"));
         var selected = SampleStage.Select(prompts, options.Shard, options.Limit);
+        var throughput = new SampleThroughput();
         var records = Cli.WithProgress(p =>
         {
             p.Start("sample", selected.Count);
-            return SampleRunner.Run(vlm, prompts, Out, options, r => { log.Write("sample", r); p.Advance("sample"); });
+            return SampleRunner.Run(vlm, prompts, Out, options, r => { log.Write("sample", r); p.Advance("sample"); }, throughput: throughput);
         });
         var done = records.Where(r => !r.Skipped).ToList();
         if (records.Count > done.Count)
@@ -63,7 +65,9 @@ public sealed class SampleVerb : PromptStageVerbBase, ISamplingVerb, ICliVerb
         {
             ["prompts_selected"] = selected.Count, ["sampled"] = done.Count, ["skipped"] = records.Count - done.Count,
             ["nodes_per_tree_mean"] = nodes, ["forwarded_tokens_per_prompt_mean"] = tokens, ["seconds_per_prompt_mean"] = seconds,
-            ["prefix_cache"] = options.Sample.PrefixCache, ["image_aspect_ratio"] = options.ImageAspectRatio, ["out"] = Out,
+            ["prefix_cache"] = options.Sample.PrefixCache, ["batch_prompts"] = options.Sample.BatchPromptsFor(vlm.Model.Device.type),
+            ["wall_seconds_per_prompt"] = throughput.Prompts > 0 ? throughput.SecondsPerPrompt : null,
+            ["rows_per_decode_forward"] = throughput.Searches > 0 ? throughput.RowsPerDecodeForward : null, ["image_aspect_ratio"] = options.ImageAspectRatio, ["out"] = Out,
         }, console =>
         {
             var table = new Table().AddColumns("sample", "value");
@@ -73,6 +77,12 @@ public sealed class SampleVerb : PromptStageVerbBase, ISamplingVerb, ICliVerb
             table.AddRow("forwarded tokens per prompt", tokens?.ToString("F0") ?? "-");
             table.AddRow("seconds per prompt", seconds?.ToString("F2") ?? "-");
             table.AddRow("mode", options.Sample.PrefixCache ? "prefix cache" : "no prefix cache (re-encode)");
+            if (throughput.Searches > 0)
+            {
+                table.AddRow("prompts per batch", options.Sample.BatchPromptsFor(vlm.Model.Device.type).ToString());
+                table.AddRow("wall seconds per prompt", throughput.Prompts > 0 ? throughput.SecondsPerPrompt.ToString("F2") : "-");
+                table.AddRow("beam rows per decode forward", throughput.RowsPerDecodeForward.ToString("F1"));
+            }
             table.AddRow("image aspect ratio", options.ImageAspectRatio);
             console.Write(table);
         });

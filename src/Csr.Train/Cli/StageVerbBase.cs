@@ -84,6 +84,9 @@ public interface ISamplingVerb
 
     [Option("no-node-batch", Default = false, HelpText = "Run the nodes of one depth one at a time.")]
     bool NoNodeBatch { get; set; }
+
+    [Option("batch-prompts", HelpText = "Prompts whose trees advance together in one batch (prefix-cache mode; a finished tree's slot takes the next prompt). 1 = one prompt at a time; default 8 on a CPU, 32 on a GPU. In run, also the prompts per CLIP scoring batch (default 8).")]
+    int? BatchPrompts { get; set; }
 }
 
 public static class SamplingVerbExtensions
@@ -92,6 +95,6 @@ public static class SamplingVerbExtensions
     {
         NumBeams = v.NumBeams, NumBeamGroups = v.NumBeamGroups, NumTokenBeams = v.NumTokenBeams, DiversityPenalty = v.DiversityPenalty,
         MaxNewTokens = v.MaxNewTokens, MaxLength = v.MaxLength, SentenceEndId = v.SentenceEndId, PrefixCache = !v.NoPrefixCache,
-        BatchNodes = !v.NoNodeBatch, Fused = fused,
+        BatchNodes = !v.NoNodeBatch, BatchPrompts = v.BatchPrompts, Fused = fused,
     };
 }

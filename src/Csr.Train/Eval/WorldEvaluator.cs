@@ -58,9 +58,15 @@ public sealed class WorldEvaluator
         var pope = new Dictionary<string, PopeMetrics>();
         var answers = new List<(PopeQuestion, string)>();
         var popeReports = new Dictionary<string, PopeSplitReport>();
+        // the probes of all splits in one call: the model batches the questions about one image together
+        var probes = Questions.SelectMany(kv => kv.Value).ToList();
+        var all = model.Answer(probes.Select(q => new VisionPrompt(Path.Combine(ImagesDir, q.Image), q.Text)).ToList(), 6);
+        if (all.Count != probes.Count) throw new InvalidOperationException($"model returned {all.Count} answers for {probes.Count} probes");
+        int offset = 0;
         foreach (var (split, qs) in Questions)
         {
-            var outs = model.Answer(qs.Select(q => new VisionPrompt(Path.Combine(ImagesDir, q.Image), q.Text)).ToList(), 6);
+            var outs = all.Skip(offset).Take(qs.Count).ToList();
+            offset += qs.Count;
             progress?.Invoke(qs.Count);
             var m = PopeMetrics.Compute(qs.Select((q, i) => (q.LabelYes, PopeAnswerRule.IsYes(outs[i]))));
             pope[split] = m;

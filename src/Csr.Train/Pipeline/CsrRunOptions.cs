@@ -18,7 +18,10 @@ public sealed record CsrRunOptions
     public int? Limit { get; init; }
     public long Seed { get; init; } = 42;
     /// <summary>Prompts per CLIP scoring batch.</summary>
-    public int ScoreBatch { get; init; } = 8;
+    public int ScoreBatch { get; init; } = DefaultScoreBatch;
+
+    /// <summary>Prompts per CLIP scoring batch when --batch-prompts is not given.</summary>
+    public const int DefaultScoreBatch = 8;
     /// <summary>DPO max sequence length (tokens).</summary>
     public int MaxLength { get; init; } = 1024;
     /// <summary>dtype used when a round's merged model is loaded back from disk.</summary>

@@ -23,8 +23,21 @@ public sealed record SampleOptions
     public bool PrefixCache { get; init; } = true;
     /// <summary>Run the nodes of one depth as one batch (prefix-cache mode).</summary>
     public bool BatchNodes { get; init; } = true;
+    /// <summary>
+    /// Prompts whose trees advance together (prefix-cache mode with batched nodes): every depth of all of them runs as
+    /// one group beam search, and a finished tree's slot takes the next prompt. 1 = one prompt at a time; null = the
+    /// default for the model's device (<see cref="DefaultBatchPrompts"/>).
+    /// </summary>
+    public int? BatchPrompts { get; init; }
     /// <summary>Use the fused beam step (Csr.Kernels) where the generator supports it.</summary>
     public bool Fused { get; init; }
+
+    /// <summary>Prompts batched by default on a CPU and on a GPU (decode reads the weights once per step for all rows).</summary>
+    public const int DefaultBatchPromptsCpu = 8, DefaultBatchPromptsGpu = 32;
+
+    /// <summary><see cref="BatchPrompts"/>, or the default for a model on <paramref name="device"/>.</summary>
+    public int BatchPromptsFor(TorchSharp.DeviceType device) =>
+        BatchPrompts ?? (device == TorchSharp.DeviceType.CPU ? DefaultBatchPromptsCpu : DefaultBatchPromptsGpu);
 
     public void Validate()
     {
@@ -34,6 +47,7 @@ public sealed record SampleOptions
             throw new ArgumentException($"--num-beam-groups {NumBeamGroups}: must divide --num-token-beams {NumTokenBeams}");
         if (MaxNewTokens < 1) throw new ArgumentException($"--max-new-tokens {MaxNewTokens}: must be >= 1");
         if (MaxLength < 1) throw new ArgumentException($"--max-length {MaxLength}: must be >= 1");
+        if (BatchPrompts is int bp && bp < 1) throw new ArgumentException($"--batch-prompts {bp}: must be >= 1");
         if (DiversityPenalty < 0) throw new ArgumentException($"--diversity-penalty {DiversityPenalty}: must be >= 0");
     }
 }

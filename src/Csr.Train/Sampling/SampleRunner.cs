@@ -37,24 +37,67 @@ public static class SampleRunner
     public static Tensor Pixels(VisionLanguageModel vlm, SampleStageOptions o, PromptEntry p) =>
         vlm.Images.WithAspectRatio(o.ImageAspectRatio).Preprocess(o.Images.ResolveExisting(p));
 
+    /// <summary>
+    /// The sample stage: prefix-cache mode with batched nodes runs up to <see cref="SampleOptions.BatchPrompts"/> trees
+    /// together (<see cref="SampleStage.RunBatched"/>); re-encoding or unbatched nodes run one prompt at a time.
+    /// <paramref name="throughput"/>, when given, receives the run's forward counts.
+    /// </summary>
     public static List<SampledPrompt> Run(VisionLanguageModel vlm, IReadOnlyList<PromptEntry> prompts, string outDir,
+        SampleStageOptions o, Action<SampledPrompt>? onPrompt = null, CancellationToken cancel = default, SampleThroughput? throughput = null)
+    {
+        o.Sample.Validate();
+        if (!o.Sample.PrefixCache || !o.Sample.BatchNodes) return RunPerPrompt(vlm, prompts, outDir, o, onPrompt, cancel);
+        var selected = SampleStage.Select(prompts, o.Shard, o.Limit);
+        var search = TreeSearch(vlm, o);
+        var tok = vlm.Tokenizer;
+        var gbs = SearchOptions(o.Sample, SentenceEnd(o.Sample, tok), tok.EosId, tok.PadId);
+        var expander = new BatchedPrefixCacheExpander(vlm.Model, gbs, throughput);
+        int n = o.Sample.BatchPromptsFor(vlm.Model.Device.type);
+        using var _ = no_grad();
+        Csr.Kernels.KernelStats.Reset();
+        try
+        {
+            return SampleStage.RunBatched(selected, outDir, o.Template, n, p =>
+            {
+                var (ids, pixels, room) = Prepare(vlm, o, p);
+                return (new TreePrompt(ids, pixels), room);
+            }, expander, search, onPrompt, cancel);
+        }
+        finally { Csr.Kernels.KernelStats.Snapshot().Write(outDir); }
+    }
+
+    static SentenceTreeSearch TreeSearch(VisionLanguageModel vlm, SampleStageOptions o)
+    {
+        var tok = vlm.Tokenizer;
+        // a model's embedding table may be padded past the tokenizer (llava-hf: 32064 vs 32002): such ids decode to nothing
+        return new SentenceTreeSearch(o.Sample, ids => tok.Decode(ids.Where(i => i >= 0 && i < tok.VocabSize), skipSpecial: true), tok.EosId);
+    }
+
+    /// <summary>A prompt's ids (image tokens expanded), its pixels in the model dtype and the answer tokens its context leaves.</summary>
+    static (long[] Ids, Tensor Pixels, int Room) Prepare(VisionLanguageModel vlm, SampleStageOptions o, PromptEntry p)
+    {
+        var dtype = vlm.Model.multi_modal_projector.linear_1.weight!.dtype;
+        var ids = vlm.PromptIds(o.Template.Format(p));
+        int room = vlm.MaxPositions - ids.Length - o.Sample.MaxNewTokens - 1;
+        if (room <= 0)
+            throw new InvalidDataException($"prompt {p.Id}: {ids.Length} prompt tokens + max_new_tokens {o.Sample.MaxNewTokens} exceed the model's {vlm.MaxPositions} positions");
+        var pixels = Pixels(vlm, o, p);
+        if (pixels.dtype != dtype) { var cast = pixels.to_type(dtype); pixels.Dispose(); pixels = cast; }
+        return (ids, pixels, room);
+    }
+
+    /// <summary>One prompt at a time, each with its own expander (prefix-cached or re-encoding).</summary>
+    public static List<SampledPrompt> RunPerPrompt(VisionLanguageModel vlm, IReadOnlyList<PromptEntry> prompts, string outDir,
         SampleStageOptions o, Action<SampledPrompt>? onPrompt = null, CancellationToken cancel = default)
     {
         o.Sample.Validate();
         var selected = SampleStage.Select(prompts, o.Shard, o.Limit);
         var tok = vlm.Tokenizer;
-        // a model's embedding table may be padded past the tokenizer (llava-hf: 32064 vs 32002): such ids decode to nothing
-        var search = new SentenceTreeSearch(o.Sample, ids => tok.Decode(ids.Where(i => i >= 0 && i < tok.VocabSize), skipSpecial: true), tok.EosId);
+        var search = TreeSearch(vlm, o);
         var gbs = SearchOptions(o.Sample, SentenceEnd(o.Sample, tok), tok.EosId, tok.PadId);
-        var dtype = vlm.Model.multi_modal_projector.linear_1.weight!.dtype;
         ISentenceExpander Make(PromptEntry p)
         {
-            var pixels = Pixels(vlm, o, p);
-            if (pixels.dtype != dtype) { var cast = pixels.to_type(dtype); pixels.Dispose(); pixels = cast; }
-            var ids = vlm.PromptIds(o.Template.Format(p));
-            int room = vlm.MaxPositions - ids.Length - o.Sample.MaxNewTokens - 1;
-            if (room <= 0)
-                throw new InvalidDataException($"prompt {p.Id}: {ids.Length} prompt tokens + max_new_tokens {o.Sample.MaxNewTokens} exceed the model's {vlm.MaxPositions} positions");
+            var (ids, pixels, room) = Prepare(vlm, o, p);
             search.MaxAnswerTokens = room;
             return o.Sample.PrefixCache
                 ? new PrefixCacheExpander(vlm.Model, ids, pixels, gbs, o.Sample.BatchNodes)

@@ -32,40 +32,56 @@ public sealed class SentenceTreeSearch
     public TreeNode Run(string promptText, ISentenceExpander expander)
     {
         ActivePerDepth.Clear();
-        var root = new TreeNode { Text = promptText, Score = 0 };
-        var active = new List<SearchNode> { new(root, [], expander.Start()) };
-        try
+        using var tree = Begin(promptText, expander.Start(), MaxAnswerTokens);
+        while (!tree.Done)
         {
-            while (active.Count > 0)
-            {
-                ActivePerDepth.Add(active.Count);
-                IReadOnlyList<IReadOnlyList<SentenceContinuation>> results;
-                using (Csr.Models.GcQuiet.Enter()) results = expander.Expand(active);
-                if (results.Count != active.Count)
-                    throw new InvalidOperationException($"expander returned {results.Count} results for {active.Count} nodes");
-                var live = new List<SearchNode>();
-                for (int i = 0; i < active.Count; i++)
-                {
-                    var parent = active[i];
-                    foreach (var c in results[i])
-                    {
-                        var child = MakeChild(parent, c, out bool final);
-                        parent.Node.Children.Add(child.Node);
-                        if (final) child.Dispose(); else live.Add(child);
-                    }
-                    parent.Dispose();
-                }
-                active = SelectActive(live, _options.NumBeams);
-            }
+            IReadOnlyList<IReadOnlyList<SentenceContinuation>> results;
+            using (Csr.Models.GcQuiet.Enter()) results = expander.Expand(tree.Active);
+            Advance(tree, results);
         }
-        finally
-        {
-            foreach (var n in active) n.Dispose();
-        }
-        return root;
+        ActivePerDepth.AddRange(tree.ActivePerDepth);
+        return tree.Root;
     }
 
-    SearchNode MakeChild(SearchNode parent, SentenceContinuation c, out bool final)
+    /// <summary>A prompt's tree whose only active node is the root (<paramref name="rootState"/>: the expander's state of the root).</summary>
+    public SentenceTree Begin(string promptText, IDisposable? rootState, int? maxAnswerTokens)
+    {
+        var root = new TreeNode { Text = promptText, Score = 0 };
+        return new SentenceTree(root, [new SearchNode(root, [], rootState)], maxAnswerTokens);
+    }
+
+    /// <summary>One depth: <paramref name="results"/>[i] are the continuations of <c>tree.Active[i]</c>; the children join the
+    /// tree and the next active set is selected (none left = the tree is done).</summary>
+    public void Advance(SentenceTree tree, IReadOnlyList<IReadOnlyList<SentenceContinuation>> results)
+    {
+        var active = tree.ActiveNodes;
+        if (results.Count != active.Count)
+            throw new InvalidOperationException($"expander returned {results.Count} results for {active.Count} nodes");
+        tree.ActivePerDepth.Add(active.Count);
+        var live = new List<SearchNode>();
+        try
+        {
+            for (int i = 0; i < active.Count; i++)
+            {
+                var parent = active[i];
+                foreach (var c in results[i])
+                {
+                    var child = MakeChild(parent, c, tree.MaxAnswerTokens, out bool final);
+                    parent.Node.Children.Add(child.Node);
+                    if (final) child.Dispose(); else live.Add(child);
+                }
+                parent.Dispose();
+            }
+        }
+        catch
+        {
+            foreach (var n in live) n.Dispose();
+            throw;
+        }
+        tree.ActiveNodes = SelectActive(live, _options.NumBeams);
+    }
+
+    SearchNode MakeChild(SearchNode parent, SentenceContinuation c, int? maxAnswerTokens, out bool final)
     {
         string sentence = _decode(c.Tokens).Trim();
         var node = new TreeNode
@@ -78,7 +94,7 @@ public sealed class SentenceTreeSearch
         };
         int[] answer = [.. parent.AnswerIds, .. c.Tokens];
         final = c.Tokens.Contains(_eosId) || node.Text.Length >= _options.MaxLength || c.Tokens.Length == 0
-                || (MaxAnswerTokens is int m && answer.Length >= m);
+                || (maxAnswerTokens is int m && answer.Length >= m);
         node.IsFinal = final;
         return new SearchNode(node, answer, c.State);
     }
@@ -92,5 +108,42 @@ public sealed class SentenceTreeSearch
         var keep = sorted.Take(top).Concat(sorted.Skip(sorted.Count - bottom)).ToList();
         foreach (var n in sorted.Skip(top).Take(sorted.Count - top - bottom)) n.Dispose();
         return keep;
+    }
+}
+
+/// <summary>One prompt's search tree in progress: its root, the nodes still to expand and the depth-by-depth counts.</summary>
+public sealed class SentenceTree : IDisposable
+{
+    internal SentenceTree(TreeNode root, List<SearchNode> active, int? maxAnswerTokens)
+    {
+        Root = root;
+        ActiveNodes = active;
+        MaxAnswerTokens = maxAnswerTokens;
+    }
+
+    public TreeNode Root { get; }
+
+    /// <summary>The nodes the next depth expands, in order.</summary>
+    public IReadOnlyList<SearchNode> Active => ActiveNodes;
+
+    internal List<SearchNode> ActiveNodes { get; set; }
+
+    /// <summary>No node left to expand.</summary>
+    public bool Done => ActiveNodes.Count == 0;
+
+    /// <summary>A node whose answer reaches this many tokens is final (the model's context is full); null = no limit.</summary>
+    public int? MaxAnswerTokens { get; }
+
+    /// <summary>Active nodes of each expanded depth.</summary>
+    public List<int> ActivePerDepth { get; } = new();
+
+    /// <summary>Model tokens forwarded for this tree (its prefill, its rows' sentence feeds and decode steps).</summary>
+    public long ForwardedTokens { get; set; }
+
+    /// <summary>Releases the states of the nodes still active (a tree abandoned before it is done).</summary>
+    public void Dispose()
+    {
+        foreach (var n in ActiveNodes) n.Dispose();
+        ActiveNodes.Clear();
     }
 }

@@ -55,6 +55,10 @@ public sealed class ClipSentenceScorer : ISentenceScorer, IDisposable
             using var inner = NewDisposeScope();
             var chunk = items.Skip(s).Take(TextBatch).ToList();
             var (ids, mask) = _tokenizer.EncodeBatch(chunk.Select(c => c.Text).ToList(), 77);
+            // padded to the chunk's longest sentence (as processor(padding=True)): the text tower is causal and pools at
+            // each sentence's end, so the columns past it change nothing
+            long longest = mask.sum(1).max().item<long>();
+            if (longest < ids.shape[1]) { ids = ids.narrow(1, 0, longest); mask = mask.narrow(1, 0, longest); }
             var txt = _clip.GetTextFeatures(ids.to(device), mask.to(device));               // [S, D]
             var imageIndex = tensor(chunk.Select(c => (long)c.Image).ToArray(), device: device); // [S]
             var logits = _ops.ClipPairScores(img, txt, imageIndex, scale);                 // [S] scale * cos
