@@ -7,6 +7,7 @@ public static class Program
     /// <summary>
     /// dotnet run -c Release --project bench/Csr.Bench -- --filter '*'   (BenchmarkDotNet)
     /// dotnet run -c Release --project bench/Csr.Bench -- decode [--quick] (plain timed decode/prefill report)
+    /// dotnet run -c Release --project bench/Csr.Bench -- decode --gemv (Bf16Gemv per path vs torch, GB/s vs bandwidth)
     /// </summary>
     public static void Main(string[] args)
     {
@@ -17,7 +18,8 @@ public static class Program
         if (args.Length > 0 && args[0] == "decode")
         {
             Csr.Native.TorchRuntime.EnsureInitialised();
-            Decode.DecodeReport.Run(args);
+            if (args.Contains("--gemv")) Decode.GemvReport.Run(args);
+            else Decode.DecodeReport.Run(args);
             return;
         }
         if (args.Contains("--kernels-profile")) { Kernels.QuickProfile.Run(); return; }
