@@ -21,7 +21,7 @@ namespace Csr.Bench.Pipeline;
 /// tokens per prompt, language-model forwards and rows per forward (<see cref="ForwardStats"/>); trees are compared
 /// to the one-prompt prefix-cache trees.
 /// <code>
-/// dotnet bench/Csr.Bench/bin/Release/net10.0/Csr.Bench.dll --sampling --model world [--prompts 96] [--batch-prompts N] [--threads T] [--dtype auto]
+/// dotnet bench/Csr.Bench/bin/Release/net10.0/Csr.Bench.dll --sampling --model world [--prompts 96] [--batch-prompts N] [--threads T] [--dtype auto] [--modes recompute,cached,batched] [--progress]
 /// dotnet bench/Csr.Bench/bin/Release/net10.0/Csr.Bench.dll --sampling --model mid [--prompts 4] [--max-length 1024] [--period-bias-x100 80]
 /// </code>
 /// <c>world</c>: the embedded world's base LLaVA from the demo's cache (<c>~/.cache/csr-train/world</c>; built there,
@@ -42,6 +42,7 @@ public static class SamplingReport
         int maxLength = Int(args, "--max-length", 1024);
         int? batch = args.Contains("--batch-prompts") ? Int(args, "--batch-prompts", 0) : null;
         var modes = Text(args, "--modes", "recompute,cached,batched").Split(',');
+        Progress = args.Contains("--progress");
         TorchRuntime.EnsureInitialised();
         torch.set_num_threads(threads);
         var dtype = ComputeDevice.ResolveDTypeChoice(Text(args, "--dtype", "auto"), CPU);
@@ -111,13 +112,17 @@ public static class SamplingReport
         }
     }
 
+    /// <summary>One line per sampled prompt (<c>--progress</c>).</summary>
+    static bool Progress;
+
     sealed record Result(double SecondsPerPrompt, double TokensPerPrompt, double Nodes, double MeanSentenceTokens, ForwardStats.Counts Counts);
 
     static Result Sample(VisionLanguageModel vlm, IReadOnlyList<PromptEntry> entries, string outDir, ImagePathRule rule, SampleOptions o, string mode)
     {
         var before = ForwardStats.Snapshot();
         var sw = Stopwatch.StartNew();
-        var recs = SampleRunner.Run(vlm, entries, outDir, new SampleStageOptions(o, PromptTemplate.Default, rule, Shard.All));
+        var recs = SampleRunner.Run(vlm, entries, outDir, new SampleStageOptions(o, PromptTemplate.Default, rule, Shard.All),
+            Progress ? r => Console.WriteLine($"    {mode}: prompt {r.Id}: {r.Nodes} nodes, depth {r.Depth}, {r.ForwardedTokens} tokens, {r.Seconds:F1} s") : null);
         double seconds = sw.Elapsed.TotalSeconds;
         var counts = ForwardStats.Snapshot() - before;
         Console.WriteLine($"  {mode}: {recs.Count} prompts in {seconds:F1} s; {counts.Calls} forwards, {counts.Rows} rows, {counts.Tokens} positions");
