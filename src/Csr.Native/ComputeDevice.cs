@@ -71,19 +71,48 @@ public static class ComputeDevice
         return device;
     }
 
+    /// <summary>A resolved <c>--dtype</c>: the dtype, whether it came from <c>auto</c>, and why (for <c>auto</c>).</summary>
+    public readonly record struct DTypeChoice(ScalarType DType, bool IsAuto, string Reason)
+    {
+        /// <summary>"fp32" or "bf16".</summary>
+        public string Name => DType == ScalarType.BFloat16 ? "bf16" : "fp32";
+
+        /// <summary>The line the CLI prints once, e.g. <c>dtype auto: fp32 (CPU has no AVX512_BF16/AMX-BF16)</c>.</summary>
+        public override string ToString() => IsAuto ? $"dtype auto: {Name} ({Reason})" : $"dtype {Name}";
+    }
+
+    /// <summary>
+    /// What <c>--dtype auto</c> means on <paramref name="device"/> for a CPU with <paramref name="cpuFlags"/>
+    /// (<see cref="CpuFeatures.Flags"/> spelling): bf16 on CUDA; on the CPU bf16 only where it has native bf16
+    /// arithmetic (AVX512_BF16, AMX-BF16, or Arm's BF16), since elsewhere libtorch emulates bf16 matmuls and they
+    /// run several times slower than fp32 (prefill especially); fp32 otherwise.
+    /// </summary>
+    public static DTypeChoice AutoDType(Device device, IReadOnlySet<string> cpuFlags)
+    {
+        if (device.type == DeviceType.CUDA) return new(ScalarType.BFloat16, true, "CUDA device");
+        var native = CpuFeatures.NativeBf16Flags.FirstOrDefault(cpuFlags.Contains);
+        return native is not null
+            ? new(ScalarType.BFloat16, true, $"CPU has {native.ToUpperInvariant()}")
+            : new(ScalarType.Float32, true, "CPU has no AVX512_BF16/AMX-BF16");
+    }
+
     /// <summary>
     /// The weights dtype for a <c>--dtype</c> text on <paramref name="device"/>: <c>fp32</c>/<c>float32</c>,
-    /// <c>bf16</c>/<c>bfloat16</c>, or <c>auto</c> = bf16 on CUDA and <paramref name="cpuDefault"/> on the CPU.
-    /// Throws <see cref="ArgumentException"/> for any other text.
+    /// <c>bf16</c>/<c>bfloat16</c>, or <c>auto</c> (<see cref="AutoDType"/> with <paramref name="cpuFlags"/>, default
+    /// this machine's <see cref="CpuFeatures.Flags"/>). Throws <see cref="ArgumentException"/> for any other text.
     /// </summary>
-    public static ScalarType ResolveDType(string? text, Device device, ScalarType cpuDefault = ScalarType.Float32) =>
+    public static DTypeChoice ResolveDTypeChoice(string? text, Device device, IReadOnlySet<string>? cpuFlags = null) =>
         (text ?? "auto").Trim().ToLowerInvariant() switch
         {
-            "" or "auto" => device.type == DeviceType.CUDA ? ScalarType.BFloat16 : cpuDefault,
-            "fp32" or "float32" => ScalarType.Float32,
-            "bf16" or "bfloat16" => ScalarType.BFloat16,
+            "" or "auto" => AutoDType(device, cpuFlags ?? CpuFeatures.Flags),
+            "fp32" or "float32" => new(ScalarType.Float32, false, "asked for"),
+            "bf16" or "bfloat16" => new(ScalarType.BFloat16, false, "asked for"),
             _ => throw new ArgumentException($"--dtype {text}: expected auto, fp32 or bf16"),
         };
+
+    /// <summary>The dtype of <see cref="ResolveDTypeChoice"/>.</summary>
+    public static ScalarType ResolveDType(string? text, Device device, IReadOnlySet<string>? cpuFlags = null) =>
+        ResolveDTypeChoice(text, device, cpuFlags).DType;
 
     /// <summary>
     /// Runs <paramref name="create"/> with <paramref name="device"/> as libtorch's default device, so that modules

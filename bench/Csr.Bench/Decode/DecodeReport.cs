@@ -17,6 +17,8 @@ public static class DecodeReport
         bool quick = args.Contains("--quick");
         int repeats = quick ? 2 : 3;
         int prefillLen = 128, promptLen = 16, decodeTokens = quick ? 16 : 64, uncachedTokens = quick ? 8 : 32;
+        var auto = Csr.Native.ComputeDevice.ResolveDTypeChoice("auto", torch.CPU);
+        Console.WriteLine($"cpu: {Csr.Native.CpuFeatures.Describe()}; {auto}; Bf16Gemv path {Csr.Models.Fast.Bf16Gemv.CurrentPath}");
         Console.WriteLine($"torch threads: {torch.get_num_threads()}, config: hidden {DecodeWorkload.Config.HiddenSize}, layers {DecodeWorkload.Config.NumHiddenLayers}, " +
                           $"intermediate {DecodeWorkload.Config.IntermediateSize}, heads {DecodeWorkload.Config.NumAttentionHeads}, vocab {DecodeWorkload.Config.VocabSize}");
         double copy = MemoryBandwidth.MeasureCopyGBps(), read = MemoryBandwidth.MeasureReadGBps();
@@ -47,8 +49,10 @@ public static class DecodeReport
         foreach (var r in rows)
         {
             double bound = bw * 1e9 / r.bytes;
-            Console.WriteLine($"| {r.dtype} | {r.prefill:F0} | {r.dec:F1} | {r.unc:F1} | {r.bytes / 1e6:F0} | {bound:F1} | {100 * r.dec / bound:F0}% |");
+            Console.WriteLine($"| {r.dtype}{(r.dtype == auto.Name ? " (auto)" : "")} | {r.prefill:F0} | {r.dec:F1} | {r.unc:F1} | {r.bytes / 1e6:F0} | {bound:F1} | {100 * r.dec / bound:F0}% |");
         }
+        var chosen = rows.First(r => r.dtype == auto.Name);
+        Console.WriteLine($"decode in the auto dtype ({auto.Name}): {100 * chosen.dec / (bw * 1e9 / chosen.bytes):F0}% of the weight-streaming bound");
     }
 
     private static double Best(int repeats, Action a)

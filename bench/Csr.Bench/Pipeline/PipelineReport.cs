@@ -67,7 +67,7 @@ public static class PipelineReport
     static double MeanTokens(string dir) =>
         Directory.GetFiles(dir, "*.json").SelectMany(f => TreeFile.Read(f).DescendantsAndSelf().Skip(1)).Average(n => n.NumTokens ?? 0);
 
-    static VisionLanguageModel MidSize(double periodBias)
+    internal static VisionLanguageModel MidSize(double periodBias)
     {
         var text = new LlamaConfig
         {
@@ -86,7 +86,7 @@ public static class PipelineReport
         return new VisionLanguageModel(m, new BenchTokenizer(), new ImageProcessor(ImageProcessorConfig.ForSize(336)));
     }
 
-    static List<PromptEntry> Images(string dir, int n)
+    internal static List<PromptEntry> Images(string dir, int n)
     {
         var list = new List<PromptEntry>();
         var r = new Random(3);

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using TorchSharp;
@@ -10,6 +11,8 @@ namespace Csr.Models.Fast;
 /// with fp32 accumulation. libtorch's CPU bf16 GEMV is several times slower than its fp32 one here, which made bf16
 /// decode slower than fp32; this keeps decode bound by weight bandwidth. Two bf16 packed in a uint32: the high one is
 /// <c>u &amp; 0xFFFF0000</c> as fp32, the low one <c>u &lt;&lt; 16</c>, so x is split into even/odd halves once per call.
+/// The inner loops run 512 or 256 bits wide (<see cref="Path"/>, the widest the CPU has); the 256-bit loops keep four
+/// (one row of x) or eight (four rows) FMA chains in flight so that AVX2 cores are bound by memory, not FMA latency.
 /// </summary>
 public static unsafe class Bf16Gemv
 {
@@ -39,6 +42,40 @@ public static unsafe class Bf16Gemv
         public void Dispose() => _threadOverride = previous;
     }
 
+    /// <summary>The vector width of the inner loops: 512-bit, 256-bit (AVX2 + FMA on x86) or plain scalar code.</summary>
+    public enum Path { Scalar, Vector256, Vector512 }
+
+    [ThreadStatic] private static Path? _pathOverride;
+
+    /// <summary>The paths this CPU runs, narrowest first (the last is the default).</summary>
+    public static IReadOnlyList<Path> AvailablePaths { get; } =
+        new[] { Path.Scalar, Path.Vector256, Path.Vector512 }.Where(IsAvailable).ToArray();
+
+    /// <summary>Whether this CPU runs <paramref name="path"/>.</summary>
+    public static bool IsAvailable(Path path) => path switch
+    {
+        Path.Vector512 => Vector512.IsHardwareAccelerated,
+        Path.Vector256 => Vector256.IsHardwareAccelerated,
+        _ => true,
+    };
+
+    /// <summary>The path the kernel takes on the calling thread: the widest available unless <see cref="UsePath"/> chose one.</summary>
+    public static Path CurrentPath => _pathOverride ?? AvailablePaths[^1];
+
+    /// <summary>Runs the kernel on <paramref name="path"/> on the calling thread until disposed (tests and benchmarks of each path).</summary>
+    public static IDisposable UsePath(Path path)
+    {
+        if (!IsAvailable(path)) throw new ArgumentException($"Bf16Gemv: this CPU has no {path} path (available: {string.Join(", ", AvailablePaths)})");
+        var previous = _pathOverride;
+        _pathOverride = path;
+        return new RestorePath(previous);
+    }
+
+    private sealed class RestorePath(Path? previous) : IDisposable
+    {
+        public void Dispose() => _pathOverride = previous;
+    }
+
     /// <summary>x <c>[..., K]</c> (any float dtype), W <c>[N, K]</c> bf16 contiguous → <c>[..., N]</c> in x's dtype.</summary>
     public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias)
     {
@@ -65,55 +102,63 @@ public static unsafe class Bf16Gemv
     public static void Run(ushort* w, int n, int k, float* x, int m, float* y)
     {
         int half = k / 2;
-        // de-interleave x into even / odd halves: xs[(r * 2 + 0) * half + i] = x[r, 2i], xs[(r * 2 + 1) * half + i] = x[r, 2i+1]
+        // de-interleave x into even / odd halves: xs[(r * 2 + 0) * ld + i] = x[r, 2i], xs[(r * 2 + 1) * ld + i] = x[r, 2i+1]
         // the half-rows are ld = half + 16 floats apart: 2 KiB-aligned streams would share L1 sets and thrash
         int ld = half + 16;
-        var xs = new float[m * 2 * ld];
-        for (int r = 0; r < m; r++)
-            for (int i = 0; i < half; i++)
-            {
-                xs[(r * 2) * ld + i] = x[(long)r * k + 2 * i];
-                xs[(r * 2 + 1) * ld + i] = x[(long)r * k + 2 * i + 1];
-            }
-        int threads = Math.Max(1, Math.Min(Environment.ProcessorCount, torch.get_num_threads()));
-        int chunks = n < 256 ? 1 : threads * 4;
-        int per = (n + chunks - 1) / chunks;
-        var wp = (IntPtr)w; var xp = (IntPtr)x; var yp = (IntPtr)y;
-        void Body(int c)
+        var xs = ArrayPool<float>.Shared.Rent(m * 2 * ld);
+        try
         {
-            int n0 = c * per, n1 = Math.Min(n, n0 + per);
-            fixed (float* xsp = xs)
-                for (int row = n0; row < n1; row++)
-                    RowDot((ushort*)wp + (long)row * k, k, half, ld, xsp, (float*)xp, m, (float*)yp, n, row);
+            for (int r = 0; r < m; r++)
+                for (int i = 0; i < half; i++)
+                {
+                    xs[(r * 2) * ld + i] = x[(long)r * k + 2 * i];
+                    xs[(r * 2 + 1) * ld + i] = x[(long)r * k + 2 * i + 1];
+                }
+            var path = CurrentPath; // the worker threads do not see the caller's thread-static choice
+            int threads = Math.Max(1, Math.Min(Environment.ProcessorCount, torch.get_num_threads()));
+            int chunks = n < 256 ? 1 : threads * 4;
+            int per = (n + chunks - 1) / chunks;
+            var wp = (IntPtr)w; var xp = (IntPtr)x; var yp = (IntPtr)y;
+            void Body(int c)
+            {
+                int n0 = c * per, n1 = Math.Min(n, n0 + per);
+                fixed (float* xsp = xs)
+                    for (int row = n0; row < n1; row++)
+                        RowDot(path, (ushort*)wp + (long)row * k, k, half, ld, xsp, (float*)xp, m, (float*)yp, n, row);
+            }
+            if (chunks == 1) Body(0);
+            else Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = threads }, Body);
         }
-        if (chunks == 1) Body(0);
-        else Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = threads }, Body);
+        finally
+        {
+            ArrayPool<float>.Shared.Return(xs);
+        }
     }
 
     /// <summary>One weight row against all rows of x: groups of 4 rows share each weight load, then single rows.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void RowDot(ushort* wrow, int k, int half, int ld, float* xs, float* x, int m, float* y, int n, int row)
+    private static void RowDot(Path path, ushort* wrow, int k, int half, int ld, float* xs, float* x, int m, float* y, int n, int row)
     {
         int r = 0;
         for (; r + 4 <= m; r += 4)
         {
-            Dot4(wrow, k, half, ld, xs, x, r, out float a0, out float a1, out float a2, out float a3);
+            Dot4(path, wrow, k, half, ld, xs, x, r, out float a0, out float a1, out float a2, out float a3);
             y[(long)r * n + row] = a0;
             y[(long)(r + 1) * n + row] = a1;
             y[(long)(r + 2) * n + row] = a2;
             y[(long)(r + 3) * n + row] = a3;
         }
-        for (; r < m; r++) y[(long)r * n + row] = Dot1(wrow, k, half, ld, xs, x, r);
+        for (; r < m; r++) y[(long)r * n + row] = Dot1(path, wrow, k, half, ld, xs, x, r);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.AggressiveInlining)]
-    private static float Dot1(ushort* wrow, int k, int half, int ld, float* xs, float* x, int r)
+    private static float Dot1(Path path, ushort* wrow, int k, int half, int ld, float* xs, float* x, int r)
     {
         uint* packed = (uint*)wrow;
         float* xe = xs + (r * 2) * ld, xo = xs + (r * 2 + 1) * ld;
         int i = 0;
         float acc = 0;
-        if (Vector512.IsHardwareAccelerated)
+        if (path == Path.Vector512)
         {
             var mask = Vector512.Create(0xFFFF0000u);
             var a = Vector512<float>.Zero;
@@ -126,18 +171,28 @@ public static unsafe class Bf16Gemv
             }
             acc = Vector512.Sum(a + b);
         }
-        else if (Vector256.IsHardwareAccelerated)
+        else if (path == Path.Vector256)
         {
+            // four independent FMA chains (two 8-wide weight loads per iteration): with two, each iteration waits on
+            // the FMA latency and one core streams less than half of what its loads could
             var mask = Vector256.Create(0xFFFF0000u);
-            var a = Vector256<float>.Zero;
-            var b = Vector256<float>.Zero;
+            Vector256<float> a0 = default, b0 = default, a1 = default, b1 = default;
+            for (; i + 16 <= half; i += 16)
+            {
+                var u0 = Vector256.Load(packed + i);
+                var u1 = Vector256.Load(packed + i + 8);
+                a0 = Vector256.FusedMultiplyAdd(Vector256.ShiftLeft(u0, 16).AsSingle(), Vector256.Load(xe + i), a0);
+                b0 = Vector256.FusedMultiplyAdd((u0 & mask).AsSingle(), Vector256.Load(xo + i), b0);
+                a1 = Vector256.FusedMultiplyAdd(Vector256.ShiftLeft(u1, 16).AsSingle(), Vector256.Load(xe + i + 8), a1);
+                b1 = Vector256.FusedMultiplyAdd((u1 & mask).AsSingle(), Vector256.Load(xo + i + 8), b1);
+            }
             for (; i + 8 <= half; i += 8)
             {
                 var u = Vector256.Load(packed + i);
-                a = Vector256.FusedMultiplyAdd(Vector256.ShiftLeft(u, 16).AsSingle(), Vector256.Load(xe + i), a);
-                b = Vector256.FusedMultiplyAdd((u & mask).AsSingle(), Vector256.Load(xo + i), b);
+                a0 = Vector256.FusedMultiplyAdd(Vector256.ShiftLeft(u, 16).AsSingle(), Vector256.Load(xe + i), a0);
+                b0 = Vector256.FusedMultiplyAdd((u & mask).AsSingle(), Vector256.Load(xo + i), b0);
             }
-            acc = Vector256.Sum(a + b);
+            acc = Vector256.Sum((a0 + a1) + (b0 + b1));
         }
         for (; i < half; i++)
             acc += BitConverter.Int32BitsToSingle((int)(packed[i] << 16)) * xe[i] + BitConverter.Int32BitsToSingle((int)(packed[i] & 0xFFFF0000u)) * xo[i];
@@ -146,7 +201,7 @@ public static unsafe class Bf16Gemv
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.AggressiveInlining)]
-    private static void Dot4(ushort* wrow, int k, int half, int ld, float* xs, float* x, int r, out float o0, out float o1, out float o2, out float o3)
+    private static void Dot4(Path path, ushort* wrow, int k, int half, int ld, float* xs, float* x, int r, out float o0, out float o1, out float o2, out float o3)
     {
         uint* packed = (uint*)wrow;
         float* e0 = xs + (r * 2) * ld, d0 = e0 + ld;
@@ -155,7 +210,7 @@ public static unsafe class Bf16Gemv
         float* e3 = d2 + ld, d3 = e3 + ld;
         int i = 0;
         float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        if (Vector512.IsHardwareAccelerated)
+        if (path == Path.Vector512)
         {
             var mask = Vector512.Create(0xFFFF0000u);
             Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
@@ -171,21 +226,27 @@ public static unsafe class Bf16Gemv
             }
             s0 = Vector512.Sum(a0); s1 = Vector512.Sum(a1); s2 = Vector512.Sum(a2); s3 = Vector512.Sum(a3);
         }
-        else if (Vector256.IsHardwareAccelerated)
+        else if (path == Path.Vector256)
         {
+            // even and odd halves in separate accumulators: eight independent FMA chains instead of four chains of two
             var mask = Vector256.Create(0xFFFF0000u);
             Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            Vector256<float> b0 = default, b1 = default, b2 = default, b3 = default;
             for (; i + 8 <= half; i += 8)
             {
                 var u = Vector256.Load(packed + i);
                 var ev = Vector256.ShiftLeft(u, 16).AsSingle();
                 var od = (u & mask).AsSingle();
-                a0 = Vector256.FusedMultiplyAdd(ev, Vector256.Load(e0 + i), Vector256.FusedMultiplyAdd(od, Vector256.Load(d0 + i), a0));
-                a1 = Vector256.FusedMultiplyAdd(ev, Vector256.Load(e1 + i), Vector256.FusedMultiplyAdd(od, Vector256.Load(d1 + i), a1));
-                a2 = Vector256.FusedMultiplyAdd(ev, Vector256.Load(e2 + i), Vector256.FusedMultiplyAdd(od, Vector256.Load(d2 + i), a2));
-                a3 = Vector256.FusedMultiplyAdd(ev, Vector256.Load(e3 + i), Vector256.FusedMultiplyAdd(od, Vector256.Load(d3 + i), a3));
+                a0 = Vector256.FusedMultiplyAdd(ev, Vector256.Load(e0 + i), a0);
+                b0 = Vector256.FusedMultiplyAdd(od, Vector256.Load(d0 + i), b0);
+                a1 = Vector256.FusedMultiplyAdd(ev, Vector256.Load(e1 + i), a1);
+                b1 = Vector256.FusedMultiplyAdd(od, Vector256.Load(d1 + i), b1);
+                a2 = Vector256.FusedMultiplyAdd(ev, Vector256.Load(e2 + i), a2);
+                b2 = Vector256.FusedMultiplyAdd(od, Vector256.Load(d2 + i), b2);
+                a3 = Vector256.FusedMultiplyAdd(ev, Vector256.Load(e3 + i), a3);
+                b3 = Vector256.FusedMultiplyAdd(od, Vector256.Load(d3 + i), b3);
             }
-            s0 = Vector256.Sum(a0); s1 = Vector256.Sum(a1); s2 = Vector256.Sum(a2); s3 = Vector256.Sum(a3);
+            s0 = Vector256.Sum(a0 + b0); s1 = Vector256.Sum(a1 + b1); s2 = Vector256.Sum(a2 + b2); s3 = Vector256.Sum(a3 + b3);
         }
         for (; i < half; i++)
         {

@@ -50,6 +50,7 @@ public sealed class LlamaModel : nn.Module
         if (cache is not null && !cache.IsEmpty && cache.BatchSize != b)
             throw new ArgumentException($"LlamaModel: cache batch {cache.BatchSize} != input batch {b}");
 
+        ForwardStats.Record(b, t);
         using var scope = torch.NewDisposeScope();
         var positions = AttentionMask.PositionIds(attentionMask, t);            // [B, T]
         var (cos, sin) = _rotary.Forward(positions, inputsEmbeds.dtype);        // [B, T, hd]

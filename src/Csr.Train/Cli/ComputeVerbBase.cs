@@ -29,6 +29,16 @@ public abstract class ComputeVerbBase
     /// <summary>Resolves and validates <see cref="Device"/> and initialises libtorch for it (one-line error when CUDA is asked for but missing).</summary>
     public Device ResolveDevice(int? threads = null) => ComputeDevice.Resolve(Device, threads);
 
-    /// <summary>A <c>--dtype</c> text on <paramref name="device"/>: auto = bf16 on CUDA, fp32 on the CPU.</summary>
-    public static ScalarType ResolveDType(string dtype, Device device) => ComputeDevice.ResolveDType(dtype, device);
+    /// <summary>
+    /// A <c>--dtype</c> text on <paramref name="device"/>: auto = bf16 on CUDA and on CPUs with native bf16
+    /// (AVX512_BF16 / AMX-BF16), fp32 on other CPUs. What auto chose, and why, goes to stderr once per process.
+    /// </summary>
+    public static ScalarType ResolveDType(string dtype, Device device)
+    {
+        var choice = ComputeDevice.ResolveDTypeChoice(dtype, device);
+        if (choice.IsAuto && Interlocked.Exchange(ref _autoReported, 1) == 0) Console.Error.WriteLine(choice.ToString());
+        return choice.DType;
+    }
+
+    private static int _autoReported;
 }

@@ -53,7 +53,7 @@ public sealed class EvalVerb : ComputeVerbBase, ICliVerb
     [Option("max-new-tokens", Default = 512, HelpText = "Longest description (describe).")]
     public int MaxNewTokens { get; set; } = 512;
 
-    [Option("dtype", Default = "auto", HelpText = "Weights dtype for pope / describe: auto (bf16 on CUDA, fp32 on the CPU), fp32 or bf16.")]
+    [Option("dtype", Default = "auto", HelpText = "Weights dtype for pope / describe: auto (bf16 on CUDA and on CPUs with AVX512_BF16 or AMX-BF16, else fp32), fp32 or bf16.")]
     public string DType { get; set; } = "auto";
 
     [Option("image-aspect-ratio", Default = "pad", HelpText = "Image preprocessing for pope / describe: pad (pad to square with the CLIP mean colour, then resize + center crop: LLaVA's model_vqa with LLaVA-1.5's image_aspect_ratio = pad) or none (resize + center crop only).")]

@@ -21,7 +21,7 @@ public sealed class GenerateVerb : ComputeVerbBase, ICliVerb
     [Option("max-new-tokens", Default = 64, HelpText = "At most this many new tokens.")]
     public int MaxNewTokens { get; set; } = 64;
 
-    [Option("dtype", Default = "auto", HelpText = "Weights dtype: auto (bf16 on CUDA, fp32 on the CPU), fp32 or bf16.")]
+    [Option("dtype", Default = "auto", HelpText = "Weights dtype: auto (bf16 on CUDA and on CPUs with AVX512_BF16 or AMX-BF16, else fp32), fp32 or bf16.")]
     public string DType { get; set; } = "auto";
 
     [Option("greedy", HelpText = "Greedy decoding (the default unless --temperature is given).")]

@@ -16,7 +16,7 @@ public sealed class MergeVerb : ComputeVerbBase, ICliVerb
     [Option("out", Required = true, HelpText = "Output directory for the merged checkpoint.")]
     public string Out { get; set; } = "";
 
-    [Option("dtype", Default = "auto", HelpText = "auto (bf16 on CUDA, fp32 on the CPU), fp32 or bf16.")]
+    [Option("dtype", Default = "auto", HelpText = "auto (bf16 on CUDA and on CPUs with AVX512_BF16 or AMX-BF16, else fp32), fp32 or bf16.")]
     public string DType { get; set; } = "auto";
 
     [Option("max-shard-size", Default = "5GB", HelpText = "Largest weight shard (bytes, or with KB/MB/GB/KiB/MiB/GiB); more weights go to model-0000K-of-0000N.safetensors.")]

@@ -17,7 +17,7 @@ public abstract class StageVerbBase : ComputeVerbBase
     [Option("fused", Default = false, HelpText = "Use the fused Csr.Kernels ops (beam step, DPO log-ratio, CLIP pair scores, sibling ranks); CSR_KERNEL_PATH=fused|ilgpu|cuda|reference picks the path; each stage writes kernels.json.")]
     public bool Fused { get; set; }
 
-    [Option("dtype", Default = "auto", HelpText = "Weights dtype: auto (bf16 on CUDA, fp32 on the CPU), fp32 or bf16.")]
+    [Option("dtype", Default = "auto", HelpText = "Weights dtype: auto (bf16 on CUDA and on CPUs with AVX512_BF16 or AMX-BF16, else fp32), fp32 or bf16.")]
     public string DType { get; set; } = "auto";
 
     [Option("limit", HelpText = "Use only the first N prompts of the file.")]
@@ -32,7 +32,7 @@ public abstract class StageVerbBase : ComputeVerbBase
 
     public ScalarType ScalarType(Device device) => ParseDType(DType, device);
 
-    /// <summary>The weights dtype of a --dtype value on <paramref name="device"/>: auto (bf16 on CUDA, fp32 on the CPU), fp32 or bf16.</summary>
+    /// <summary>The weights dtype of a --dtype value on <paramref name="device"/>: auto (bf16 on CUDA and on CPUs with AVX512_BF16 or AMX-BF16, else fp32), fp32 or bf16.</summary>
     public static ScalarType ParseDType(string value, Device device)
     {
         try { return ResolveDType(value, device); }

@@ -26,6 +26,49 @@ public class Bf16GemvTests
         TinyLlama.AssertClose(expected, y, 1e-4, 1e-4, $"gemv m={m} n={n} k={k}");
     }
 
+    public static TheoryData<Bf16Gemv.Path, int, int, int> PathCases()
+    {
+        var data = new TheoryData<Bf16Gemv.Path, int, int, int>();
+        foreach (var path in Bf16Gemv.AvailablePaths)
+        {
+            data.Add(path, 1, 300, 1024);  // one row of x: the unrolled body only (half = 512)
+            data.Add(path, 1, 33, 119);    // half = 59: unrolled body, one 8-wide step, scalar tail, odd K
+            data.Add(path, 5, 300, 1024);  // 5 beams: a group of four rows, then one
+            data.Add(path, 7, 65, 83);     // four + three single rows, half = 41 (16 + 16 + 8 + 1), odd K
+            data.Add(path, 16, 260, 64);   // max rows, parallel chunks (N >= 256)
+        }
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(PathCases))]
+    public void Every_path_of_this_cpu_matches_a_double_precision_reference(Bf16Gemv.Path path, int m, int n, int k)
+    {
+        using var scope = NewDisposeScope();
+        var g = new Generator((ulong)(m * 7919 + n * 31 + k));
+        var w = randn(new long[] { n, k }, generator: g).to_type(ScalarType.BFloat16);
+        var x = randn(new long[] { m, k }, generator: g);
+        Tensor y;
+        using (Bf16Gemv.UsePath(path))
+        {
+            Assert.Equal(path, Bf16Gemv.CurrentPath);
+            y = Bf16Gemv.Linear(x, w, null);
+        }
+        var expected = x.to_type(ScalarType.Float64).matmul(w.to_type(ScalarType.Float64).t());
+        TinyLlama.AssertClose(expected, y, 1e-4, 1e-4, $"gemv {path} m={m} n={n} k={k}");
+    }
+
+    [Fact]
+    public void The_default_path_is_the_widest_this_cpu_runs()
+    {
+        var expected = System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated ? Bf16Gemv.Path.Vector512
+            : System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated ? Bf16Gemv.Path.Vector256 : Bf16Gemv.Path.Scalar;
+        Assert.Equal(expected, Bf16Gemv.CurrentPath);
+        Assert.Contains(Bf16Gemv.Path.Scalar, Bf16Gemv.AvailablePaths);
+        if (!Bf16Gemv.IsAvailable(Bf16Gemv.Path.Vector512))
+            Assert.Throws<ArgumentException>(() => Bf16Gemv.UsePath(Bf16Gemv.Path.Vector512));
+    }
+
     [Fact]
     public void Bf16_model_logits_with_and_without_the_kernel_agree()
     {

@@ -1,0 +1,193 @@
+using System.Diagnostics;
+using System.Reflection;
+using Csr.Models.Llama;
+using Csr.Native;
+using Csr.Train.Cli;
+using Csr.Train.Models;
+using Csr.Train.Pipeline;
+using Csr.Train.Sampling;
+using Csr.Train.World;
+using Csr.Train.World.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Csr.Bench.Pipeline;
+
+/// <summary>
+/// Sampling throughput at the official settings (5 beams, 5 groups, 5 token beams, diversity 3, max_new_tokens 70,
+/// max_length 1024), the same prompts three ways in one process: re-encoding every node (<c>--no-prefix-cache</c>),
+/// the prefix cache one prompt at a time, and the prefix cache with trees batched across prompts
+/// (<c>--batch-prompts N</c> of the sampler, when it has that option). Per mode: wall time per prompt, forwarded
+/// tokens per prompt, language-model forwards and rows per forward (<see cref="ForwardStats"/>); trees are compared
+/// to the one-prompt prefix-cache trees.
+/// <code>
+/// dotnet bench/Csr.Bench/bin/Release/net10.0/Csr.Bench.dll --sampling --model world [--prompts 96] [--batch-prompts N] [--threads T] [--dtype auto] [--modes recompute,cached,batched] [--progress]
+/// dotnet bench/Csr.Bench/bin/Release/net10.0/Csr.Bench.dll --sampling --model mid [--prompts 4] [--max-length 1024] [--period-bias-x100 80]
+/// </code>
+/// <c>world</c>: the embedded world's base LLaVA from the demo's cache (<c>~/.cache/csr-train/world</c>; built there,
+/// about 10-20 minutes on 2 cores, when missing) on the demo's CSR prompts; <c>mid</c>: the random mid-size LLaVA of
+/// <see cref="PipelineReport"/> (576 image tokens).
+/// </summary>
+public static class SamplingReport
+{
+    /// <summary>The batched sampler's option: a property of this name (int) on <see cref="SampleOptions"/>.</summary>
+    public const string BatchOption = "BatchPrompts";
+
+    public static void Run(string[] args)
+    {
+        string model = Text(args, "--model", "world");
+        if (model is not ("world" or "mid")) throw new ArgumentException($"--model {model}: expected world or mid");
+        int prompts = Int(args, "--prompts", model == "world" ? 96 : 4);
+        int threads = Int(args, "--threads", model == "world" ? 1 : Environment.ProcessorCount);
+        int maxLength = Int(args, "--max-length", 1024);
+        int? batch = args.Contains("--batch-prompts") ? Int(args, "--batch-prompts", 0) : null;
+        var modes = Text(args, "--modes", "recompute,cached,batched").Split(',');
+        Progress = args.Contains("--progress");
+        TorchRuntime.EnsureInitialised();
+        torch.set_num_threads(threads);
+        var dtype = ComputeDevice.ResolveDTypeChoice(Text(args, "--dtype", "auto"), CPU);
+        Console.WriteLine($"cpu: {CpuFeatures.Describe()}; torch threads {torch.get_num_threads()}; {dtype}");
+
+        string dir = Directory.CreateTempSubdirectory("csr-bench-sampling-").FullName;
+        try
+        {
+            var (vlm, entries, rule, what) = model == "world" ? World(dir, prompts, dtype.DType) : Mid(dir, prompts, Int(args, "--period-bias-x100", 80) / 100.0, dtype.DType);
+            using var _ = vlm;
+            Console.WriteLine($"model: {what}");
+            var sample = new SampleOptions { MaxLength = maxLength }; // official defaults otherwise
+            Console.WriteLine($"sampling: {entries.Count} prompts, num_beams {sample.NumBeams}, groups {sample.NumBeamGroups}, token beams {sample.NumTokenBeams}, " +
+                              $"diversity {sample.DiversityPenalty}, max_new_tokens {sample.MaxNewTokens}, max_length {sample.MaxLength}");
+            var batchProperty = typeof(SampleOptions).GetProperty(BatchOption, BindingFlags.Public | BindingFlags.Instance);
+            Console.WriteLine(batchProperty is null
+                ? $"batched sampler: SampleOptions has no {BatchOption} in this build: the batched row is pending"
+                : $"batched sampler: SampleOptions.{BatchOption}, default {batchProperty.GetValue(sample)}");
+
+            // warm-up (JIT, allocator): the first prompt once, not timed
+            SampleRunner.Run(vlm, entries.Take(1).ToList(), Path.Combine(dir, "warmup"), new SampleStageOptions(WithBatch(sample, batchProperty, 1), PromptTemplate.Default, rule, Shard.All));
+
+            var results = new List<(string Mode, string Label, Result? R)>();
+            foreach (var mode in modes)
+            {
+                switch (mode)
+                {
+                    case "recompute":
+                        results.Add((mode, "re-encode, one prompt at a time (--no-prefix-cache)",
+                            Sample(vlm, entries, Path.Combine(dir, mode), rule, WithBatch(sample with { PrefixCache = false }, batchProperty, 1), mode)));
+                        break;
+                    case "cached":
+                        results.Add((mode, "prefix cache, one prompt at a time" + (batchProperty is null ? "" : " (--batch-prompts 1)"),
+                            Sample(vlm, entries, Path.Combine(dir, mode), rule, WithBatch(sample, batchProperty, 1), mode)));
+                        break;
+                    case "batched":
+                        if (batchProperty is null)
+                        {
+                            results.Add((mode, $"prefix cache, batched (--batch-prompts {batch?.ToString() ?? "default"})", null));
+                            break;
+                        }
+                        var o = batch is int n ? WithBatch(sample, batchProperty, n) : sample;
+                        results.Add((mode, $"prefix cache, batched (--batch-prompts {batchProperty.GetValue(o)})", Sample(vlm, entries, Path.Combine(dir, mode), rule, o, mode)));
+                        break;
+                    default: throw new ArgumentException($"--modes: unknown mode {mode} (recompute, cached, batched)");
+                }
+            }
+            var cached = results.FirstOrDefault(x => x.Mode == "cached").R;
+            var recompute = results.FirstOrDefault(x => x.Mode == "recompute").R;
+            Console.WriteLine();
+            Console.WriteLine("| mode | s/prompt (wall) | forwarded tokens/prompt | LM forwards/prompt | rows/forward | time vs prefix cache | trees vs prefix cache |");
+            Console.WriteLine("|---|---|---|---|---|---|---|");
+            foreach (var (mode, label, r) in results)
+            {
+                if (r is null) { Console.WriteLine($"| {label} | pending batched sampler | | | | | |"); continue; }
+                string ratio = cached is null ? "" : (r.SecondsPerPrompt / cached.SecondsPerPrompt).ToString("F2");
+                string trees = cached is null || mode == "cached" ? "" : Compare(Path.Combine(dir, "cached"), Path.Combine(dir, mode), mode == "batched" ? 1e-4 : 1e-3);
+                Console.WriteLine($"| {label} | {r.SecondsPerPrompt:F3} | {r.TokensPerPrompt:F0} | {r.Counts.Calls / (double)entries.Count:F1} | {r.Counts.RowsPerForward:F1} | {ratio} | {trees} |");
+            }
+            if (cached is not null && recompute is not null)
+                Console.WriteLine($"prefix cache vs re-encode: {recompute.SecondsPerPrompt / cached.SecondsPerPrompt:F2}x faster, {recompute.TokensPerPrompt / cached.TokensPerPrompt:F2}x fewer tokens; " +
+                                  $"mean nodes/prompt {cached.Nodes:F1}, mean sentence {cached.MeanSentenceTokens:F1} tokens");
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    /// <summary>One line per sampled prompt (<c>--progress</c>).</summary>
+    static bool Progress;
+
+    sealed record Result(double SecondsPerPrompt, double TokensPerPrompt, double Nodes, double MeanSentenceTokens, ForwardStats.Counts Counts);
+
+    static Result Sample(VisionLanguageModel vlm, IReadOnlyList<PromptEntry> entries, string outDir, ImagePathRule rule, SampleOptions o, string mode)
+    {
+        var before = ForwardStats.Snapshot();
+        var sw = Stopwatch.StartNew();
+        var recs = SampleRunner.Run(vlm, entries, outDir, new SampleStageOptions(o, PromptTemplate.Default, rule, Shard.All),
+            Progress ? r => Console.WriteLine($"    {mode}: prompt {r.Id}: {r.Nodes} nodes, depth {r.Depth}, {r.ForwardedTokens} tokens, {r.Seconds:F1} s") : null);
+        double seconds = sw.Elapsed.TotalSeconds;
+        var counts = ForwardStats.Snapshot() - before;
+        Console.WriteLine($"  {mode}: {recs.Count} prompts in {seconds:F1} s; {counts.Calls} forwards, {counts.Rows} rows, {counts.Tokens} positions");
+        double meanSentence = Directory.GetFiles(outDir, "*.json").Where(f => !f.EndsWith("kernels.json", StringComparison.Ordinal))
+            .SelectMany(f => TreeFile.Read(f).DescendantsAndSelf().Skip(1)).DefaultIfEmpty().Average(n => n?.NumTokens ?? 0);
+        return new Result(seconds / recs.Count, recs.Average(r => (double)r.ForwardedTokens), recs.Average(r => (double)r.Nodes), meanSentence, counts);
+    }
+
+    static SampleOptions WithBatch(SampleOptions o, PropertyInfo? batchProperty, int n)
+    {
+        if (batchProperty is null) return o;
+        var copy = o with { };
+        batchProperty.SetValue(copy, n);
+        return copy;
+    }
+
+    /// <summary>"equal (k trees)" when every tree of <paramref name="other"/> has the same texts and finality as
+    /// <paramref name="reference"/>'s and scores within <paramref name="tol"/>, else the number that differ.</summary>
+    static string Compare(string reference, string other, double tol)
+    {
+        var files = Directory.GetFiles(reference, "*.json").Where(f => !f.EndsWith("kernels.json", StringComparison.Ordinal)).ToList();
+        int differ = files.Count(f => !TreesMatch(TreeFile.Read(f), TreeFile.Read(Path.Combine(other, Path.GetFileName(f))), tol));
+        return differ == 0 ? $"equal ({files.Count} trees, scores within {tol:0e0})" : $"{differ} of {files.Count} trees differ";
+    }
+
+    static bool TreesMatch(TreeNode a, TreeNode b, double tol) =>
+        a.Text == b.Text && a.IsFinal == b.IsFinal && Math.Abs(a.Score - b.Score) <= tol && a.Children.Count == b.Children.Count
+        && a.Children.Zip(b.Children).All(x => TreesMatch(x.First, x.Second, tol));
+
+    static (VisionLanguageModel, IReadOnlyList<PromptEntry>, ImagePathRule, string) World(string dir, int prompts, ScalarType dtype)
+    {
+        var defaults = new WorldDemoOptions { OutDir = dir, CacheDir = DemoVerb.DefaultCache() };
+        var sw = Stopwatch.StartNew();
+        var paths = WorldBaseModels.BuildOrLoad(defaults.CacheDir, defaults.Seed, defaults.World, defaults.Models, PromptTemplate.Default);
+        Console.WriteLine($"base models: {Path.GetDirectoryName(paths.LlavaDir)} ({(paths.FromCache ? "cached" : $"built in {sw.Elapsed.TotalSeconds:F0} s")})");
+        var gen = new SceneGenerator(defaults.Seed, defaults.World);
+        var csr = Path.Combine(dir, "data", "csr");
+        WorldDataset.Write(gen, SceneGenerator.CsrStream, prompts, csr);
+        var entries = PromptFile.Read(Path.Combine(csr, "prompts.json"));
+        var vlm = VisionLanguageModel.Load(paths.LlavaDir, dtype);
+        var cfg = vlm.Model.Config;
+        long parameters = vlm.Model.language_model.parameters().Sum(p => p.numel());
+        string what = $"the embedded world's base LLaVA (seed {defaults.Seed}, demo settings; language model {cfg.TextConfig.NumHiddenLayers} layers x hidden {cfg.TextConfig.HiddenSize}, " +
+                      $"vocab {cfg.TextConfig.VocabSize}, {parameters / 1e6:F2} M parameters), the demo's CSR prompts (stream {SceneGenerator.CsrStream})";
+        return (vlm, entries, new ImagePathRule(Path.Combine(csr, "images")), what);
+    }
+
+    static (VisionLanguageModel, IReadOnlyList<PromptEntry>, ImagePathRule, string) Mid(string dir, int prompts, double periodBias, ScalarType dtype)
+    {
+        var vlm = PipelineReport.MidSize(periodBias);
+        if (dtype != ScalarType.Float32) vlm.Model.to(dtype);
+        var entries = PipelineReport.Images(dir, prompts);
+        return (vlm, entries, new ImagePathRule(dir),
+            $"random mid-size LLaVA (text hidden 256 x 4 layers, vocab 32064; vision 336 px / 14 = 576 image tokens, hidden 64 x 2 layers; '.' logit = {periodBias} * <h, u>), {(dtype == ScalarType.BFloat16 ? "bf16" : "fp32")}");
+    }
+
+    static string Text(string[] args, string name, string def)
+    {
+        int i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? args[i + 1] : def;
+    }
+
+    static int Int(string[] args, string name, int def)
+    {
+        var t = Text(args, name, def.ToString());
+        return int.TryParse(t, out int v) ? v : throw new ArgumentException($"{name} {t}: expected an integer");
+    }
+}
