@@ -54,6 +54,12 @@ public sealed record WorldModelSettings
     /// <summary>Average the loss per example, then over the batch (instead of over all answer tokens), so the short
     /// yes/no answers weigh as much as the long descriptions.</summary>
     public bool ExampleMeanLoss { get; init; }
+    /// <summary>Weight of an auxiliary training loss: a logistic read-out, at each probe's object word, of whether that object
+    /// is in the image (the head is not part of the saved model).</summary>
+    public double ObjectWordAux { get; init; }
+    /// <summary>Standard deviation of the normal init of the language model's and the projector's weights (HF's
+    /// initializer_range is 0.02).</summary>
+    public double LmInitStd { get; init; } = 0.02;
 
     /// <summary>Small settings for tests (seconds, not minutes).</summary>
     public static WorldModelSettings Tiny => new()
@@ -84,6 +90,8 @@ public sealed record WorldModelSettings
         foreach (var scorerOnly in new[] { nameof(ScorerSteps), nameof(ScorerLr), nameof(ScorerSynonymRate), nameof(ScorerSameColourNegatives), nameof(ScorerPairLoss), nameof(ScorerFreezeVision) })
             node.Remove(scorerOnly);
         if (ProbeTurns == 1) node.Remove(nameof(ProbeTurns));
+        if (ObjectWordAux == 0) node.Remove(nameof(ObjectWordAux));
+        if (LmInitStd == 0.02) node.Remove(nameof(LmInitStd));
         return node.ToJsonString();
     }
 
