@@ -40,7 +40,7 @@ public sealed class DemoVerb : ComputeVerbBase, ICliVerb
     [Option("threads", Default = 0, HelpText = "Torch CPU threads (0 = all cores to build the base models, then 1 for evaluation and the CSR rounds, which is faster for models this small).")]
     public int Threads { get; set; }
 
-    [Option("llava-steps", HelpText = "Training steps of the world's base LLaVA (default 2000; part of the base-model cache key).")]
+    [Option("llava-steps", HelpText = "Training steps of the world's base LLaVA (default 1200; part of the base-model cache key).")]
     public int? LlavaSteps { get; set; }
 
     [Option("model-settings", HelpText = "JSON object overriding base-model settings, e.g. '{\"LmLayers\": 3, \"ProbeShare\": 0.6}' (names as in WorldModelSettings; part of the cache key).")]
