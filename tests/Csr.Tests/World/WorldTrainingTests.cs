@@ -287,11 +287,15 @@ public class WorldTrainingTests
     [Fact]
     public void LlavaKeyTextLeavesOutSettingsAddedLaterWhileAtTheirDefaults()
     {
-        var m = new WorldModelSettings();
+        // at the values they had before they were settings, the LLaVA's key text is the one older caches were written with
+        var m = new WorldModelSettings { ProbeTurns = 1, ObjectWordAux = 0, LmInitStd = 0.02 };
         var json = m.Fingerprint();
-        foreach (var name in new[] { "Scorer", "ProbeTurns" })
+        foreach (var name in new[] { "Scorer", "ProbeTurns", "ObjectWordAux", "LmInitStd" })
             Assert.DoesNotContain(name, json);
-        Assert.Contains("\"ProbeTurns\":3", (m with { ProbeTurns = 3 }).Fingerprint());
+        var current = new WorldModelSettings().Fingerprint();
+        Assert.Contains("\"ProbeTurns\":3", current);
+        Assert.Contains("\"ObjectWordAux\":1", current);
+        Assert.Contains("\"LmInitStd\":0.1", current);
         Assert.StartsWith("{\"TrainScenes\":4000,", json);
     }
 }
