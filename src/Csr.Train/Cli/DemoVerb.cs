@@ -40,7 +40,7 @@ public sealed class DemoVerb : ComputeVerbBase, ICliVerb
     [Option("threads", Default = 0, HelpText = "Torch CPU threads (0 = all cores to build the base models, then 1 for evaluation and the CSR rounds, which is faster for models this small).")]
     public int Threads { get; set; }
 
-    [Option("llava-steps", HelpText = "Training steps of the world's base LLaVA (default 2000; part of the base-model cache key).")]
+    [Option("llava-steps", HelpText = "Training steps of the world's base LLaVA (default 1200; part of the base-model cache key).")]
     public int? LlavaSteps { get; set; }
 
     [Option("model-settings", HelpText = "JSON object overriding base-model settings, e.g. '{\"LmLayers\": 3, \"ProbeShare\": 0.6}' (names as in WorldModelSettings; part of the cache key).")]
@@ -64,6 +64,9 @@ public sealed class DemoVerb : ComputeVerbBase, ICliVerb
     [Option("image-aspect-ratio", HelpText = "pad or none for every stage (default per stage, as the official scripts: sample none, DPO and evaluation pad; the world's scenes are square, so both give the same pixels).")]
     public string? ImageAspectRatio { get; set; }
 
+    [Option("path-mean", HelpText = "How the rank rule averages a path's node values: nodes (the official rule: sum / nodes including the root, which favours short paths) or sentences (sum / sentences).")]
+    public string? PathMean { get; set; }
+
     [Option("tiny", HelpText = "Tiny models and budgets (seconds; for tests and smoke runs, not for results).")]
     public bool Tiny { get; set; }
 
@@ -84,8 +87,14 @@ public sealed class DemoVerb : ComputeVerbBase, ICliVerb
         var world = WorldSettingsJson is { } wjson ? MergeSettings(defaults.World, wjson, "--world-settings") : defaults.World;
         try { world.Validate(); }
         catch (ArgumentException ex) { throw new CsrUserException($"--world-settings: {ex.Message}"); }
+        bool? overSentences = PathMean switch
+        {
+            null => null, "nodes" => false, "sentences" => true,
+            _ => throw new CsrUserException($"--path-mean {PathMean}: expected nodes or sentences"),
+        };
         return defaults with
         {
+            PathMeanOverSentences = overSentences ?? defaults.PathMeanOverSentences,
             Seed = Seed, Rounds = Rounds, Prompts = Prompts, EvalScenes = EvalScenes,
             Alpha = Alpha, Fused = Fused, NoAblation = NoAblation,
             CsrThreads = Threads > 0 ? null : 1,

@@ -58,7 +58,9 @@ public static class CalibratedReward
     }
 
     /// <summary>All root-to-final paths in depth-first order with their values (normalised for Rank, summed for Paper).</summary>
-    public static List<TreePath> Paths(TreeNode root, RewardRule rule, double alpha, FusedOps? ops = null)
+    /// <param name="meanOverSentences">Rank rule: divide by the path's sentences (nodes without the root) instead of the official
+    /// node count including the root.</param>
+    public static List<TreePath> Paths(TreeNode root, RewardRule rule, double alpha, FusedOps? ops = null, bool meanOverSentences = false)
     {
         var paths = new List<TreePath>();
         if (rule == RewardRule.Rank)
@@ -68,7 +70,7 @@ public static class CalibratedReward
             {
                 var (r, cr) = ranks[node];
                 return (1 - alpha) * r + alpha * cr;
-            }, (nodes, cum) => paths.Add(new TreePath(nodes, cum / nodes.Count)));
+            }, (nodes, cum) => paths.Add(new TreePath(nodes, cum / (meanOverSentences ? Math.Max(1, nodes.Count - 1) : nodes.Count))));
         }
         else
         {
@@ -108,9 +110,10 @@ public static class CalibratedReward
     }
 
     /// <summary>Chosen and rejected paths, or null when the tree has no final path (e.g. everything was cleaned away).</summary>
-    public static (TreePath Chosen, TreePath Rejected)? Select(TreeNode root, RewardRule rule, double alpha, FusedOps? ops = null)
+    public static (TreePath Chosen, TreePath Rejected)? Select(TreeNode root, RewardRule rule, double alpha, FusedOps? ops = null,
+        bool meanOverSentences = false)
     {
-        var paths = Paths(root, rule, alpha, ops);
+        var paths = Paths(root, rule, alpha, ops, meanOverSentences);
         if (paths.Count == 0) return null;
         // Stable sorts: ties keep depth-first order, as Python's sorted().
         var sorted = rule == RewardRule.Rank

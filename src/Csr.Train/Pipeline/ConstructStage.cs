@@ -10,6 +10,10 @@ public sealed record ConstructOptions(RewardRule Rule = RewardRule.Rank, double 
     /// <summary>Rank siblings with Csr.Kernels' fused sibling-rank op (else its reference); same ranks either way.</summary>
     public bool Fused { get; init; }
 
+    /// <summary>Rank rule only: divide a path's summed node values by its sentence count instead of the official node
+    /// count including the root (whose value is 0), so a path is not favoured for being short.</summary>
+    public bool MeanOverSentences { get; init; }
+
     public void Validate()
     {
         if (Alpha is < 0 or > 1 || double.IsNaN(Alpha)) throw new ArgumentException($"--alpha {Alpha}: must be in [0, 1]");
@@ -62,7 +66,7 @@ public static class ConstructStage
         cleanedNodes = TreeCleaner.Clean(root);
         valueGap = 0;
         (TreePath Chosen, TreePath Rejected)? sel;
-        try { sel = CalibratedReward.Select(root, options.Rule, options.Alpha, Csr.Kernels.FusedOps.For(options.Fused)); }
+        try { sel = CalibratedReward.Select(root, options.Rule, options.Alpha, Csr.Kernels.FusedOps.For(options.Fused), options.MeanOverSentences); }
         catch (InvalidDataException ex) { throw new InvalidDataException($"{source ?? prompt.Id}: {ex.Message}", ex); }
         if (sel is not { } s) return null;
         valueGap = Math.Abs(s.Rejected.Value - s.Chosen.Value);

@@ -99,7 +99,7 @@ public sealed class WorldDemo(WorldDemoOptions o)
                     NumBeams = o.NumBeams, NumBeamGroups = o.NumBeams, NumTokenBeams = o.NumBeams, MaxNewTokens = 16, MaxLength = 1024,
                     SentenceEndId = baseVlm.Tokenizer.TokenToId("."), Fused = o.Fused,
                 },
-                Construct = new ConstructOptions(RewardRule.Rank, alpha) { Fused = o.Fused },
+                Construct = new ConstructOptions(RewardRule.Rank, alpha) { Fused = o.Fused, MeanOverSentences = o.PathMeanOverSentences },
                 Dpo = new DpoOptions
                 {
                     LearningRate = o.DpoLearningRate, ProjectorLearningRate = o.DpoProjectorLearningRate, Beta = o.DpoBeta,
@@ -185,6 +185,9 @@ public sealed class WorldDemo(WorldDemoOptions o)
                 ["csr prompts per round"] = o.Prompts.ToString(),
                 ["held-out scenes"] = o.EvalScenes.ToString(),
                 ["fused"] = o.Fused.ToString(),
+                ["path value"] = o.PathMeanOverSentences
+                    ? "sum of node values / sentences (the official rank rule divides by nodes including the root, which favours short paths)"
+                    : "sum of node values / nodes including the root (official rank rule)",
                 ["image aspect ratio"] = $"sample {o.SampleImageAspectRatio}, dpo {o.DpoImageAspectRatio}, eval {o.EvalImageAspectRatio}",
                 ["dpo"] = $"lr {o.DpoLearningRate}, projector lr {o.DpoProjectorLearningRate}, beta {o.DpoBeta}, LoRA r {o.LoraR} alpha {o.LoraAlpha}, epochs {o.DpoEpochs}, batch {o.DpoBatchSize}",
             },
@@ -200,7 +203,14 @@ public sealed class WorldDemo(WorldDemoOptions o)
     /// The options an arm's run directory records and compares on a rerun: every setting that changes the arm's trees,
     /// pairs or weights, so a rerun of the demo into the same --out with other settings is refused, not reused.
     /// </summary>
-    public static Dictionary<string, object?> ArmManifestOptions(string arm, CsrRunOptions r) => new()
+    public static Dictionary<string, object?> ArmManifestOptions(string arm, CsrRunOptions r)
+    {
+        var options = ArmManifestCore(arm, r);
+        if (r.Construct.MeanOverSentences) options["path-mean"] = "sentences";
+        return options;
+    }
+
+    private static Dictionary<string, object?> ArmManifestCore(string arm, CsrRunOptions r) => new()
     {
         ["arm"] = arm, ["alpha"] = r.Construct.Alpha, ["reward"] = r.Construct.Rule, ["seed"] = r.Seed,
         ["num-beams"] = r.Sample.NumBeams, ["num-beam-groups"] = r.Sample.NumBeamGroups, ["num-token-beams"] = r.Sample.NumTokenBeams,

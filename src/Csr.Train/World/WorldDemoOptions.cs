@@ -31,6 +31,9 @@ public sealed record WorldDemoOptions
 
     // CSR stage settings for tiny models (the official 7B values do not move a model this small)
     public int NumBeams { get; init; } = 5;
+    /// <summary>Divide a path's value by its sentences instead of the official node count including the root
+    /// (<see cref="Csr.Train.Pipeline.ConstructOptions.MeanOverSentences"/>).</summary>
+    public bool PathMeanOverSentences { get; init; }
     public double DpoLearningRate { get; init; } = 1e-3;
     public double DpoProjectorLearningRate { get; init; } = 1e-4;
     public double DpoBeta { get; init; } = 0.1;

@@ -114,4 +114,26 @@ public class CalibratedRewardTests
         Assert.Equal("A cat sits. It is red.", pair.Rejected);
         Assert.Equal(1.9 / 3 - 0.275, gap, 12);
     }
+
+    [Fact]
+    public void RankRule_OfficialMeanFavoursTheShortPath_MeanOverSentencesDoesNot()
+    {
+        // alpha 0, values = LM ranks: a .5 (beats b), b 1 (final); a -> a1 -> a11, single children, rank 1 each.
+        // long path a-a1-a11: sum 2.5, official / 4 nodes = .625, / 3 sentences = .833; b: 1, official / 2 = .5, / 1 = 1
+        var root = new TreeNode { Text = "p" };
+        var a = HandTrees.Node(root, "A cat sits.", -1.0, null, false);
+        HandTrees.Node(root, "A bird flies.", -2.0, null, true);
+        var a1 = HandTrees.Node(a, "It is red.", -1.5, null, false);
+        HandTrees.Node(a1, "It is small.", -2.0, null, true);
+        var official = CalibratedReward.Select(root, RewardRule.Rank, 0.0)!.Value;
+        Assert.Equal("A bird flies.", official.Chosen.Answer);
+        Assert.Equal(0.5, official.Chosen.Value, 12);
+        Assert.Equal(2.5 / 4, official.Rejected.Value, 12);
+        var sentences = CalibratedReward.Select(root, RewardRule.Rank, 0.0, meanOverSentences: true)!.Value;
+        Assert.Equal("A cat sits. It is red. It is small.", sentences.Chosen.Answer);
+        Assert.Equal(2.5 / 3, sentences.Chosen.Value, 12);
+        Assert.Equal("A bird flies.", sentences.Rejected.Answer);
+        var pair = ConstructStage.Build(root, Prompt, new ConstructOptions(RewardRule.Rank, 0.0) { MeanOverSentences = true }, out _, out _)!;
+        Assert.Equal("A cat sits. It is red. It is small.", pair.Chosen);
+    }
 }

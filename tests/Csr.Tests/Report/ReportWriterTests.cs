@@ -108,12 +108,20 @@ public class ReportWriterTests
         Assert.False(g.PopeAtChance); // base adversarial accuracy 80.5
         var md = ReportWriter.Markdown(collapsed, "report.png");
         Assert.Contains("but coverage fell 80.0 -> 40.0", md);
-        Assert.Contains("| csr | 0.9 | 3 | 30.0 | 10.0 | 40.0 |", md);
+        Assert.Contains("| csr | 0.9 | 3 | 30.0 | 10.0 | 40.0 | - |", md);
+        var withObjects = collapsed with { Arms = [collapsed.Arms[0] with { Rounds = collapsed.Arms[0].Rounds.Select(r => r with { ObjectsPerCaption = 2.25 }).ToList() }, d.Arms[1]] };
+        Assert.Contains("| csr | 0.9 | 3 | 30.0 | 10.0 | 40.0 | 2.25 | 90.0 | 85.0 |", ReportWriter.Markdown(withObjects, "report.png"));
         Assert.DoesNotContain("at chance", md);
 
         var kept = d with { Arms = [csr with { Rounds = csr.Rounds.Select(r => WithCoverage(r, 75)).ToList() }, d.Arms[1]] };
         Assert.False(ReportChecks.From(kept)!.CoverageCollapsed);
         Assert.DoesNotContain("coverage fell", ReportWriter.Markdown(kept, "report.png"));
+
+        // the line is at 10 points: 80 -> 69 collapsed, 80 -> 71 kept (and said so)
+        ReportData Fell(double to) => d with { Arms = [csr with { Rounds = csr.Rounds.Select((r, i) => WithCoverage(r, i == 0 ? 80 : to)).ToList() }, d.Arms[1]] };
+        Assert.True(ReportChecks.From(Fell(69))!.CoverageCollapsed);
+        Assert.False(ReportChecks.From(Fell(71))!.CoverageCollapsed);
+        Assert.Contains("coverage 80.0 -> 71.0 (no more than 10 points lower)", ReportWriter.Markdown(Fell(71), "report.png"));
 
         var chance = new Dictionary<string, PopeSplitReport>(csr.Rounds[0].Pope) { ["adversarial"] = new(50, 0, 0, 0, 0) };
         var atChance = d with { Arms = [csr with { Rounds = [csr.Rounds[0] with { Pope = chance }, .. csr.Rounds.Skip(1)] }, d.Arms[1]] };

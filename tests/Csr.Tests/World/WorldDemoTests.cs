@@ -58,6 +58,17 @@ public class WorldDemoTests
     }
 
     [Fact]
+    public void PathMeanOptionSelectsTheRankRulesDivisorAndRefusesOtherValuesByName()
+    {
+        var official = new WorldDemoOptions { OutDir = "o", CacheDir = "c" }.PathMeanOverSentences;
+        Assert.Equal(official, new DemoVerb().Options().PathMeanOverSentences);
+        Assert.True(new DemoVerb { PathMean = "sentences" }.Options().PathMeanOverSentences);
+        Assert.False(new DemoVerb { PathMean = "nodes" }.Options().PathMeanOverSentences);
+        var bad = Assert.Throws<CsrUserException>(() => new DemoVerb { PathMean = "root" }.Options());
+        Assert.StartsWith("--path-mean root", bad.Message);
+    }
+
+    [Fact]
     public void ModelSettingsJsonOverridesNamedSettingsAndRefusesUnknownOnes()
     {
         var verb = new DemoVerb { Out = "o", Cache = "c", ModelSettings = "{\"LmLayers\": 3, \"ProbeShare\": 0.7}", LlavaSteps = 11, DpoLr = 1e-4 };

@@ -95,6 +95,39 @@ public class WorldTrainingTests
     }
 
     [Fact]
+    public void LlavaInitStdSetsTheLanguageModelsWeightScaleAndTheObjectWordLossAddsToTheFirstStepsLoss()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "csr-winit-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var world = new WorldSettings { ImageSize = 32, GridCells = 2 };
+            var gen = new SceneGenerator(4, world);
+            var m = WorldModelSettings.Tiny with { LlavaSteps = 1, ProbeShare = 1.0, LmHidden = 64, LmIntermediate = 128 };
+            var scenes = gen.GenerateMany(m.TrainScenes).ToList();
+            using var pixels = WorldPixels.Build(new SceneRenderer(world.ImageSize, gen.Vocabulary), scenes);
+            var clip = WorldClipTrainer.Train(scenes, pixels, gen.Vocabulary, world, m, 4).Model;
+            WorldLlavaTrainer.Result Train(WorldModelSettings s) =>
+                WorldLlavaTrainer.Train(clip, scenes, pixels, gen.Vocabulary, world, s, PromptTemplate.Default, 4, Path.Combine(dir, Guid.NewGuid().ToString("N")));
+            double Std(WorldLlavaTrainer.Result r) => r.Model.language_model.model.layers[0].mlp.gate_proj.weight!.std().item<float>();
+
+            var wide = Train(m with { LmInitStd = 0.1, ObjectWordAux = 0 });
+            var hf = Train(m with { LmInitStd = 0.02, ObjectWordAux = 0 });
+            Assert.InRange(Std(wide), 0.085, 0.115);
+            Assert.InRange(Std(hf), 0.0, 0.04);
+
+            // the first step's loss is taken before any update: with the read-out it gains the logistic loss of an untrained
+            // head (about ln 2) times the weight, and nothing else changes
+            var aux = Train(m with { LmInitStd = 0.1, ObjectWordAux = 1.0 });
+            Assert.InRange(aux.FinalLoss - wide.FinalLoss, 0.3, 1.5);
+            var half = Train(m with { LmInitStd = 0.1, ObjectWordAux = 0.5 });
+            Assert.InRange((half.FinalLoss - wide.FinalLoss) / (aux.FinalLoss - wide.FinalLoss), 0.45, 0.55);
+            foreach (var r in new[] { wide, hf, aux, half }) r.Model.Dispose();
+            clip.Dispose();
+        }
+        finally { if (Directory.Exists(dir)) Directory.Delete(dir, true); }
+    }
+
+    [Fact]
     public void ChangingOnlyTheLlavaSettingsReusesTheCachedClipAndBuildsTheSameLlavaAsAFreshBuild()
     {
         var root = Path.Combine(Path.GetTempPath(), "csr-wcache-" + Guid.NewGuid().ToString("N"));
@@ -254,11 +287,15 @@ public class WorldTrainingTests
     [Fact]
     public void LlavaKeyTextLeavesOutSettingsAddedLaterWhileAtTheirDefaults()
     {
-        var m = new WorldModelSettings();
+        // at the values they had before they were settings, the LLaVA's key text is the one older caches were written with
+        var m = new WorldModelSettings { ProbeTurns = 1, ObjectWordAux = 0, LmInitStd = 0.02 };
         var json = m.Fingerprint();
-        foreach (var name in new[] { "Scorer", "ProbeTurns" })
+        foreach (var name in new[] { "Scorer", "ProbeTurns", "ObjectWordAux", "LmInitStd" })
             Assert.DoesNotContain(name, json);
-        Assert.Contains("\"ProbeTurns\":3", (m with { ProbeTurns = 3 }).Fingerprint());
+        var current = new WorldModelSettings().Fingerprint();
+        Assert.Contains("\"ProbeTurns\":3", current);
+        Assert.Contains("\"ObjectWordAux\":1", current);
+        Assert.Contains("\"LmInitStd\":0.1", current);
         Assert.StartsWith("{\"TrainScenes\":4000,", json);
     }
 }

@@ -45,7 +45,8 @@ public sealed class WorldLlavaTrainer
     }
 
     public static Result Train(ClipModel clip, IReadOnlyList<Scene> scenes, Tensor pixels, WorldVocabulary vocab, WorldSettings world,
-        WorldModelSettings m, PromptTemplate template, int seed, string tokenizerDir, Action<int, double>? progress = null)
+        WorldModelSettings m, PromptTemplate template, int seed, string tokenizerDir, Action<int, double>? progress = null,
+        Action<int, double, double>? curve = null)
     {
         // Everything that draws from libtorch's global RNG (nn.Linear heads' init, dropout) must be seeded too:
         // without this the same seed built different base models in two processes.
@@ -69,6 +70,14 @@ public sealed class WorldLlavaTrainer
             PadTokenId = padId,
         }.Validate();
         var model = new LlavaForConditionalGeneration(config, ScalarType.Float32, new Generator((ulong)seed + 1));
+        if (m.LmInitStd != 0.02)
+        {
+            // HF's initializer_range 0.02 suits wide models; at this width it leaves the attention logits so small that
+            // attention stays uniform and the language model never learns to look up the asked object in the image
+            var g = new Generator((ulong)seed + 2);
+            model.language_model.InitWeights(g, m.LmInitStd);
+            Csr.Models.Clip.ClipInit.InitWeights(model.multi_modal_projector, g, m.LmInitStd);
+        }
         using (no_grad())
         {
             var src = clip.vision_model.state_dict();
@@ -92,13 +101,18 @@ public sealed class WorldLlavaTrainer
             foreach (var c in chunks) c.Dispose();
         }
 
-        var trainable = model.multi_modal_projector.parameters().Concat(model.language_model.parameters()).ToList();
+        // the auxiliary read-out of "the asked object is in the image" at the question's object word (training only, not saved)
+        var objectHead = nn.Linear(m.LmHidden, 1);
+        var trainable = model.multi_modal_projector.parameters().Concat(model.language_model.parameters())
+            .Concat(m.ObjectWordAux > 0 ? objectHead.parameters() : []).ToList();
+        var shapeIds = vocab.Shapes.Select(sh => tok.Encode(sh.Name, addBos: false)).Where(x => x.Length == 1).Select(x => x[0]).ToHashSet();
         var opt = optim.AdamW(trainable, lr: m.LlavaLr, weight_decay: 0.0);
         var rng = SplitMix64.For(seed, 78, 0);
         int n = scenes.Count, b = Math.Min(m.LlavaBatch, n);
         double lastLoss = double.NaN;
         int yesId = tok.Encode(CaptionGrammar.ProbeAnswer(true), addBos: false)[0], noId = tok.Encode(CaptionGrammar.ProbeAnswer(false), addBos: false)[0];
-        int probeHits = 0, probeTotal = 0;
+        int probeHits = 0, probeTotal = 0, curveHits = 0, curveTotal = 0;
+        var encoded = new Dictionary<string, int[]>(StringComparer.Ordinal); // the grammar's texts repeat: encode each once
         model.train();
         for (int step = 0; step < m.LlavaSteps; step++)
         {
@@ -108,6 +122,7 @@ public sealed class WorldLlavaTrainer
             var idx = new long[b];
             var rows = new List<(List<int> Ids, List<long> Labels)>();
             var probeRows = new List<(int Row, int At, bool Yes)>(); // the first turn's deciding position
+            var objectRows = new List<(int Row, int At, bool Yes)>();
             for (int k = 0; k < b; k++)
             {
                 int i = rng.Next(n);
@@ -120,13 +135,16 @@ public sealed class WorldLlavaTrainer
                     var (q, a) = turns[u];
                     // vicuna_v1 multi-turn: "{system} USER: <image>\nq1 ASSISTANT: a1</s>USER: q2 ASSISTANT: a2</s>..."
                     var prompt = u == 0
-                        ? model.ExpandImageTokens(tok.Encode(template.Format(PromptEntry.ImageMarker + "\n" + q), addBos: true))
-                        : tok.Encode($"USER: {q} ASSISTANT:", addBos: false);
-                    if (u == 0 && (a == CaptionGrammar.ProbeAnswer(true) || a == CaptionGrammar.ProbeAnswer(false)))
+                        ? Encoded(encoded, "first:" + q, () => model.ExpandImageTokens(tok.Encode(template.Format(PromptEntry.ImageMarker + "\n" + q), addBos: true)))
+                        : Encoded(encoded, "next:" + q, () => tok.Encode($"USER: {q} ASSISTANT:", addBos: false));
+                    bool isProbe = a == CaptionGrammar.ProbeAnswer(true) || a == CaptionGrammar.ProbeAnswer(false);
+                    if (u == 0 && isProbe)
                         probeRows.Add((k, prompt.Length - 1, a == CaptionGrammar.ProbeAnswer(true)));
+                    if (isProbe && Array.FindLastIndex(prompt, shapeIds.Contains) is var w and >= 0)
+                        objectRows.Add((k, seq.Count + w, a == CaptionGrammar.ProbeAnswer(true)));
                     seq.AddRange(prompt);
                     lab.AddRange(Enumerable.Repeat(-100L, prompt.Length));
-                    var answer = tok.Encode(a, addBos: false).Append(tok.EosId).ToArray();
+                    var answer = Encoded(encoded, "answer:" + a, () => tok.Encode(a, addBos: false).Append(tok.EosId).ToArray());
                     seq.AddRange(answer);
                     lab.AddRange(answer.Select(x => (long)x));
                 }
@@ -151,7 +169,21 @@ public sealed class WorldLlavaTrainer
             var labelsT = tensor(labels, new long[] { b, t });
             var projected = model.multi_modal_projector.forward(features.index_select(0, tensor(idx)));
             var embeds = model.EmbedInputs(idsT, projected);
-            var logits = model.Forward(embeds, maskT, null); // [b, t, V]
+            Tensor logits, objectLoss = zeros(1);
+            if (m.ObjectWordAux > 0 && objectRows.Count > 0)
+            {
+                // The probe's answer needs two attention hops (the answer position finds the object word, which finds the
+                // image patches showing it); learnt together from the answer's loss alone they stall at chance. A logistic
+                // read-out of presence at the object word itself trains the first hop directly.
+                var hidden = model.ForwardHidden(embeds, maskT, null); // [b, t, H]
+                logits = nn.functional.linear(hidden, model.language_model.LmHeadWeight);
+                var at = tensor(objectRows.Select(r => (long)(r.Row * t + r.At)).ToArray());
+                var y = tensor(objectRows.Select(r => r.Yes ? 1f : 0f).ToArray());
+                var z = objectHead.forward(hidden.reshape(-1, hidden.shape[2]).index_select(0, at)).squeeze(-1);
+                objectLoss = nn.functional.binary_cross_entropy_with_logits(z, y);
+            }
+            else
+                logits = model.Forward(embeds, maskT, null); // [b, t, V]
             var target = labelsT.narrow(1, 1, t - 1);
             Tensor loss;
             if (m.ExampleMeanLoss)
@@ -165,12 +197,13 @@ public sealed class WorldLlavaTrainer
             }
             else
                 loss = nn.functional.cross_entropy(logits.narrow(1, 0, t - 1).reshape(-1, logits.shape[2]), target.reshape(-1), ignore_index: -100);
+            if (m.ObjectWordAux > 0) loss = loss + m.ObjectWordAux * objectLoss;
             opt.zero_grad();
             loss.backward();
             nn.utils.clip_grad_norm_(trainable, 1.0);
             opt.step();
             lastLoss = loss.item<float>();
-            if (probeRows.Count > 0 && step >= m.LlavaSteps - ProbeWindow)
+            if (probeRows.Count > 0 && (step >= m.LlavaSteps - ProbeWindow || curve != null))
             {
                 // teacher-forced probe accuracy over the last steps: does "Yes" outscore "No" where it should?
                 using var _ = no_grad();
@@ -178,15 +211,28 @@ public sealed class WorldLlavaTrainer
                 {
                     var l = logits[row, at];
                     bool saysYes = l[yesId].item<float>() > l[noId].item<float>();
-                    probeHits += saysYes == yes ? 1 : 0;
-                    probeTotal++;
+                    bool hit = saysYes == yes;
+                    if (step >= m.LlavaSteps - ProbeWindow) { probeHits += hit ? 1 : 0; probeTotal++; }
+                    curveHits += hit ? 1 : 0;
+                    curveTotal++;
                 }
+            }
+            if (curve != null && (step + 1) % 50 == 0)
+            {
+                curve(step + 1, lastLoss, curveTotal == 0 ? double.NaN : curveHits / (double)curveTotal);
+                curveHits = curveTotal = 0;
             }
             progress?.Invoke(step + 1, lastLoss);
         }
         features.Dispose();
         model.eval();
         return new Result(model, pieces, tok, lastLoss, probeTotal == 0 ? null : probeHits / (double)probeTotal);
+    }
+
+    private static int[] Encoded(Dictionary<string, int[]> cache, string key, Func<int[]> encode)
+    {
+        if (!cache.TryGetValue(key, out var ids)) cache[key] = ids = encode();
+        return ids;
     }
 
     /// <summary>One training conversation: a description with the language prior, or <paramref name="probeTurns"/> yes/no

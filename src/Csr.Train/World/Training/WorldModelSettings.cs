@@ -43,17 +43,23 @@ public sealed record WorldModelSettings
     public int LmLayers { get; init; } = 2;
     public int LmHeads { get; init; } = 4;
     public int LmIntermediate { get; init; } = 256;
-    public int LlavaSteps { get; init; } = 2000;
+    public int LlavaSteps { get; init; } = 1200;
     public int LlavaBatch { get; init; } = 32;
     public double LlavaLr { get; init; } = 3e-3;
     /// <summary>Share of LLaVA training examples that are yes/no probes (the rest are descriptions).</summary>
     public double ProbeShare { get; init; } = 0.5;
     /// <summary>Yes/no questions per probe conversation (multi-turn, as LLaVA's instruction data); the first turn is the
     /// POPE format, the later ones add probe supervision at little cost.</summary>
-    public int ProbeTurns { get; init; } = 1;
+    public int ProbeTurns { get; init; } = 3;
     /// <summary>Average the loss per example, then over the batch (instead of over all answer tokens), so the short
     /// yes/no answers weigh as much as the long descriptions.</summary>
     public bool ExampleMeanLoss { get; init; }
+    /// <summary>Weight of an auxiliary training loss: a logistic read-out, at each probe's object word, of whether that object
+    /// is in the image (the head is not part of the saved model).</summary>
+    public double ObjectWordAux { get; init; } = 1.0;
+    /// <summary>Standard deviation of the normal init of the language model's and the projector's weights (HF's
+    /// initializer_range is 0.02).</summary>
+    public double LmInitStd { get; init; } = 0.1;
 
     /// <summary>Small settings for tests (seconds, not minutes).</summary>
     public static WorldModelSettings Tiny => new()
@@ -84,6 +90,8 @@ public sealed record WorldModelSettings
         foreach (var scorerOnly in new[] { nameof(ScorerSteps), nameof(ScorerLr), nameof(ScorerSynonymRate), nameof(ScorerSameColourNegatives), nameof(ScorerPairLoss), nameof(ScorerFreezeVision) })
             node.Remove(scorerOnly);
         if (ProbeTurns == 1) node.Remove(nameof(ProbeTurns));
+        if (ObjectWordAux == 0) node.Remove(nameof(ObjectWordAux));
+        if (LmInitStd == 0.02) node.Remove(nameof(LmInitStd));
         return node.ToJsonString();
     }
 
