@@ -33,10 +33,16 @@ public abstract class ComputeVerbBase
     /// A <c>--dtype</c> text on <paramref name="device"/>: auto = bf16 on CUDA and on CPUs with native bf16
     /// (AVX512_BF16 / AMX-BF16), fp32 on other CPUs. What auto chose, and why, goes to stderr once per process.
     /// </summary>
-    public static ScalarType ResolveDType(string dtype, Device device)
+    public static ScalarType ResolveDType(string dtype, Device device) => ResolveDType(dtype, device, Console.Error, ref _autoReported);
+
+    /// <summary>
+    /// <see cref="ResolveDType(string, Device)"/> writing to <paramref name="report"/>: the line is written when
+    /// <c>auto</c> was resolved and <paramref name="reported"/> is 0, which it then sets to 1.
+    /// </summary>
+    public static ScalarType ResolveDType(string dtype, Device device, TextWriter report, ref int reported)
     {
         var choice = ComputeDevice.ResolveDTypeChoice(dtype, device);
-        if (choice.IsAuto && Interlocked.Exchange(ref _autoReported, 1) == 0) Console.Error.WriteLine(choice.ToString());
+        if (choice.IsAuto && Interlocked.Exchange(ref reported, 1) == 0) report.WriteLine(choice.ToString());
         return choice.DType;
     }
 

@@ -74,4 +74,18 @@ public class AutoDTypeTests
         Assert.Equal(expected, ComputeDevice.ResolveDType("auto", CPU));
         if (OperatingSystem.IsLinux() && System.Runtime.Intrinsics.X86.Avx2.IsSupported) Assert.Contains("avx2", CpuFeatures.Flags);
     }
+
+    [Fact]
+    public void The_cli_writes_what_auto_chose_once()
+    {
+        var writer = new StringWriter();
+        int reported = 0;
+        Assert.Equal(ScalarType.Float32, Csr.Train.Cli.ComputeVerbBase.ResolveDType("fp32", CPU, writer, ref reported));
+        Assert.Equal("", writer.ToString());                        // an explicit dtype says nothing
+        var first = Csr.Train.Cli.ComputeVerbBase.ResolveDType("auto", CPU, writer, ref reported);
+        Csr.Train.Cli.ComputeVerbBase.ResolveDType("auto", CPU, writer, ref reported);
+        Assert.Equal(ComputeDevice.ResolveDType("auto", CPU), first);
+        Assert.Equal(ComputeDevice.ResolveDTypeChoice("auto", CPU) + Environment.NewLine, writer.ToString());
+        Assert.StartsWith("dtype auto: ", writer.ToString());
+    }
 }
