@@ -67,7 +67,7 @@ public sealed class SampleVerb : PromptStageVerbBase, ISamplingVerb, ICliVerb
         table.AddRow("mode", options.Sample.PrefixCache ? "prefix cache" : "no prefix cache (re-encode)");
         if (throughput.Searches > 0)
         {
-            table.AddRow("prompts per batch", options.Sample.BatchPromptsFor(vlm.Model.Device.type).ToString());
+            table.AddRow("prompts per batch", options.Sample.BatchPromptsFor(vlm.Model.Device.type, SampleRunner.KvBytesPerTree(vlm, options.Sample)).ToString());
             table.AddRow("wall seconds per prompt", throughput.Prompts > 0 ? throughput.SecondsPerPrompt.ToString("F2") : "-");
             table.AddRow("beam rows per decode forward", throughput.RowsPerDecodeForward.ToString("F1"));
         }
