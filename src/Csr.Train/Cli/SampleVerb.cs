@@ -65,7 +65,7 @@ public sealed class SampleVerb : PromptStageVerbBase, ISamplingVerb, ICliVerb
         {
             ["prompts_selected"] = selected.Count, ["sampled"] = done.Count, ["skipped"] = records.Count - done.Count,
             ["nodes_per_tree_mean"] = nodes, ["forwarded_tokens_per_prompt_mean"] = tokens, ["seconds_per_prompt_mean"] = seconds,
-            ["prefix_cache"] = options.Sample.PrefixCache, ["batch_prompts"] = options.Sample.BatchPromptsFor(vlm.Model.Device.type),
+            ["prefix_cache"] = options.Sample.PrefixCache, ["batch_prompts"] = options.Sample.BatchPromptsFor(vlm.Model.Device.type, SampleRunner.KvBytesPerTree(vlm, options.Sample)),
             ["wall_seconds_per_prompt"] = throughput.Prompts > 0 ? throughput.SecondsPerPrompt : null,
             ["rows_per_decode_forward"] = throughput.Searches > 0 ? throughput.RowsPerDecodeForward : null, ["image_aspect_ratio"] = options.ImageAspectRatio, ["out"] = Out,
         }, console =>
@@ -79,7 +79,7 @@ public sealed class SampleVerb : PromptStageVerbBase, ISamplingVerb, ICliVerb
             table.AddRow("mode", options.Sample.PrefixCache ? "prefix cache" : "no prefix cache (re-encode)");
             if (throughput.Searches > 0)
             {
-                table.AddRow("prompts per batch", options.Sample.BatchPromptsFor(vlm.Model.Device.type).ToString());
+                table.AddRow("prompts per batch", options.Sample.BatchPromptsFor(vlm.Model.Device.type, SampleRunner.KvBytesPerTree(vlm, options.Sample)).ToString());
                 table.AddRow("wall seconds per prompt", throughput.Prompts > 0 ? throughput.SecondsPerPrompt.ToString("F2") : "-");
                 table.AddRow("beam rows per decode forward", throughput.RowsPerDecodeForward.ToString("F1"));
             }

@@ -32,12 +32,37 @@ public sealed record SampleOptions
     /// <summary>Use the fused beam step (Csr.Kernels) where the generator supports it.</summary>
     public bool Fused { get; init; }
 
-    /// <summary>Prompts batched by default on a CPU and on a GPU (decode reads the weights once per step for all rows).</summary>
+    /// <summary>Most prompts batched by default on a CPU and on a GPU (decode reads the weights once per step for all rows).</summary>
     public const int DefaultBatchPromptsCpu = 8, DefaultBatchPromptsGpu = 32;
 
-    /// <summary><see cref="BatchPrompts"/>, or the default for a model on <paramref name="device"/>.</summary>
-    public int BatchPromptsFor(TorchSharp.DeviceType device) =>
-        BatchPrompts ?? (device == TorchSharp.DeviceType.CPU ? DefaultBatchPromptsCpu : DefaultBatchPromptsGpu);
+    /// <summary>KV-cache bytes the default batch may hold on a CPU and on a GPU.</summary>
+    public const long KvBudgetCpu = 2L << 30, KvBudgetGpu = 16L << 30;
+
+    /// <summary>
+    /// <see cref="BatchPrompts"/>, or the default for a model on <paramref name="device"/>: at most
+    /// <see cref="DefaultBatchPromptsCpu"/> / <see cref="DefaultBatchPromptsGpu"/> trees, and no more than the KV-cache
+    /// budget holds at <paramref name="kvBytesPerTree"/> each (at least one).
+    /// </summary>
+    public int BatchPromptsFor(TorchSharp.DeviceType device, long kvBytesPerTree = 0)
+    {
+        if (BatchPrompts is int n) return n;
+        bool cpu = device == TorchSharp.DeviceType.CPU;
+        int most = cpu ? DefaultBatchPromptsCpu : DefaultBatchPromptsGpu;
+        long budget = cpu ? KvBudgetCpu : KvBudgetGpu;
+        return kvBytesPerTree <= 0 ? most : (int)Math.Clamp(budget / kvBytesPerTree, 1, most);
+    }
+
+    /// <summary>
+    /// KV-cache bytes one tree holds at its widest depth: the kept sentence beams x the token beams, each row a copy
+    /// of its context (<paramref name="contextTokens"/> plus two sentences), plus the parents' rows the depth starts from.
+    /// </summary>
+    public long KvBytesPerTree(int layers, int kvHeads, int headDim, int elementSize, int contextTokens)
+    {
+        long nodes = Math.Max(1, NumBeams / 2 - 1 + NumBeams / 2);
+        long rows = nodes * NumTokenBeams + nodes;
+        long positions = contextTokens + 2L * MaxNewTokens;
+        return rows * positions * layers * 2L * kvHeads * headDim * elementSize;
+    }
 
     public void Validate()
     {

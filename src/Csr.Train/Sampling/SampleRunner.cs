@@ -52,7 +52,7 @@ public static class SampleRunner
         var tok = vlm.Tokenizer;
         var gbs = SearchOptions(o.Sample, SentenceEnd(o.Sample, tok), tok.EosId, tok.PadId);
         var expander = new BatchedPrefixCacheExpander(vlm.Model, gbs, throughput);
-        int n = o.Sample.BatchPromptsFor(vlm.Model.Device.type);
+        int n = o.Sample.BatchPromptsFor(vlm.Model.Device.type, KvBytesPerTree(vlm, o.Sample));
         using var _ = no_grad();
         Csr.Kernels.KernelStats.Reset();
         try
@@ -64,6 +64,15 @@ public static class SampleRunner
             }, expander, search, onPrompt, cancel);
         }
         finally { Csr.Kernels.KernelStats.Snapshot().Write(outDir); }
+    }
+
+    /// <summary>KV-cache bytes of one tree of this model (context: the image tokens and 64 text tokens).</summary>
+    public static long KvBytesPerTree(VisionLanguageModel vlm, SampleOptions o)
+    {
+        var c = vlm.Model.Config;
+        var t = c.TextConfig;
+        int elementSize = (int)vlm.Model.LmHeadWeight.ElementSize;
+        return o.KvBytesPerTree(t.NumHiddenLayers, t.NumKeyValueHeads ?? t.NumAttentionHeads, t.HeadDim, elementSize, c.ImageSeqLength + 64);
     }
 
     static SentenceTreeSearch TreeSearch(VisionLanguageModel vlm, SampleStageOptions o)
