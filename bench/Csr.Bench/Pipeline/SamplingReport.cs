@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Reflection;
 using Csr.Models.Llama;
 using Csr.Native;
 using Csr.Train.Cli;
@@ -30,9 +29,6 @@ namespace Csr.Bench.Pipeline;
 /// </summary>
 public static class SamplingReport
 {
-    /// <summary>The batched sampler's option: a property of this name (int) on <see cref="SampleOptions"/>.</summary>
-    public const string BatchOption = "BatchPrompts";
-
     public static void Run(string[] args)
     {
         string model = Text(args, "--model", "world");
@@ -57,13 +53,11 @@ public static class SamplingReport
             var sample = new SampleOptions { MaxLength = maxLength }; // official defaults otherwise
             Console.WriteLine($"sampling: {entries.Count} prompts, num_beams {sample.NumBeams}, groups {sample.NumBeamGroups}, token beams {sample.NumTokenBeams}, " +
                               $"diversity {sample.DiversityPenalty}, max_new_tokens {sample.MaxNewTokens}, max_length {sample.MaxLength}");
-            var batchProperty = typeof(SampleOptions).GetProperty(BatchOption, BindingFlags.Public | BindingFlags.Instance);
-            Console.WriteLine(batchProperty is null
-                ? $"batched sampler: SampleOptions has no {BatchOption} in this build: the batched row is pending"
-                : $"batched sampler: SampleOptions.{BatchOption}, default {batchProperty.GetValue(sample)}");
+            int defaultBatch = sample.BatchPromptsFor(vlm.Model.Device.type, SampleRunner.KvBytesPerTree(vlm, sample));
+            Console.WriteLine($"batched sampler: --batch-prompts default {defaultBatch} on this device for this model");
 
             // warm-up (JIT, allocator): the first prompt once, not timed
-            SampleRunner.Run(vlm, entries.Take(1).ToList(), Path.Combine(dir, "warmup"), new SampleStageOptions(WithBatch(sample, batchProperty, 1), PromptTemplate.Default, rule, Shard.All));
+            SampleRunner.Run(vlm, entries.Take(1).ToList(), Path.Combine(dir, "warmup"), new SampleStageOptions(sample with { BatchPrompts = 1 }, PromptTemplate.Default, rule, Shard.All));
 
             var results = new List<(string Mode, string Label, Result? R)>();
             foreach (var mode in modes)
@@ -72,20 +66,15 @@ public static class SamplingReport
                 {
                     case "recompute":
                         results.Add((mode, "re-encode, one prompt at a time (--no-prefix-cache)",
-                            Sample(vlm, entries, Path.Combine(dir, mode), rule, WithBatch(sample with { PrefixCache = false }, batchProperty, 1), mode)));
+                            Sample(vlm, entries, Path.Combine(dir, mode), rule, sample with { PrefixCache = false, BatchPrompts = 1 }, mode)));
                         break;
                     case "cached":
-                        results.Add((mode, "prefix cache, one prompt at a time" + (batchProperty is null ? "" : " (--batch-prompts 1)"),
-                            Sample(vlm, entries, Path.Combine(dir, mode), rule, WithBatch(sample, batchProperty, 1), mode)));
+                        results.Add((mode, "prefix cache, one prompt at a time (--batch-prompts 1)",
+                            Sample(vlm, entries, Path.Combine(dir, mode), rule, sample with { BatchPrompts = 1 }, mode)));
                         break;
                     case "batched":
-                        if (batchProperty is null)
-                        {
-                            results.Add((mode, $"prefix cache, batched (--batch-prompts {batch?.ToString() ?? "default"})", null));
-                            break;
-                        }
-                        var o = batch is int n ? WithBatch(sample, batchProperty, n) : sample;
-                        results.Add((mode, $"prefix cache, batched (--batch-prompts {batchProperty.GetValue(o)})", Sample(vlm, entries, Path.Combine(dir, mode), rule, o, mode)));
+                        var o = sample with { BatchPrompts = batch ?? defaultBatch };
+                        results.Add((mode, $"prefix cache, batched (--batch-prompts {o.BatchPrompts})", Sample(vlm, entries, Path.Combine(dir, mode), rule, o, mode)));
                         break;
                     default: throw new ArgumentException($"--modes: unknown mode {mode} (recompute, cached, batched)");
                 }
@@ -129,14 +118,6 @@ public static class SamplingReport
         double meanSentence = Directory.GetFiles(outDir, "*.json").Where(f => !f.EndsWith("kernels.json", StringComparison.Ordinal))
             .SelectMany(f => TreeFile.Read(f).DescendantsAndSelf().Skip(1)).DefaultIfEmpty().Average(n => n?.NumTokens ?? 0);
         return new Result(seconds / recs.Count, recs.Average(r => (double)r.ForwardedTokens), recs.Average(r => (double)r.Nodes), meanSentence, counts);
-    }
-
-    static SampleOptions WithBatch(SampleOptions o, PropertyInfo? batchProperty, int n)
-    {
-        if (batchProperty is null) return o;
-        var copy = o with { };
-        batchProperty.SetValue(copy, n);
-        return copy;
     }
 
     /// <summary>"equal (k trees)" when every tree of <paramref name="other"/> has the same texts and finality as
