@@ -125,13 +125,26 @@ public static class SamplingReport
     static string Compare(string reference, string other, double tol)
     {
         var files = Directory.GetFiles(reference, "*.json").Where(f => !f.EndsWith("kernels.json", StringComparison.Ordinal)).ToList();
-        int differ = files.Count(f => !TreesMatch(TreeFile.Read(f), TreeFile.Read(Path.Combine(other, Path.GetFileName(f))), tol));
-        return differ == 0 ? $"equal ({files.Count} trees, scores within {tol:0e0})" : $"{differ} of {files.Count} trees differ";
+        var firsts = new List<string>();
+        foreach (var f in files)
+            if (FirstDifference(TreeFile.Read(f), TreeFile.Read(Path.Combine(other, Path.GetFileName(f))), tol, Path.GetFileNameWithoutExtension(f)) is { } d)
+                firsts.Add(d);
+        foreach (var d in firsts) Console.WriteLine($"  trees differ: {d}");
+        return firsts.Count == 0 ? $"equal ({files.Count} trees, scores within {tol:0e0})" : $"{firsts.Count} of {files.Count} trees differ";
     }
 
-    static bool TreesMatch(TreeNode a, TreeNode b, double tol) =>
-        a.Text == b.Text && a.IsFinal == b.IsFinal && Math.Abs(a.Score - b.Score) <= tol && a.Children.Count == b.Children.Count
-        && a.Children.Zip(b.Children).All(x => TreesMatch(x.First, x.Second, tol));
+    /// <summary>The first node (depth first) where the trees differ in text, finality, child count or score beyond
+    /// <paramref name="tol"/>, described; null when they match.</summary>
+    static string? FirstDifference(TreeNode a, TreeNode b, double tol, string path)
+    {
+        if (a.Text != b.Text) return $"{path}: text differs";
+        if (a.IsFinal != b.IsFinal) return $"{path}: finality differs";
+        if (Math.Abs(a.Score - b.Score) > tol) return $"{path}: score {b.Score:R} vs {a.Score:R} (|d| {Math.Abs(a.Score - b.Score):0.0e0})";
+        if (a.Children.Count != b.Children.Count) return $"{path}: {b.Children.Count} children vs {a.Children.Count}";
+        for (int i = 0; i < a.Children.Count; i++)
+            if (FirstDifference(a.Children[i], b.Children[i], tol, $"{path}/{i}") is { } d) return d;
+        return null;
+    }
 
     static (VisionLanguageModel, IReadOnlyList<PromptEntry>, ImagePathRule, string) World(string dir, int prompts, ScalarType dtype)
     {

@@ -113,9 +113,9 @@ public static class WorldProbe
                     flat[r * t + j] = j < ids[r].Length ? ids[r][j] : pad;
                     mask[r * t + j] = j < ids[r].Length ? 1 : 0;
                 }
-            var img = pixels.index_select(0, tensor(Enumerable.Range(start, b).Select(i => (long)index[i].Scene).ToArray()));
-            var embeds = m.EmbedInputs(tensor(flat, new long[] { b, t }), m.EncodeImages(img));
-            var logits = m.Forward(embeds, tensor(mask, new long[] { b, t }), null);
+            var img = pixels.index_select(0, tensor(Enumerable.Range(start, b).Select(i => (long)index[i].Scene).ToArray(), device: pixels.device));
+            var embeds = m.EmbedInputs(tensor(flat, new long[] { b, t }, device: pixels.device), m.EncodeImages(img));
+            var logits = m.Forward(embeds, tensor(mask, new long[] { b, t }, device: pixels.device), null);
             for (int r = 0; r < b; r++)
             {
                 var l = logits[r, ids[r].Length - 1];
