@@ -114,12 +114,15 @@ public static class GroupBeamSearch
                                 processed = processed - options.DiversityPenalty * TokenFrequency(currentTokens, B, nb, g * gs, gs, V, device);
                             var total = (processed + beamScoresDev.index_select(0, rows).unsqueeze(1)).view(B, gs * V);
                             var (topVals, topIdx) = total.topk(k, 1, largest: true, sorted: true); // [B, k]
-                            var plainLp = plain.view(B, gs * V).gather(1, topIdx);         // [B, k] own log-probs, no penalty
-                            // one host read for all three: fp32 values and indices < 2^53 are exact in fp64
+                            var plainFlat = plain.view(B, gs * V);
+                            var plainLp = plainFlat.gather(1, topIdx);                     // [B, k] own log-probs, no penalty
+                            // how many scores in each row equal its k-th best: more than topk kept means a tie at the cut
+                            var atCut = total.eq(topVals.narrow(1, k - 1, 1)).sum(1);      // [B]
+                            // one host read for all four: fp32 values and indices < 2^53 are exact in fp64
                             var all = HostSync.Read<double>(torch.cat(new[]
                             {
                                 topVals.to_type(ScalarType.Float64).view(-1), topIdx.to_type(ScalarType.Float64).view(-1),
-                                plainLp.to_type(ScalarType.Float64).view(-1),
+                                plainLp.to_type(ScalarType.Float64).view(-1), atCut.to_type(ScalarType.Float64),
                             }));
                             vals = new float[B * k];
                             idx = new long[B * k];
@@ -128,6 +131,8 @@ public static class GroupBeamSearch
                             {
                                 vals[q] = (float)all[q]; idx[q] = (long)all[B * k + q]; tokenLp[q] = (float)all[2 * B * k + q];
                             }
+                            for (int b = 0; b < B; b++)
+                                OrderTies(b, k, vals, idx, tokenLp, (long)all[3 * B * k + b], total[b], plainFlat[b]);
                         }
                         for (int b = 0; b < B; b++)
                         {
@@ -252,6 +257,40 @@ public static class GroupBeamSearch
     }
 
     /// <summary>[B*gs, V] counts of tokens picked at this step by the earlier groups of the same batch row.</summary>
+    /// <summary>
+    /// Puts row <paramref name="b"/>'s <paramref name="k"/> candidates in the op library's order (score descending,
+    /// flat index ascending on ties), which <c>topk</c> leaves unspecified: equal scores inside the kept set are
+    /// sorted by index, and when more scores equal the k-th best than topk kept (<paramref name="atCut"/>), the
+    /// lowest indices among them are kept. Ties are rare in fp32 and common in bf16, whose logits take few values.
+    /// </summary>
+    static void OrderTies(int b, int k, float[] vals, long[] idx, float[] tokenLp, long atCut, Tensor totalRow, Tensor plainRow)
+    {
+        int o = b * k;
+        float cut = vals[o + k - 1];
+        int keptAtCut = 0;
+        for (int j = 0; j < k; j++) if (vals[o + j] == cut) keptAtCut++;
+        if (atCut > keptAtCut)
+        {
+            // the cut's ties: the lowest indices of all scores equal to it fill the slots topk gave them
+            var eqIdx = totalRow.eq(cut).nonzero().view(-1).narrow(0, 0, keptAtCut);
+            var lowest = HostSync.Read<long>(eqIdx);
+            var lp = HostSync.Read<float>(plainRow.index_select(0, eqIdx));
+            for (int j = 0, t = 0; j < k; j++)
+                if (vals[o + j] == cut) { idx[o + j] = lowest[t]; tokenLp[o + j] = lp[t]; t++; }
+        }
+        // topk sorts by score; order each run of equal scores by index
+        for (int j = 1; j < k; j++)
+        {
+            int m = j;
+            while (m > 0 && vals[o + m - 1] == vals[o + m] && idx[o + m - 1] > idx[o + m])
+            {
+                (idx[o + m - 1], idx[o + m]) = (idx[o + m], idx[o + m - 1]);
+                (tokenLp[o + m - 1], tokenLp[o + m]) = (tokenLp[o + m], tokenLp[o + m - 1]);
+                m--;
+            }
+        }
+    }
+
     private static Tensor TokenFrequency(long[] currentTokens, int B, int nb, int previousBeams, int gs, int V, Device device)
     {
         // counts built on the device from the picked ids: one small upload instead of a [B, V] host table

@@ -76,7 +76,7 @@ public static class SampleStage
         var records = new SampledPrompt?[selected.Count];
         var slots = new List<(int Index, PromptEntry Prompt, SentenceTree Tree, Stopwatch Clock)>();
         var run = Stopwatch.StartNew();
-        int next = 0, depth = 0;
+        int next = 0, depth = 0, prefills = 0;
         void Done(int index, SampledPrompt rec)
         {
             records[index] = rec;
@@ -104,7 +104,7 @@ public static class SampleStage
                         var clock = Stopwatch.StartNew();
                         var forwarded = new long[joining.Count];
                         IReadOnlyList<IDisposable> roots;
-                        using (Nvtx.Range("sample prefill", joining.Count))
+                        using (Nvtx.Range("sample prefill", ++prefills))
                         using (Csr.Models.GcQuiet.Enter())
                             roots = expander.StartRoots(joining.Select(j => j.Input).ToList(), forwarded);
                         for (int k = 0; k < joining.Count; k++)

@@ -11,11 +11,11 @@ namespace Csr.Tests.Hardening;
 public class FusedCliTests(TinyWorkspace ws) : IClassFixture<TinyWorkspace>
 {
     // the official sampling settings (5 beams, 5 groups, 5 token beams, diversity 3, stop at '.' and EOS), short sentences
-    string[] SampleArgs(string outDir, bool fused) => new[]
+    string[] SampleArgs(string outDir, bool fused, string? dtype = null) => new[]
     {
         "sample", "--model", ws.Llava, "--prompts", ws.Prompts, "--images", ws.Images, "--out", outDir,
         "--max-new-tokens", "8", "--max-length", "60", "--limit", "2", "--seed", "5",
-    }.Concat(fused ? ["--fused"] : []).ToArray();
+    }.Concat(fused ? ["--fused"] : []).Concat(dtype is null ? [] : ["--dtype", dtype]).ToArray();
 
     static void Ok(CliProcess.Result r) => Assert.True(r.ExitCode == 0, $"exit {r.ExitCode}\n{r.StdErr}\n{r.StdOut}");
 
@@ -26,17 +26,23 @@ public class FusedCliTests(TinyWorkspace ws) : IClassFixture<TinyWorkspace>
         CliProcess.Snapshot(dir).Where(kv => kv.Key.EndsWith(".json", StringComparison.Ordinal) && kv.Key != KernelReport.FileName)
             .ToDictionary(kv => kv.Key, kv => kv.Value);
 
-    string Sampled(string name, bool fused)
+    string Sampled(string name, bool fused, string? dtype = null)
     {
-        string dir = Path.Combine(ws.Root, name);
-        if (!File.Exists(Path.Combine(dir, KernelReport.FileName))) Ok(CliProcess.Run(SampleArgs(dir, fused)));
+        string dir = Path.Combine(ws.Root, name + (dtype is null ? "" : "-" + dtype));
+        if (!File.Exists(Path.Combine(dir, KernelReport.FileName))) Ok(CliProcess.Run(SampleArgs(dir, fused, dtype)));
         return dir;
     }
 
-    [Fact]
-    public void Sample_fused_at_the_official_stop_rule_runs_the_fused_beam_step_and_writes_the_reference_trees()
+    /// <summary>
+    /// Both dtypes: bf16 logits take few distinct values, so candidates tie often and the plain step must order
+    /// them as the fused step does (score descending, then index ascending), where topk leaves it unspecified.
+    /// </summary>
+    [Theory]
+    [InlineData("fp32")]
+    [InlineData("bf16")]
+    public void Sample_fused_at_the_official_stop_rule_runs_the_fused_beam_step_and_writes_the_reference_trees(string dtype)
     {
-        string reference = Sampled("sample-reference", fused: false), fused = Sampled("sample-fused", fused: true);
+        string reference = Sampled("sample-reference", fused: false, dtype), fused = Sampled("sample-fused", fused: true, dtype);
         var expected = Trees(reference);
         Assert.Equal(2, expected.Count);
         Assert.Equal(expected.Keys.Order(), Trees(fused).Keys.Order());

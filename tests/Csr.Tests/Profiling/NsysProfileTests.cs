@@ -11,7 +11,7 @@ public class NsysProfileTests(Xunit.Abstractions.ITestOutputHelper output)
     static readonly string[] Expected =
     [
         "sample", "score", "construct", "dpo", "merge", "eval",
-        "round 1", "round 2", "sample prompt 1", "sample prompt 2", "score batch 1", "dpo reference", "dpo reference batch 1",
+        "round 1", "round 2", "sample prefill 1", "sample depth 1", "score batch 1", "dpo reference", "dpo reference batch 1",
         "dpo step 1", "dpo step 2", "merge save", "eval batch 1",
         "kernel DpoLoss.Compute", "kernel DpoLogRatio.SequenceLogProbsFromHidden", "kernel ClipScoring.PairScores",
     ];
