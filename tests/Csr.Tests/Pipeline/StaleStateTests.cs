@@ -189,7 +189,11 @@ public class StaleStateTests : IDisposable
         }
         finally { Console.SetError(old); }
         Assert.Equal(2, rc);
-        var line = Assert.Single(err.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        // The process-wide "dtype auto: ..." notice may come first (printed once, by whichever verb resolves auto
+        // first); apart from it the verb writes exactly one line, the error, and no stack trace.
+        var lines = err.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => !l.StartsWith("dtype auto:")).ToArray();
+        var line = Assert.Single(lines);
+        Assert.StartsWith("error:", line);
         Assert.Contains("was run with --alpha 0.9; this run has --alpha 0.5", line);
     }
 }
