@@ -101,12 +101,11 @@ public sealed class DpoVerb : DpoVerbBase, ICliVerb
         using var vlm = VisionLanguageModel.Load(Model, ScalarType(device), device);
         var result = Cli.WithProgress(p =>
         {
-            p.Start("reference log-probs", pairs.Count);
             p.Start("dpo", new DpoTrainer(new NoPolicy(), options, Out).TotalSteps(pairs.Count));
             try
             {
                 return DpoStage.Run(vlm, pairs, Out, options, PromptTemplate(), images, Resume,
-                    onStep: _ => p.Advance("dpo"), onReference: (_, _) => p.Advance("reference log-probs"), maxLength: ModelMaxLength,
+                    onStep: _ => p.Advance("dpo"), onReference: p.Counter("reference log-probs"), maxLength: ModelMaxLength,
                     modelPath: Model, onNotice: p.Message);
             }
             catch (DpoDivergedException ex) { throw new CsrUserException(ex.Message, ex); }

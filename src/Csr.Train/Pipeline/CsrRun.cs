@@ -163,11 +163,10 @@ public sealed class CsrRun
         // dpo (resumes from its last checkpoint)
         var dpoOptions = _o.Dpo with { Seed = _o.Dpo.Seed + round - 1 };
         var total = new DpoTrainer(new NullPolicy(), dpoOptions, dpoDir).TotalSteps(built.Pairs.Count);
-        Progress.Start($"round {round}: dpo reference", built.Pairs.Count);
         Progress.Start($"round {round}: dpo", total);
         var dpo = DpoStage.Run(vlm, built.Pairs, dpoDir, dpoOptions, _o.Template, _o.Images, resume: true,
             onStep: s => { log.Write("dpo", s); Progress.Advance($"round {round}: dpo"); },
-            onReference: (d, _) => Progress.Advance($"round {round}: dpo reference"),
+            onReference: Progress.Counter($"round {round}: dpo reference"),
             maxLength: _o.MaxLength, modelPath: weightsFrom, onNotice: Progress.Message);
         manifest.MarkCompleted(key + "/dpo", _o.OutDir);
         kernels.Merge(Csr.Kernels.KernelStats.Snapshot());

@@ -65,6 +65,20 @@ public class CliOutputTests
     }
 
     [Fact]
+    public void ACounterOfBatchedWorkStartsWithItsTotalAndEndsDoneAtIt()
+    {
+        using var w = new StringWriter();
+        var p = new LineProgress(w);
+        var counter = Csr.Train.Pipeline.StageProgressExtensions.Counter(p, "dpo reference");
+        for (int done = 4; done <= 96; done += 4) counter(done, 96); // 24 batches of 4 pairs
+        p.Finish();
+        var lines = Lines(w.ToString());
+        Assert.Equal("dpo reference: start (96)", lines[0]);
+        Assert.StartsWith("dpo reference: done 96/96 in ", lines[^1]);
+        Assert.DoesNotContain(lines, l => l.Contains("ended at"));
+    }
+
+    [Fact]
     public void LineProgressEndsStagesThatStopShortAndSkipsTenthsPassedInOneStep()
     {
         using var w = new StringWriter();
