@@ -159,7 +159,7 @@ if [ "$loads" = 1 ]; then
       CSR_KERNEL_PATH=cuda step run-ptx-path 150 "$cli" run "${base[@]}" --out "$tiny/run-ptx" --iterations 2 "${CSR_TINY_RUN_ARGS[@]}" --fused
       if grep -q "CUDA path unavailable\|CUDA kernel .* unavailable" "$OUT/run-ptx-path.log"; then
         note "CSR_KERNEL_PATH=cuda run fell back to the CPU: $(grep -m1 'unavailable' "$OUT/run-ptx-path.log")"
-      elif [ -f "$tiny/run-ptx/round-2/model/config.json" ]; then note "CSR_KERNEL_PATH=cuda run: 2 rounds finished on the PTX kernels"
+      elif [ -f "$tiny/run-ptx/round-2/model/config.json" ]; then note "CSR_KERNEL_PATH=cuda run: 2 rounds finished (CPU tensors: kernels.json shows which ops fell back to the fused CPU path)"
       fi
     fi
     if [ "$gpu" = 0 ]; then

@@ -72,7 +72,7 @@ public sealed class RunManifest
     public static readonly IReadOnlySet<string> ResultNeutralOptions = new HashSet<string>(StringComparer.Ordinal)
     {
         "out", "model", "clip", "prompts", "iterations", "batch-prompts", "no-prefix-cache", "no-node-batch",
-        "save-steps", "device", "threads", "verbose", "quiet", "progress",
+        "save-steps", "device", "threads", "verbose", "quiet", "json", "progress",
     };
 
     /// <summary>An option value as the manifest stores it (invariant culture; null when not set).</summary>

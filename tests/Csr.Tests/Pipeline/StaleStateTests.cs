@@ -198,6 +198,20 @@ public class StaleStateTests : IDisposable
     }
 }
 
+/// <summary>Where a run computes and how it reports change no result, so a rerun may change them.</summary>
+public class ResultNeutralOptionTests
+{
+    [Fact]
+    public void EveryOptionSharedByTheComputingVerbsMayDifferOnResume()
+    {
+        var names = typeof(ComputeVerbBase).GetProperties()
+            .Select(p => p.GetCustomAttributes(typeof(CommandLine.OptionAttribute), true).Cast<CommandLine.OptionAttribute>().FirstOrDefault()?.LongName)
+            .Where(n => n != null).ToList();
+        Assert.Contains("json", names);
+        foreach (var n in names) Assert.Contains(n!, RunManifest.ResultNeutralOptions);
+    }
+}
+
 /// <summary>The demo's arm directories record every setting that changes an arm's result.</summary>
 public class DemoArmManifestTests
 {
