@@ -203,7 +203,7 @@ public static class GroupBeamSearch
                     for (int r = 0; r < N; r++) if (reorder[r] != r) { identity = false; break; }
                     if (!identity)
                     {
-                        var reordered = cache.IndexSelect(packedDev.narrow(0, N, N).to_type(ScalarType.Int64));
+                        var reordered = cache.ReorderRows(packedDev.narrow(0, N, N).to_type(ScalarType.Int64));
                         cache.Dispose();
                         cache = reordered;
                     }

@@ -122,6 +122,26 @@ public sealed class KvCache : IDisposable
         return Map(t => t.index_select(0, idx));
     }
 
+    /// <summary>
+    /// A new cache whose batch row i is this cache's row <c>batchIdx[i]</c>, with this cache's spare capacity kept, so
+    /// the next <see cref="Append"/> writes its positions in place: the per-step beam reorder of a search, where a
+    /// compact copy (<see cref="IndexSelect"/>) would make every following append copy the whole cache again. The
+    /// indices are not read back to the host; libtorch's index_select checks their range.
+    /// </summary>
+    public KvCache ReorderRows(Tensor batchIdx)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (batchIdx.dim() != 1) throw new ArgumentException($"KvCache.ReorderRows: batchIdx must be 1-D, got {Shape(batchIdx)}");
+        using var idx = batchIdx.to_type(ScalarType.Int64).to(_keys[0]?.device ?? batchIdx.device);
+        var c = new KvCache(NumLayers) { GrowBy = GrowBy };
+        for (int i = 0; i < NumLayers; i++)
+        {
+            if (_keys[i] is null) continue;
+            c.Store(i, _keys[i]!.index_select(0, idx), _values[i]!.index_select(0, idx), _lengths[i]); // [B', n_kv, capacity, hd]
+        }
+        return c;
+    }
+
     /// <summary>Converts every cached tensor to <paramref name="dtype"/> (new compact cache).</summary>
     public KvCache To(ScalarType dtype) => Map(t => t.to_type(dtype, copy: true));
 

@@ -51,6 +51,36 @@ public class LlamaModelTests
     }
 
     [Fact]
+    public void Reordered_rows_keep_spare_capacity_so_the_next_step_appends_in_place()
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad(); // inference: the cache stores in place only outside autograd
+        using var m = TinyLlama.Create();
+        var g = new Generator(5);
+        var ids = TinyLlama.RandomIds(g, 3, 4, m.VocabSize);
+        var mask = ones(3, 4, dtype: ScalarType.Int64);
+        using var cache = new KvCache(m.Config.NumHiddenLayers) { GrowBy = 8 };
+        m.ForwardIds(ids, mask, cache);                                            // compact: 4 positions
+        m.ForwardIds(ids[.., ..1], ones(3, 5, dtype: ScalarType.Int64), cache);    // grows: 5 used of 13
+        var rows = tensor(new long[] { 2, 0, 0 });
+        using var compact = cache.IndexSelect(rows);
+        using var reordered = cache.ReorderRows(rows);
+        Assert.Equal(cache.Length, reordered.Length);
+        for (int l = 0; l < cache.NumLayers; l++)
+        {
+            Assert.True(compact.Keys(l)!.eq(reordered.Keys(l)!).all().item<bool>(), $"keys of layer {l}");
+            Assert.True(compact.Values(l)!.eq(reordered.Values(l)!).all().item<bool>(), $"values of layer {l}");
+        }
+        long before = reordered.Bytes;
+        Assert.True(before > compact.Bytes, "the reordered cache keeps the spare positions");
+        var next = tensor(new long[] { 1, 2, 3 }).reshape(3, 1);
+        var a = m.ForwardIds(next, ones(3, 6, dtype: ScalarType.Int64), reordered);
+        var b = m.ForwardIds(next, ones(3, 6, dtype: ScalarType.Int64), compact);
+        Assert.Equal(before, reordered.Bytes);                                     // written in place, no new storage
+        TinyLlama.AssertClose(b, a, 0, 0, "logits after the reorder");
+    }
+
+    [Fact]
     public void Batched_with_left_padding_equals_one_by_one()
     {
         using var scope = NewDisposeScope();
