@@ -44,7 +44,9 @@ public static class GroupBeamSearch
         // and one packed [scores, reorder, tokens] for the next step. None scales with the number of beams or rows.
         var device = start.NextLogits.device;
         var expand = torch.tensor(Enumerable.Range(0, N).Select(r => (long)(r / nb)).ToArray(), device: device);
-        var cache = start.Cache.IndexSelect(expand);
+        var cache = options.SharePrefix && nb > 1 && !start.Cache.IsEmpty
+            ? KvCache.OverSharedPrefix(start.Cache, nb)   // [N] rows over the [B] context rows; beams store only their tokens
+            : start.Cache.IndexSelect(expand);
         Tensor mask = start.AttentionMask.index_select(0, expand).DetachFromDisposeScope();
         Tensor logits = start.NextLogits.index_select(0, expand).DetachFromDisposeScope();
         expand.Dispose();

@@ -32,6 +32,13 @@ public sealed record GroupBeamSearchOptions
     /// </summary>
     public Csr.Kernels.KernelPath? StepPath { get; init; }
 
+    /// <summary>
+    /// The beams of a batch row share its context's KV cache (read once per row by attention, not copied per beam and per
+    /// step; <see cref="Csr.Models.Llama.KvCache.OverSharedPrefix"/>). Off: every beam holds a copy of the context, as HF
+    /// does. Both compute the same attention up to float rounding.
+    /// </summary>
+    public bool SharePrefix { get; init; } = true;
+
     public int GroupSize => NumBeams / NumBeamGroups;
     public int ReturnCount => NumReturnSequences ?? NumBeams;
 

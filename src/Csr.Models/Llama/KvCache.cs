@@ -32,8 +32,34 @@ public sealed class KvCache : IDisposable
 
     public int NumLayers => _keys.Length;
 
-    /// <summary>Number of cached positions (0 when empty).</summary>
-    public long Length => _lengths[0];
+    /// <summary>
+    /// Keys and values every group of <see cref="RowsPerPrefix"/> consecutive rows attends to before its own positions
+    /// (null for an ordinary cache): the context a node's beams share in a beam search, held once per node instead of
+    /// once per beam. This cache then holds only each row's own positions (the generated suffix); the prefix is not
+    /// owned (not disposed with this cache). See <see cref="OverSharedPrefix"/>.
+    /// </summary>
+    public KvCache? SharedPrefix { get; private init; }
+
+    /// <summary>Rows per prefix row when <see cref="SharedPrefix"/> is set (row r reads prefix row r / RowsPerPrefix).</summary>
+    public int RowsPerPrefix { get; private init; } = 1;
+
+    /// <summary>
+    /// An empty cache whose rows extend <paramref name="prefix"/>'s rows, <paramref name="rowsPerPrefix"/> rows each
+    /// (rows r of this cache read prefix row r / rowsPerPrefix): appends store only the new positions, and attention reads
+    /// each prefix row once for all of its rows. Decode steps only (one new position per forward).
+    /// </summary>
+    public static KvCache OverSharedPrefix(KvCache prefix, int rowsPerPrefix)
+    {
+        if (prefix.IsEmpty || prefix.SharedPrefix is not null) throw new ArgumentException("KvCache.OverSharedPrefix: the prefix must be a filled, ordinary cache");
+        if (rowsPerPrefix < 1) throw new ArgumentOutOfRangeException(nameof(rowsPerPrefix), rowsPerPrefix, "at least one row per prefix row");
+        return new KvCache(prefix.NumLayers) { SharedPrefix = prefix, RowsPerPrefix = rowsPerPrefix, GrowBy = prefix.GrowBy };
+    }
+
+    /// <summary>Number of cached positions (0 when empty), the shared prefix's included.</summary>
+    public long Length => (SharedPrefix?.Length ?? 0) + _lengths[0];
+
+    /// <summary>Positions this cache stores itself in layer <paramref name="layer"/> (without a shared prefix's).</summary>
+    public long OwnLength(int layer) => _lengths[layer];
 
     /// <summary>Batch size of the cached tensors (0 when empty).</summary>
     public long BatchSize => _keys[0] is { } k ? k.shape[0] : 0;
@@ -133,7 +159,7 @@ public sealed class KvCache : IDisposable
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (batchIdx.dim() != 1) throw new ArgumentException($"KvCache.ReorderRows: batchIdx must be 1-D, got {Shape(batchIdx)}");
         using var idx = batchIdx.to_type(ScalarType.Int64).to(_keys[0]?.device ?? batchIdx.device);
-        var c = new KvCache(NumLayers) { GrowBy = GrowBy };
+        var c = new KvCache(NumLayers) { GrowBy = GrowBy, SharedPrefix = SharedPrefix, RowsPerPrefix = RowsPerPrefix };
         for (int i = 0; i < NumLayers; i++)
         {
             if (_keys[i] is null) continue;
@@ -148,6 +174,7 @@ public sealed class KvCache : IDisposable
     private KvCache Map(Func<Tensor, Tensor> f)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        RefuseSharedPrefix();
         var c = new KvCache(NumLayers) { GrowBy = GrowBy };
         for (int i = 0; i < NumLayers; i++)
         {
@@ -165,6 +192,8 @@ public sealed class KvCache : IDisposable
         if (caches.Count == 0) throw new ArgumentException("KvCache.Concat: no caches");
         int n = caches[0].NumLayers;
         long len = caches[0].Length;
+        foreach (var c in caches)
+            if (c.SharedPrefix is not null) throw new InvalidOperationException("KvCache.Concat: a cache over a shared prefix cannot be concatenated");
         foreach (var c in caches)
             if (c.NumLayers != n || c.Length != len)
                 throw new ArgumentException($"KvCache.Concat: caches differ (layers {c.NumLayers} vs {n}, length {c.Length} vs {len})");
@@ -188,6 +217,7 @@ public sealed class KvCache : IDisposable
     {
         if (positions.dim() != 1) throw new ArgumentException($"KvCache.SelectPositions: positions must be 1-D, got {Shape(positions)}");
         ObjectDisposedException.ThrowIf(_disposed, this);
+        RefuseSharedPrefix();
         using var idx = positions.to_type(ScalarType.Int64).to(_keys[0]?.device ?? positions.device);
         var c = new KvCache(NumLayers) { GrowBy = GrowBy };
         for (int i = 0; i < NumLayers; i++)
@@ -208,6 +238,8 @@ public sealed class KvCache : IDisposable
     {
         if (caches.Count == 0) throw new ArgumentException("KvCache.ConcatLeftPadded: no caches");
         int n = caches[0].NumLayers;
+        foreach (var c in caches)
+            if (c.SharedPrefix is not null) throw new InvalidOperationException("KvCache.ConcatLeftPadded: a cache over a shared prefix cannot be concatenated");
         foreach (var c in caches)
             if (c.NumLayers != n || c.Length > length || c.IsEmpty)
                 throw new ArgumentException($"KvCache.ConcatLeftPadded: caches differ (layers {c.NumLayers} vs {n}, length {c.Length} > {length} or empty)");
@@ -253,6 +285,12 @@ public sealed class KvCache : IDisposable
             _keys[i]?.Dispose(); _keys[i] = null;
             _values[i]?.Dispose(); _values[i] = null;
         }
+    }
+
+    private void RefuseSharedPrefix()
+    {
+        if (SharedPrefix is not null)
+            throw new InvalidOperationException("KvCache: this operation needs the rows' whole context; a cache over a shared prefix holds only their own positions");
     }
 
     private static string Shape(Tensor t) => "[" + string.Join(", ", t.shape) + "]";

@@ -44,6 +44,11 @@ public sealed class LlamaAttention : nn.Module
         var v = v_proj.forward(x).view(b, t, _kvHeads, _headDim).transpose(1, 2);   // [B, nkv, T, hd]
         q = LlamaRotaryEmbedding.Apply(q, cos, sin);
         k = LlamaRotaryEmbedding.Apply(k, cos, sin);
+        if (cache?.SharedPrefix is { } prefix)
+        {
+            var so = SharedPrefixAttention(q, k, v, allowed, prefix, cache);         // [B, nh, 1, hd]
+            return o_proj.forward(so.transpose(1, 2).reshape(b, t, _heads * _headDim)).MoveToOuterDisposeScope();
+        }
         if (cache is not null) (k, v) = cache.Append(_layerIdx, k, v);             // [B, nkv, S, hd]
         k = RepeatKv(k, _heads / _kvHeads);                                          // [B, nh, S, hd]
         v = RepeatKv(v, _heads / _kvHeads);
@@ -55,6 +60,43 @@ public sealed class LlamaAttention : nn.Module
     }
 
     /// <summary>HF repeat_kv: kv head j serves query heads j*nRep .. j*nRep+nRep-1.</summary>
+    /// <summary>
+    /// One decode step of rows that extend a shared prefix (<see cref="KvCache.SharedPrefix"/>): the G rows of a prefix
+    /// row are G queries against its keys, read once, and each row also attends to its own cached positions; one softmax
+    /// over both parts. Equals attention over each row's concatenated context up to float rounding. q is
+    /// <c>[N, nh, 1, hd]</c>, k/v the new position <c>[N, nkv, 1, hd]</c>, <paramref name="allowed"/> null or
+    /// <c>[N, 1, 1, P + S]</c>; returns <c>[N, nh, 1, hd]</c>.
+    /// </summary>
+    private Tensor SharedPrefixAttention(Tensor q, Tensor k, Tensor v, Tensor? allowed, KvCache prefix, KvCache cache)
+    {
+        long n = q.shape[0];
+        if (q.shape[2] != 1) throw new ArgumentException($"LlamaAttention: a cache over a shared prefix takes one new position per row, got {q.shape[2]}");
+        int g = cache.RowsPerPrefix, rep = _heads / _kvHeads;
+        var pk = RepeatKv(prefix.Keys(_layerIdx)!, rep);                             // [B, nh, P, hd]
+        var pv = RepeatKv(prefix.Values(_layerIdx)!, rep);
+        long nodes = pk.shape[0], p = pk.shape[2];
+        if (nodes * g != n) throw new ArgumentException($"LlamaAttention: {n} rows do not extend {nodes} prefix rows x {g}");
+        var (sk, sv) = cache.Append(_layerIdx, k, v);                               // [N, nkv, S, hd]
+        sk = RepeatKv(sk, rep);
+        sv = RepeatKv(sv, rep);
+        long s = sk.shape[2];
+        double scale = 1.0 / Math.Sqrt(_headDim);
+        var qg = q.reshape(nodes, g, _heads, _headDim).transpose(1, 2);              // [B, nh, G, hd]
+        var scoresPrefix = qg.matmul(pk.transpose(-2, -1)) * scale;                  // [B, nh, G, P]
+        var scoresOwn = (q.matmul(sk.transpose(-2, -1)) * scale)                      // [N, nh, 1, S]
+            .reshape(nodes, g, _heads, s).transpose(1, 2);                           // [B, nh, G, S]
+        if (allowed is not null)
+        {
+            var a = allowed.reshape(nodes, g, 1, p + s).transpose(1, 2);             // [B, 1, G, P+S]
+            scoresPrefix = scoresPrefix.masked_fill(a.narrow(3, 0, p).logical_not(), float.NegativeInfinity);
+            scoresOwn = scoresOwn.masked_fill(a.narrow(3, p, s).logical_not(), float.NegativeInfinity);
+        }
+        var probs = torch.cat(new[] { scoresPrefix, scoresOwn }, 3).to_type(ScalarType.Float32).softmax(-1).to_type(q.dtype); // [B, nh, G, P+S]
+        var outPrefix = probs.narrow(3, 0, p).matmul(pv);                            // [B, nh, G, hd]
+        var outOwn = probs.narrow(3, p, s).transpose(1, 2).reshape(n, _heads, 1, s).matmul(sv); // [N, nh, 1, hd]
+        return outPrefix.transpose(1, 2).reshape(n, _heads, 1, _headDim) + outOwn;
+    }
+
     public static Tensor RepeatKv(Tensor kv, int nRep)
     {
         if (nRep == 1) return kv;

@@ -168,6 +168,27 @@ public class GroupBeamSearchTests
     }
 
     [Fact]
+    public void Beams_over_a_shared_context_cache_equal_beams_with_copied_contexts()
+    {
+        using var scope = NewDisposeScope();
+        using var m = Model();
+        var ids = tensor(new long[] { 1, 9, 4, 11, 7, 0, 0, 0, 1, 3 }).reshape(2, 5);
+        var mask = tensor(new long[] { 1, 1, 1, 1, 1, 0, 0, 0, 1, 1 }).reshape(2, 5); // left padding in the shared part
+        var opts = new GroupBeamSearchOptions { NumBeams = 6, NumBeamGroups = 3, DiversityPenalty = 2.0, StopTokenIds = new[] { 2, 5 }, MaxNewTokens = 7 };
+        using var s1 = GenerationStart.PrefillIds(m, ids, mask);
+        using var shared = GroupBeamSearch.Run(m, s1, opts);
+        using var s2 = GenerationStart.PrefillIds(m, ids, mask);
+        using var copied = GroupBeamSearch.Run(m, s2, opts with { SharePrefix = false });
+        Assert.True(shared.Steps > 2, "the search must run several reordering steps");
+        for (int b = 0; b < 2; b++)
+            for (int i = 0; i < 6; i++)
+            {
+                Assert.Equal(copied.Sequences[b][i].Tokens, shared.Sequences[b][i].Tokens);
+                Assert.Equal(copied.Sequences[b][i].Score, shared.Sequences[b][i].Score, 5);
+            }
+    }
+
+    [Fact]
     public void Returned_caches_continue_each_beam_like_a_full_recompute()
     {
         using var scope = NewDisposeScope();

@@ -80,6 +80,49 @@ public class LlamaModelTests
         TinyLlama.AssertClose(b, a, 0, 0, "logits after the reorder");
     }
 
+    [Theory]
+    [InlineData(4)] // as many key/value heads as query heads
+    [InlineData(1)] // grouped-query attention
+    public void Rows_over_a_shared_prefix_compute_what_rows_with_copied_prefixes_compute(int kvHeads)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        using var m = TinyLlama.Create(LlamaConfig.Tiny() with { NumKeyValueHeads = kvHeads });
+        var g = new Generator(8);
+        const int G = 3;
+        var ids = TinyLlama.RandomIds(g, 2, 6, m.VocabSize);
+        var mask = tensor(new long[] { 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1 }).reshape(2, 6);  // row 0 left-padded
+        using var prefix = m.NewCache();
+        m.ForwardIds(ids, mask, prefix);
+        var expand = tensor(new long[] { 0, 0, 0, 1, 1, 1 });
+        var shared = KvCache.OverSharedPrefix(prefix, G);
+        var copied = prefix.IndexSelect(expand);
+        var rowMask = mask.index_select(0, expand);
+        var reorders = new[] { new long[] { 1, 0, 0, 5, 3, 4 }, new long[] { 2, 2, 1, 3, 3, 5 } }; // within each prefix row
+        try
+        {
+            for (int step = 0; step < 3; step++)
+            {
+                var next = TinyLlama.RandomIds(g, 6, 1, m.VocabSize);
+                rowMask = cat(new[] { rowMask, ones(6, 1, dtype: ScalarType.Int64) }, 1);
+                var a = m.ForwardIds(next, rowMask, shared);
+                var b = m.ForwardIds(next, rowMask, copied);
+                Assert.Equal(copied.Length, shared.Length);
+                TinyLlama.AssertClose(b, a, 1e-5, 1e-4, $"step {step}");
+                if (step < reorders.Length)
+                {
+                    var order = tensor(reorders[step]);
+                    var (s2, c2) = (shared.ReorderRows(order), copied.ReorderRows(order));
+                    shared.Dispose(); copied.Dispose();
+                    (shared, copied) = (s2, c2);
+                }
+            }
+            Assert.Throws<InvalidOperationException>(() => shared.IndexSelect(expand));
+        }
+        finally { shared.Dispose(); copied.Dispose(); }
+        Assert.False(prefix.IsEmpty); // the shared prefix is not disposed with the rows' cache
+    }
+
     [Fact]
     public void Batched_with_left_padding_equals_one_by_one()
     {
