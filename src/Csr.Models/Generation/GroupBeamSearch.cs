@@ -134,7 +134,7 @@ public static class GroupBeamSearch
                                 vals[q] = (float)all[q]; idx[q] = (long)all[B * k + q]; tokenLp[q] = (float)all[2 * B * k + q];
                             }
                             for (int b = 0; b < B; b++)
-                                OrderTies(b, k, vals, idx, tokenLp, (long)all[3 * B * k + b], total[b], plainFlat[b]);
+                                OrderTies(b, k, vals, idx, tokenLp, (long)all[3 * B * k + b], total, plainFlat);
                         }
                         for (int b = 0; b < B; b++)
                         {
@@ -258,14 +258,13 @@ public static class GroupBeamSearch
         }
     }
 
-    /// <summary>[B*gs, V] counts of tokens picked at this step by the earlier groups of the same batch row.</summary>
     /// <summary>
     /// Puts row <paramref name="b"/>'s <paramref name="k"/> candidates in the op library's order (score descending,
     /// flat index ascending on ties), which <c>topk</c> leaves unspecified: equal scores inside the kept set are
     /// sorted by index, and when more scores equal the k-th best than topk kept (<paramref name="atCut"/>), the
     /// lowest indices among them are kept. Ties are rare in fp32 and common in bf16, whose logits take few values.
     /// </summary>
-    static void OrderTies(int b, int k, float[] vals, long[] idx, float[] tokenLp, long atCut, Tensor totalRow, Tensor plainRow)
+    static void OrderTies(int b, int k, float[] vals, long[] idx, float[] tokenLp, long atCut, Tensor total, Tensor plainFlat)
     {
         int o = b * k;
         float cut = vals[o + k - 1];
@@ -274,9 +273,10 @@ public static class GroupBeamSearch
         if (atCut > keptAtCut)
         {
             // the cut's ties: the lowest indices of all scores equal to it fill the slots topk gave them
-            var eqIdx = totalRow.eq(cut).nonzero().view(-1).narrow(0, 0, keptAtCut);
+            // rows are indexed only here (rare): a row view per batch row and group costs a native call each
+            var eqIdx = total[b].eq(cut).nonzero().view(-1).narrow(0, 0, keptAtCut);
             var lowest = HostSync.Read<long>(eqIdx);
-            var lp = HostSync.Read<float>(plainRow.index_select(0, eqIdx));
+            var lp = HostSync.Read<float>(plainFlat[b].index_select(0, eqIdx));
             for (int j = 0, t = 0; j < k; j++)
                 if (vals[o + j] == cut) { idx[o + j] = lowest[t]; tokenLp[o + j] = lp[t]; t++; }
         }
@@ -293,6 +293,7 @@ public static class GroupBeamSearch
         }
     }
 
+    /// <summary>[B*gs, V] counts of tokens picked at this step by the earlier groups of the same batch row.</summary>
     private static Tensor TokenFrequency(long[] currentTokens, int B, int nb, int previousBeams, int gs, int V, Device device)
     {
         // counts built on the device from the picked ids: one small upload instead of a [B, V] host table

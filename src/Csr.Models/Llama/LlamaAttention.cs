@@ -83,7 +83,9 @@ public sealed class LlamaAttention : nn.Module
         double scale = 1.0 / Math.Sqrt(_headDim);
         var qg = q.reshape(nodes, g, _heads, _headDim).transpose(1, 2);              // [B, nh, G, hd]
         var scoresPrefix = qg.matmul(pk.transpose(-2, -1)) * scale;                  // [B, nh, G, P]
-        var scoresOwn = (q.matmul(sk.transpose(-2, -1)) * scale)                      // [N, nh, 1, S]
+        // the own part is a handful of positions per row: a broadcast product and sum (in fp32, as a matmul would
+        // accumulate), not N*nh tiny matrix products
+        var scoresOwn = ((q.to_type(ScalarType.Float32) * sk.to_type(ScalarType.Float32)).sum(-1) * scale) // [N, nh, S]
             .reshape(nodes, g, _heads, s).transpose(1, 2);                           // [B, nh, G, S]
         if (allowed is not null)
         {
@@ -91,9 +93,10 @@ public sealed class LlamaAttention : nn.Module
             scoresPrefix = scoresPrefix.masked_fill(a.narrow(3, 0, p).logical_not(), float.NegativeInfinity);
             scoresOwn = scoresOwn.masked_fill(a.narrow(3, p, s).logical_not(), float.NegativeInfinity);
         }
-        var probs = torch.cat(new[] { scoresPrefix, scoresOwn }, 3).to_type(ScalarType.Float32).softmax(-1).to_type(q.dtype); // [B, nh, G, P+S]
-        var outPrefix = probs.narrow(3, 0, p).matmul(pv);                            // [B, nh, G, hd]
-        var outOwn = probs.narrow(3, p, s).transpose(1, 2).reshape(n, _heads, 1, s).matmul(sv); // [N, nh, 1, hd]
+        var probs = torch.cat(new[] { scoresPrefix.to_type(ScalarType.Float32), scoresOwn }, 3).softmax(-1); // [B, nh, G, P+S] fp32
+        var outPrefix = probs.narrow(3, 0, p).to_type(q.dtype).matmul(pv);          // [B, nh, G, hd]
+        var outOwn = (probs.narrow(3, p, s).transpose(1, 2).reshape(n, _heads, s, 1) * sv.to_type(ScalarType.Float32))
+            .sum(2, keepdim: true).to_type(q.dtype);                                 // [N, nh, 1, hd]
         return outPrefix.transpose(1, 2).reshape(n, _heads, 1, _headDim) + outOwn;
     }
 
