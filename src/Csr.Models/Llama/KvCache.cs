@@ -58,8 +58,6 @@ public sealed class KvCache : IDisposable
     /// <summary>Number of cached positions (0 when empty), the shared prefix's included.</summary>
     public long Length => (SharedPrefix?.Length ?? 0) + _lengths[0];
 
-    /// <summary>Positions this cache stores itself in layer <paramref name="layer"/> (without a shared prefix's).</summary>
-    public long OwnLength(int layer) => _lengths[layer];
 
     /// <summary>Batch size of the cached tensors (0 when empty).</summary>
     public long BatchSize => _keys[0] is { } k ? k.shape[0] : 0;
@@ -192,8 +190,8 @@ public sealed class KvCache : IDisposable
         if (caches.Count == 0) throw new ArgumentException("KvCache.Concat: no caches");
         int n = caches[0].NumLayers;
         long len = caches[0].Length;
-        foreach (var c in caches)
-            if (c.SharedPrefix is not null) throw new InvalidOperationException("KvCache.Concat: a cache over a shared prefix cannot be concatenated");
+        if (caches.Any(c => c.SharedPrefix is not null))
+            throw new InvalidOperationException("KvCache.Concat: a cache over a shared prefix cannot be concatenated");
         foreach (var c in caches)
             if (c.NumLayers != n || c.Length != len)
                 throw new ArgumentException($"KvCache.Concat: caches differ (layers {c.NumLayers} vs {n}, length {c.Length} vs {len})");
@@ -238,8 +236,8 @@ public sealed class KvCache : IDisposable
     {
         if (caches.Count == 0) throw new ArgumentException("KvCache.ConcatLeftPadded: no caches");
         int n = caches[0].NumLayers;
-        foreach (var c in caches)
-            if (c.SharedPrefix is not null) throw new InvalidOperationException("KvCache.ConcatLeftPadded: a cache over a shared prefix cannot be concatenated");
+        if (caches.Any(c => c.SharedPrefix is not null))
+            throw new InvalidOperationException("KvCache.ConcatLeftPadded: a cache over a shared prefix cannot be concatenated");
         foreach (var c in caches)
             if (c.NumLayers != n || c.Length > length || c.IsEmpty)
                 throw new ArgumentException($"KvCache.ConcatLeftPadded: caches differ (layers {c.NumLayers} vs {n}, length {c.Length} > {length} or empty)");

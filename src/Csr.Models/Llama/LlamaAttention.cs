@@ -59,7 +59,6 @@ public sealed class LlamaAttention : nn.Module
         return o_proj.forward(o).MoveToOuterDisposeScope();                          // [B, T, H]
     }
 
-    /// <summary>HF repeat_kv: kv head j serves query heads j*nRep .. j*nRep+nRep-1.</summary>
     /// <summary>
     /// One decode step of rows that extend a shared prefix (<see cref="KvCache.SharedPrefix"/>): the G rows of a prefix
     /// row are G queries against its keys, read once, and each row also attends to its own cached positions; one softmax
@@ -100,6 +99,7 @@ public sealed class LlamaAttention : nn.Module
         return outPrefix.transpose(1, 2).reshape(n, _heads, 1, _headDim) + outOwn;
     }
 
+    /// <summary>HF repeat_kv: kv head j serves query heads j*nRep .. j*nRep+nRep-1.</summary>
     public static Tensor RepeatKv(Tensor kv, int nRep)
     {
         if (nRep == 1) return kv;
