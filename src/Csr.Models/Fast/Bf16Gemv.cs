@@ -11,8 +11,9 @@ namespace Csr.Models.Fast;
 /// with fp32 accumulation. libtorch's CPU bf16 GEMV is several times slower than its fp32 one here, which made bf16
 /// decode slower than fp32; this keeps decode bound by weight bandwidth. Two bf16 packed in a uint32: the high one is
 /// <c>u &amp; 0xFFFF0000</c> as fp32, the low one <c>u &lt;&lt; 16</c>, so x is split into even/odd halves once per call.
-/// The inner loops run 512 or 256 bits wide (<see cref="Path"/>, the widest the CPU has); the 256-bit loops keep four
-/// (one row of x) or eight (four rows) FMA chains in flight so that AVX2 cores are bound by memory, not FMA latency.
+/// The inner loops run 512 or 256 bits wide (<see cref="Path"/>, the widest the CPU has) and keep four to eight FMA chains
+/// in flight so that cores are bound by memory, not FMA latency; one row of x (decode of one sequence) streams four weight
+/// rows at once. bf16 x is read and bf16 y written directly (no conversion ops around the kernel).
 /// </summary>
 public static unsafe class Bf16Gemv
 {
@@ -85,16 +86,63 @@ public static unsafe class Bf16Gemv
         if (x.shape[^1] != k) throw new ArgumentException($"Bf16Gemv: x last dim {x.shape[^1]} != K {k}");
         long m = x.numel() / k;
         if (m > MaxRows) throw new ArgumentException($"Bf16Gemv: at most {MaxRows} rows, got {m}");
+        var shape = x.shape.ToArray();
+        shape[^1] = n;
+        if (x.dtype == ScalarType.BFloat16 && x.is_contiguous() && bias is null)
+        {
+            // bf16 in, bf16 out (decode in bf16): x is read and y written here, with no conversion ops around the kernel
+            var yb = torch.empty(shape, dtype: ScalarType.BFloat16);
+            var yf = ArrayPool<float>.Shared.Rent((int)(m * n));
+            try
+            {
+                fixed (float* yp = yf)
+                {
+                    RunBf16X((ushort*)TensorMemory.DataPtr<BFloat16>(weight), (int)n, (int)k, (ushort*)TensorMemory.DataPtr<BFloat16>(x), (int)m, yp);
+                    ushort* dst = (ushort*)TensorMemory.DataPtr<BFloat16>(yb);
+                    for (long i = 0; i < m * n; i++) dst[i] = RoundToBf16(yp[i]);
+                }
+            }
+            finally
+            {
+                ArrayPool<float>.Shared.Return(yf);
+            }
+            return yb;
+        }
         using var scope = torch.NewDisposeScope();
         var xf = x.reshape(m, k).to_type(ScalarType.Float32).contiguous();
         var y = torch.empty(new[] { m, n }, dtype: ScalarType.Float32);
         Run((ushort*)TensorMemory.DataPtr<BFloat16>(weight), (int)n, (int)k, (float*)TensorMemory.DataPtr<float>(xf), (int)m,
             (float*)TensorMemory.DataPtr<float>(y));
-        var shape = x.shape.ToArray();
-        shape[^1] = n;
         var outp = y.to_type(x.dtype).reshape(shape);
         if (bias is not null) outp = outp + bias;
         return outp.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>fp32 to bf16 bits, rounding to nearest even as libtorch's conversion does (NaN stays a quiet NaN).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ushort RoundToBf16(float f)
+    {
+        uint bits = BitConverter.SingleToUInt32Bits(f);
+        if (float.IsNaN(f)) return 0x7FC0;
+        return (ushort)((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
+    }
+
+    /// <summary><see cref="Run"/> with x as bf16 bits (widened to fp32 exactly).</summary>
+    public static void RunBf16X(ushort* w, int n, int k, ushort* x, int m, float* y)
+    {
+        var xf = ArrayPool<float>.Shared.Rent(m * k);
+        try
+        {
+            fixed (float* xp = xf)
+            {
+                for (long i = 0; i < (long)m * k; i++) xp[i] = BitConverter.Int32BitsToSingle(x[i] << 16);
+                Run(w, n, k, xp, m, y);
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(xf);
+        }
     }
 
     /// <summary>y[m, n] = sum_k W[n, k] x[m, k]; W bf16 bits row-major, x and y fp32 row-major.</summary>
@@ -123,8 +171,14 @@ public static unsafe class Bf16Gemv
             {
                 int n0 = c * per, n1 = Math.Min(n, n0 + per);
                 fixed (float* xsp = xs)
-                    for (int row = n0; row < n1; row++)
+                {
+                    int row = n0;
+                    if (m == 1 && path != Path.Scalar && (half & 15) == 0 && (k & 1) == 0)
+                        for (; row + 4 <= n1; row += 4)
+                            FourRowsOneX(path, (uint*)((ushort*)wp + (long)row * k), k / 2, half, xsp, xsp + ld, (float*)yp + row);
+                    for (; row < n1; row++)
                         RowDot(path, (ushort*)wp + (long)row * k, k, half, ld, xsp, (float*)xp, m, (float*)yp, n, row);
+                }
             }
             if (chunks == 1) Body(0);
             else Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = threads }, Body);
@@ -132,6 +186,69 @@ public static unsafe class Bf16Gemv
         finally
         {
             ArrayPool<float>.Shared.Return(xs);
+        }
+    }
+
+    /// <summary>Four consecutive weight rows against one row of x (decode of one sequence): four weight streams in flight,
+    /// eight FMA chains, and each load of x shared by four rows. <paramref name="stride"/> is the row length in packed
+    /// pairs; <paramref name="half"/> a multiple of 16.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void FourRowsOneX(Path path, uint* w, int stride, int half, float* xe, float* xo, float* y)
+    {
+        uint* w1 = w + stride, w2 = w1 + stride, w3 = w2 + stride;
+        if (path == Path.Vector512)
+        {
+            var mask = Vector512.Create(0xFFFF0000u);
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            Vector512<float> b0 = default, b1 = default, b2 = default, b3 = default;
+            for (int i = 0; i < half; i += 16)
+            {
+                var e = Vector512.Load(xe + i);
+                var o = Vector512.Load(xo + i);
+                var u0 = Vector512.Load(w + i);
+                var u1 = Vector512.Load(w1 + i);
+                var u2 = Vector512.Load(w2 + i);
+                var u3 = Vector512.Load(w3 + i);
+                a0 = Vector512.FusedMultiplyAdd(Vector512.ShiftLeft(u0, 16).AsSingle(), e, a0);
+                b0 = Vector512.FusedMultiplyAdd((u0 & mask).AsSingle(), o, b0);
+                a1 = Vector512.FusedMultiplyAdd(Vector512.ShiftLeft(u1, 16).AsSingle(), e, a1);
+                b1 = Vector512.FusedMultiplyAdd((u1 & mask).AsSingle(), o, b1);
+                a2 = Vector512.FusedMultiplyAdd(Vector512.ShiftLeft(u2, 16).AsSingle(), e, a2);
+                b2 = Vector512.FusedMultiplyAdd((u2 & mask).AsSingle(), o, b2);
+                a3 = Vector512.FusedMultiplyAdd(Vector512.ShiftLeft(u3, 16).AsSingle(), e, a3);
+                b3 = Vector512.FusedMultiplyAdd((u3 & mask).AsSingle(), o, b3);
+            }
+            y[0] = Vector512.Sum(a0 + b0);
+            y[1] = Vector512.Sum(a1 + b1);
+            y[2] = Vector512.Sum(a2 + b2);
+            y[3] = Vector512.Sum(a3 + b3);
+        }
+        else
+        {
+            var mask = Vector256.Create(0xFFFF0000u);
+            Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            Vector256<float> b0 = default, b1 = default, b2 = default, b3 = default;
+            for (int i = 0; i < half; i += 8)
+            {
+                var e = Vector256.Load(xe + i);
+                var o = Vector256.Load(xo + i);
+                var u0 = Vector256.Load(w + i);
+                var u1 = Vector256.Load(w1 + i);
+                var u2 = Vector256.Load(w2 + i);
+                var u3 = Vector256.Load(w3 + i);
+                a0 = Vector256.FusedMultiplyAdd(Vector256.ShiftLeft(u0, 16).AsSingle(), e, a0);
+                b0 = Vector256.FusedMultiplyAdd((u0 & mask).AsSingle(), o, b0);
+                a1 = Vector256.FusedMultiplyAdd(Vector256.ShiftLeft(u1, 16).AsSingle(), e, a1);
+                b1 = Vector256.FusedMultiplyAdd((u1 & mask).AsSingle(), o, b1);
+                a2 = Vector256.FusedMultiplyAdd(Vector256.ShiftLeft(u2, 16).AsSingle(), e, a2);
+                b2 = Vector256.FusedMultiplyAdd((u2 & mask).AsSingle(), o, b2);
+                a3 = Vector256.FusedMultiplyAdd(Vector256.ShiftLeft(u3, 16).AsSingle(), e, a3);
+                b3 = Vector256.FusedMultiplyAdd((u3 & mask).AsSingle(), o, b3);
+            }
+            y[0] = Vector256.Sum(a0 + b0);
+            y[1] = Vector256.Sum(a1 + b1);
+            y[2] = Vector256.Sum(a2 + b2);
+            y[3] = Vector256.Sum(a3 + b3);
         }
     }
 
@@ -161,15 +278,23 @@ public static unsafe class Bf16Gemv
         if (path == Path.Vector512)
         {
             var mask = Vector512.Create(0xFFFF0000u);
-            var a = Vector512<float>.Zero;
-            var b = Vector512<float>.Zero;
+            Vector512<float> a0 = default, b0 = default, a1 = default, b1 = default;
+            for (; i + 32 <= half; i += 32)
+            {
+                var u0 = Vector512.Load(packed + i);
+                var u1 = Vector512.Load(packed + i + 16);
+                a0 = Vector512.FusedMultiplyAdd(Vector512.ShiftLeft(u0, 16).AsSingle(), Vector512.Load(xe + i), a0);
+                b0 = Vector512.FusedMultiplyAdd((u0 & mask).AsSingle(), Vector512.Load(xo + i), b0);
+                a1 = Vector512.FusedMultiplyAdd(Vector512.ShiftLeft(u1, 16).AsSingle(), Vector512.Load(xe + i + 16), a1);
+                b1 = Vector512.FusedMultiplyAdd((u1 & mask).AsSingle(), Vector512.Load(xo + i + 16), b1);
+            }
             for (; i + 16 <= half; i += 16)
             {
                 var u = Vector512.Load(packed + i);
-                a = Vector512.FusedMultiplyAdd(Vector512.ShiftLeft(u, 16).AsSingle(), Vector512.Load(xe + i), a);
-                b = Vector512.FusedMultiplyAdd((u & mask).AsSingle(), Vector512.Load(xo + i), b);
+                a0 = Vector512.FusedMultiplyAdd(Vector512.ShiftLeft(u, 16).AsSingle(), Vector512.Load(xe + i), a0);
+                b0 = Vector512.FusedMultiplyAdd((u & mask).AsSingle(), Vector512.Load(xo + i), b0);
             }
-            acc = Vector512.Sum(a + b);
+            acc = Vector512.Sum((a0 + a1) + (b0 + b1));
         }
         else if (path == Path.Vector256)
         {
@@ -214,17 +339,22 @@ public static unsafe class Bf16Gemv
         {
             var mask = Vector512.Create(0xFFFF0000u);
             Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            Vector512<float> b0 = default, b1 = default, b2 = default, b3 = default;
             for (; i + 16 <= half; i += 16)
             {
                 var u = Vector512.Load(packed + i);
                 var ev = Vector512.ShiftLeft(u, 16).AsSingle();
                 var od = (u & mask).AsSingle();
-                a0 = Vector512.FusedMultiplyAdd(ev, Vector512.Load(e0 + i), Vector512.FusedMultiplyAdd(od, Vector512.Load(d0 + i), a0));
-                a1 = Vector512.FusedMultiplyAdd(ev, Vector512.Load(e1 + i), Vector512.FusedMultiplyAdd(od, Vector512.Load(d1 + i), a1));
-                a2 = Vector512.FusedMultiplyAdd(ev, Vector512.Load(e2 + i), Vector512.FusedMultiplyAdd(od, Vector512.Load(d2 + i), a2));
-                a3 = Vector512.FusedMultiplyAdd(ev, Vector512.Load(e3 + i), Vector512.FusedMultiplyAdd(od, Vector512.Load(d3 + i), a3));
+                a0 = Vector512.FusedMultiplyAdd(ev, Vector512.Load(e0 + i), a0);
+                b0 = Vector512.FusedMultiplyAdd(od, Vector512.Load(d0 + i), b0);
+                a1 = Vector512.FusedMultiplyAdd(ev, Vector512.Load(e1 + i), a1);
+                b1 = Vector512.FusedMultiplyAdd(od, Vector512.Load(d1 + i), b1);
+                a2 = Vector512.FusedMultiplyAdd(ev, Vector512.Load(e2 + i), a2);
+                b2 = Vector512.FusedMultiplyAdd(od, Vector512.Load(d2 + i), b2);
+                a3 = Vector512.FusedMultiplyAdd(ev, Vector512.Load(e3 + i), a3);
+                b3 = Vector512.FusedMultiplyAdd(od, Vector512.Load(d3 + i), b3);
             }
-            s0 = Vector512.Sum(a0); s1 = Vector512.Sum(a1); s2 = Vector512.Sum(a2); s3 = Vector512.Sum(a3);
+            s0 = Vector512.Sum(a0 + b0); s1 = Vector512.Sum(a1 + b1); s2 = Vector512.Sum(a2 + b2); s3 = Vector512.Sum(a3 + b3);
         }
         else if (path == Path.Vector256)
         {

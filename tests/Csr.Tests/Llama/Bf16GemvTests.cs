@@ -58,6 +58,41 @@ public class Bf16GemvTests
         TinyLlama.AssertClose(expected, y, 1e-4, 1e-4, $"gemv {path} m={m} n={n} k={k}");
     }
 
+    [Theory]
+    [InlineData(1, 300, 1024)] // four weight rows per pass (the 512-bit path), then the chunks' leftover rows
+    [InlineData(1, 33, 119)]   // odd K: one row at a time
+    [InlineData(5, 260, 64)]   // a group of four rows of x, then one
+    public void Bf16_x_gives_the_fp32_x_result_rounded_as_libtorch_rounds(int m, int n, int k)
+    {
+        using var scope = NewDisposeScope();
+        var g = new Generator((ulong)(m * 131 + n + k));
+        var w = randn(new long[] { n, k }, generator: g).to_type(ScalarType.BFloat16);
+        var x16 = randn(new long[] { 1, m, k }, generator: g).to_type(ScalarType.BFloat16);
+        var direct = Bf16Gemv.Linear(x16, w, null);
+        Assert.Equal(ScalarType.BFloat16, direct.dtype);
+        Assert.Equal(new long[] { 1, m, n }, direct.shape);
+        var viaFp32 = Bf16Gemv.Linear(x16.to_type(ScalarType.Float32), w, null).to_type(ScalarType.BFloat16);
+        Assert.True(direct.to_type(ScalarType.Float32).eq(viaFp32.to_type(ScalarType.Float32)).all().item<bool>(), $"bf16 x path differs from the fp32 x path rounded by libtorch (m={m} n={n} k={k})");
+    }
+
+    [Fact]
+    public void Rounding_to_bf16_equals_libtorch_on_ties_specials_and_subnormals()
+    {
+        using var scope = NewDisposeScope();
+        var values = new List<float> { 0f, -0f, 1f, -1f, float.PositiveInfinity, float.NegativeInfinity, float.NaN, float.Epsilon, -float.Epsilon,
+            float.MaxValue, float.MinValue, 1e-40f, 3.4e38f };
+        foreach (uint bits in new uint[] { 0x3F808000, 0x3F818000, 0x3F80_7FFF, 0x3F80_8001, 0x7F7F_FFFF, 0x0000_8000, 0x0001_8000 })
+            values.Add(BitConverter.UInt32BitsToSingle(bits));
+        var g = new Generator(5);
+        values.AddRange(randn(new long[] { 2000 }, generator: g).mul(1000).data<float>().ToArray());
+        var t = tensor(values.ToArray());
+        var expected = t.to_type(ScalarType.BFloat16).data<BFloat16>().ToArray().Select(v => BitConverter.SingleToUInt32Bits((float)v) >> 16).Select(v => (short)(ushort)v).ToArray();
+        for (int i = 0; i < values.Count; i++)
+            if (float.IsNaN(values[i])) Assert.True((Bf16Gemv.RoundToBf16(values[i]) & 0x7FFF) > 0x7F80, "NaN must stay a NaN");
+            else Assert.True((ushort)expected[i] == Bf16Gemv.RoundToBf16(values[i]),
+                $"value {values[i]:R} (0x{BitConverter.SingleToUInt32Bits(values[i]):X8}): libtorch 0x{(ushort)expected[i]:X4}, ours 0x{Bf16Gemv.RoundToBf16(values[i]):X4}");
+    }
+
     [Fact]
     public void The_default_path_is_the_widest_this_cpu_runs()
     {
