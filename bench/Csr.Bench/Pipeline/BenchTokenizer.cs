@@ -19,9 +19,18 @@ internal sealed class BenchTokenizer : ITextTokenizer
         {
             if (p > 0) ids.Add(Image);
             foreach (var w in parts[p].Split(' ', StringSplitOptions.RemoveEmptyEntries))
-                ids.Add(w == "." ? Period : 1000 + Math.Abs(w.GetHashCode() % 28000));
+                ids.Add(w == "." ? Period : 1000 + (int)(StableHash(w) % 28000));
         }
         return ids.ToArray();
+    }
+
+    /// <summary>FNV-1a over the UTF-16 code units: the same ids in every process (string.GetHashCode is randomised per
+    /// process, which made every run sample other prompts).</summary>
+    private static uint StableHash(string w)
+    {
+        uint h = 2166136261;
+        foreach (char c in w) h = (h ^ c) * 16777619;
+        return h;
     }
 
     public string Decode(IEnumerable<int> ids, bool skipSpecial = true) =>

@@ -67,13 +67,14 @@ public static class PipelineReport
     static double MeanTokens(string dir) =>
         Directory.GetFiles(dir, "*.json").SelectMany(f => TreeFile.Read(f).DescendantsAndSelf().Skip(1)).Average(n => n.NumTokens ?? 0);
 
-    internal static VisionLanguageModel MidSize(double periodBias)
+    internal static VisionLanguageModel MidSize(double periodBias, double logitScale = 1)
     {
         var text = new LlamaConfig
         {
             VocabSize = 32064, HiddenSize = 256, IntermediateSize = 688, NumHiddenLayers = 4, NumAttentionHeads = 8,
             NumKeyValueHeads = 8, MaxPositionEmbeddings = 4096, RmsNormEps = 1e-5, BosTokenId = 1, EosTokenIds = [2], PadTokenId = BenchTokenizer.Pad,
         };
+        torch.manual_seed(1); // parts of the model draw from the global generator: the same model in every run
         var cfg = LlavaConfig.Tiny(text, BenchTokenizer.Image, imageSize: 336, patchSize: 14, visionHidden: 64, visionLayers: 2, visionHeads: 4);
         var m = new LlavaForConditionalGeneration(cfg, init: new Generator(1));
         m.eval();
@@ -81,7 +82,10 @@ public static class PipelineReport
         {
             // final hidden states have rms 1, so <h, u> ~ N(0, 1) across contexts: '.' wins the argmax in a few percent of them
             var u = randn(256, generator: new Generator(2));
-            m.language_model.lm_head!.weight![BenchTokenizer.Period].copy_(u / u.norm() * periodBias);
+            // logitScale > 1 spreads the logits (std 0.32 * scale at init std 0.02): peaked next-token distributions, so
+            // sibling scores do not tie within rounding as a near-uniform random model's do
+            m.language_model.lm_head!.weight!.mul_(logitScale);
+            m.language_model.lm_head!.weight![BenchTokenizer.Period].copy_(u / u.norm() * periodBias * logitScale);
         }
         return new VisionLanguageModel(m, new BenchTokenizer(), new ImageProcessor(ImageProcessorConfig.ForSize(336)));
     }

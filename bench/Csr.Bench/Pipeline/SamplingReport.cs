@@ -21,11 +21,12 @@ namespace Csr.Bench.Pipeline;
 /// to the one-prompt prefix-cache trees.
 /// <code>
 /// dotnet bench/Csr.Bench/bin/Release/net10.0/Csr.Bench.dll --sampling --model world [--prompts 96] [--batch-prompts N] [--threads T] [--dtype auto] [--modes recompute,cached,batched] [--progress]
-/// dotnet bench/Csr.Bench/bin/Release/net10.0/Csr.Bench.dll --sampling --model mid [--prompts 4] [--max-length 1024] [--period-bias-x100 80]
+/// dotnet bench/Csr.Bench/bin/Release/net10.0/Csr.Bench.dll --sampling --model mid [--prompts 4] [--max-length 1024] [--period-bias-x100 80] [--logit-scale 8]
 /// </code>
 /// <c>world</c>: the embedded world's base LLaVA from the demo's cache (<c>~/.cache/csr-train/world</c>; built there,
 /// about 10-20 minutes on 2 cores, when missing) on the demo's CSR prompts; <c>mid</c>: the random mid-size LLaVA of
-/// <see cref="PipelineReport"/> (576 image tokens).
+/// <see cref="PipelineReport"/> (576 image tokens), its output layer scaled by <c>--logit-scale</c> so that next-token
+/// distributions are peaked (sentences of about 20 tokens at max_length 300, no near-tied sibling scores).
 /// </summary>
 public static class SamplingReport
 {
@@ -47,7 +48,7 @@ public static class SamplingReport
         string dir = Directory.CreateTempSubdirectory("csr-bench-sampling-").FullName;
         try
         {
-            var (vlm, entries, rule, what) = model == "world" ? World(dir, prompts, dtype.DType) : Mid(dir, prompts, Int(args, "--period-bias-x100", 80) / 100.0, dtype.DType);
+            var (vlm, entries, rule, what) = model == "world" ? World(dir, prompts, dtype.DType) : Mid(dir, prompts, Int(args, "--period-bias-x100", 80) / 100.0, Int(args, "--logit-scale", 8), dtype.DType);
             using var _ = vlm;
             Console.WriteLine($"model: {what}");
             var sample = new SampleOptions { MaxLength = maxLength }; // official defaults otherwise
@@ -164,13 +165,13 @@ public static class SamplingReport
         return (vlm, entries, new ImagePathRule(Path.Combine(csr, "images")), what);
     }
 
-    static (VisionLanguageModel, IReadOnlyList<PromptEntry>, ImagePathRule, string) Mid(string dir, int prompts, double periodBias, ScalarType dtype)
+    static (VisionLanguageModel, IReadOnlyList<PromptEntry>, ImagePathRule, string) Mid(string dir, int prompts, double periodBias, int logitScale, ScalarType dtype)
     {
-        var vlm = PipelineReport.MidSize(periodBias);
+        var vlm = PipelineReport.MidSize(periodBias, logitScale);
         if (dtype != ScalarType.Float32) vlm.Model.to(dtype);
         var entries = PipelineReport.Images(dir, prompts);
         return (vlm, entries, new ImagePathRule(dir),
-            $"random mid-size LLaVA (text hidden 256 x 4 layers, vocab 32064; vision 336 px / 14 = 576 image tokens, hidden 64 x 2 layers; '.' logit = {periodBias} * <h, u>), {(dtype == ScalarType.BFloat16 ? "bf16" : "fp32")}");
+            $"random mid-size LLaVA (text hidden 256 x 4 layers, vocab 32064; vision 336 px / 14 = 576 image tokens, hidden 64 x 2 layers; output layer x {logitScale}, '.' logit = {periodBias * logitScale} * <h, u>), {(dtype == ScalarType.BFloat16 ? "bf16" : "fp32")}");
     }
 
     static string Text(string[] args, string name, string def)
