@@ -89,6 +89,10 @@ public class WorldTrainingTests
         Assert.NotEqual(WorldBaseModels.ScorerKey(m), WorldBaseModels.ScorerKey(m with { ScorerSameColourNegatives = 0.5 }));
         Assert.NotEqual(WorldBaseModels.ScorerKey(m), WorldBaseModels.ScorerKey(m with { ScorerPairLoss = 1 }));
         Assert.NotEqual(WorldBaseModels.ScorerKey(m), WorldBaseModels.ScorerKey(m with { ScorerFreezeVision = true }));
+        Assert.NotEqual(WorldBaseModels.ScorerKey(m), WorldBaseModels.ScorerKey(m with { ScorerBindingNegatives = 0.5 }));
+        Assert.Equal(WorldBaseModels.Key(1, new WorldSettings(), m, PromptTemplate.Default),
+            WorldBaseModels.Key(1, new WorldSettings(), m with { ScorerBindingNegatives = 0.5 }, PromptTemplate.Default));
+        Assert.Throws<ArgumentException>(() => (m with { ScorerBindingNegatives = 1.5 }).Validate());
         // the full key does change with LLaVA settings
         Assert.NotEqual(WorldBaseModels.Key(1, new WorldSettings(), m, PromptTemplate.Default),
             WorldBaseModels.Key(1, new WorldSettings(), m with { LlavaSteps = 7 }, PromptTemplate.Default));
@@ -203,6 +207,35 @@ public class WorldTrainingTests
         }
         Assert.True(total > 5);
         Assert.Equal((double)right / total, batched, 12);
+    }
+
+    [Fact]
+    public void ScorerNegativesBindColourToShapeAtTheBindingShareAndNameAnAbsentShapeOtherwise()
+    {
+        var vocab = WorldVocabulary.Default;
+        var scene = new Scene("s", 0, new[]
+        {
+            new WorldObject("circle", "yellow", "small", 0, 0, 1, 0),
+            new WorldObject("square", "green", "small", 0, 0, 1, 0),
+            new WorldObject("hexagon", "yellow", "small", 0, 0, 1, 0),
+        }, "plain", 0);
+        var o = scene.Objects[1];
+        var rng = SplitMix64.For(1, 2, 3);
+        var binding = new WorldClipTrainer.Recipe(1, 1e-3, 0, 0.8, 0, 79, BindingNegatives: 1.0);
+        int seenColour = 0;
+        for (int i = 0; i < 400; i++)
+        {
+            var (shape, colour) = WorldClipTrainer.Negative(scene, o, vocab, binding, rng);
+            Assert.Equal("square", shape);
+            Assert.NotEqual("green", colour);
+            if (colour == "yellow") seenColour++;
+        }
+        Assert.InRange(seenColour, 150, 300); // half the draws take a colour seen in the image (the only one here: yellow), plus its share of the rest
+        var plain = binding with { BindingNegatives = 0 };
+        for (int i = 0; i < 400; i++)
+            Assert.False(scene.Contains(WorldClipTrainer.Negative(scene, o, vocab, plain, rng).Shape));
+        int bound = Enumerable.Range(0, 1000).Count(_ => WorldClipTrainer.Negative(scene, o, vocab, binding with { BindingNegatives = 0.3 }, rng).Shape == "square");
+        Assert.InRange(bound, 240, 360);
     }
 
     [Fact]

@@ -57,14 +57,35 @@ public sealed class WorldClipTrainer
         var presenceHead = nn.Linear(m.VisionHidden, vocab.Shapes.Count);
         var parameters = model.parameters().Concat(shapeHead.parameters()).Concat(colourHead.parameters())
             .Concat(m.PresenceAux ? presenceHead.parameters() : []).ToList();
-        var recipe = new Recipe(m.ClipSteps, m.ClipLr, SynonymRate: 0, SameColourNegatives: 0.5, PairLoss: 0, RngStream: 77);
+        var recipe = new Recipe(m.ClipSteps, m.ClipLr, SynonymRate: 0, SameColourNegatives: 0.5, PairLoss: 0, RngStream: 77, BindingNegatives: 0);
         var (lastLoss, pairAcc) = Fit(model, tok, parameters, scenes, pixels, vocab, world, m, seed, recipe, (shapeHead, colourHead, m.PresenceAux ? presenceHead : null), progress);
         model.eval();
         return new Result(model, bpeVocab, merges, lastLoss, pairAcc) { Tokenizer = tok };
     }
 
     /// <summary>One training recipe: steps, peak lr, how sentences and negatives are drawn, and the RNG stream.</summary>
-    public sealed record Recipe(int Steps, double Lr, double SynonymRate, double SameColourNegatives, double PairLoss, int RngStream);
+    public sealed record Recipe(int Steps, double Lr, double SynonymRate, double SameColourNegatives, double PairLoss, int RngStream, double BindingNegatives);
+
+    /// <summary>
+    /// The negative sentence drawn for object <paramref name="o"/> of scene <paramref name="s"/>: with probability
+    /// <see cref="Recipe.BindingNegatives"/> the same shape in a colour no object of that shape has (half the time a colour
+    /// seen elsewhere in the image), so the scorer must bind colour to shape rather than add up the attributes it sees;
+    /// otherwise an absent shape (the absent companion half the time when there is one), in the object's colour with
+    /// probability <see cref="Recipe.SameColourNegatives"/>.
+    /// </summary>
+    public static (string Shape, string Colour) Negative(Scene s, WorldObject o, WorldVocabulary vocab, Recipe r, SplitMix64 rng)
+    {
+        if (r.BindingNegatives > 0 && rng.Chance(r.BindingNegatives))
+        {
+            var wrong = vocab.Colours.Select(c => c.Name).Where(c => !s.Objects.Any(x => x.Shape == o.Shape && x.Colour == c)).ToList();
+            var seen = s.Objects.Select(x => x.Colour).Where(wrong.Contains).ToList();
+            return (o.Shape, seen.Count > 0 && rng.Chance(0.5) ? rng.Pick(seen) : rng.Pick(wrong));
+        }
+        var absent = vocab.Shapes.Select(x => x.Name).Where(x => !s.Contains(x)).ToList();
+        var comps = s.Objects.Select(x => vocab.Companion.GetValueOrDefault(x.Shape)).Where(x => x != null && !s.Contains(x)).ToList();
+        string neg = comps.Count > 0 && rng.Chance(0.5) ? rng.Pick(comps)! : rng.Pick(absent);
+        return (neg, rng.Chance(r.SameColourNegatives) ? o.Colour : rng.Pick(vocab.Colours).Name);
+    }
 
     /// <summary>The contrastive training loop (plus the per-patch heads when given); returns the last loss and the last
     /// batch's pair accuracy.</summary>
@@ -90,10 +111,7 @@ public sealed class WorldClipTrainer
                 var s = scenes[i];
                 var o = rng.Pick(s.Objects);
                 texts.Add((o.Shape, o.Colour));
-                var absent = vocab.Shapes.Select(x => x.Name).Where(x => !s.Contains(x)).ToList();
-                var comps = s.Objects.Select(x => vocab.Companion.GetValueOrDefault(x.Shape)).Where(x => x != null && !s.Contains(x)).ToList();
-                string neg = comps.Count > 0 && rng.Chance(0.5) ? rng.Pick(comps)! : rng.Pick(absent);
-                texts.Add((neg, rng.Chance(r.SameColourNegatives) ? o.Colour : rng.Pick(vocab.Colours).Name));
+                texts.Add(Negative(s, o, vocab, r, rng));
             }
             // sentences with and without the final period (the last sentence of an answer has none), nouns sometimes synonyms
             var sentences = texts.Select(t => CaptionGrammar.ObjectSentence(t.Colour, Noun(vocab, t.Shape, r.SynonymRate, rng)))
@@ -167,7 +185,7 @@ public sealed class WorldClipTrainer
         var parameters = (m.ScorerFreezeVision
             ? model.text_model.parameters().Concat(model.text_projection.parameters()).Concat(model.visual_projection.parameters()).Append(model.logit_scale)
             : model.parameters()).ToList();
-        var recipe = new Recipe(m.ScorerSteps, m.ScorerLr, m.ScorerSynonymRate, m.ScorerSameColourNegatives, m.ScorerPairLoss, RngStream: 79);
+        var recipe = new Recipe(m.ScorerSteps, m.ScorerLr, m.ScorerSynonymRate, m.ScorerSameColourNegatives, m.ScorerPairLoss, RngStream: 79, m.ScorerBindingNegatives);
         model.train();
         var result = Fit(model, tok, parameters, scenes, pixels, vocab, world, m, seed, recipe, null, progress);
         model.eval();

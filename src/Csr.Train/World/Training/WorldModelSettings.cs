@@ -35,6 +35,9 @@ public sealed record WorldModelSettings
     public double ScorerSameColourNegatives { get; init; } = 0.8;
     /// <summary>Weight of a logistic loss on each image's true sentence against its own absent-object sentence (scorer tuning).</summary>
     public double ScorerPairLoss { get; init; }
+    /// <summary>P(a scorer-tuning negative names the image's own shape in a colour no object of that shape has): colour
+    /// binding, which the contrastive CLIP lacks (it scored "a yellow square" above the true "a green square" beside a yellow circle).</summary>
+    public double ScorerBindingNegatives { get; init; }
     /// <summary>Keep the vision tower fixed while tuning the scorer (only the text tower and the projections learn).</summary>
     public bool ScorerFreezeVision { get; init; }
 
@@ -77,7 +80,7 @@ public sealed record WorldModelSettings
             if (v <= 0) throw new ArgumentException($"{name} must be positive, got {v}");
         if (VisionHidden % VisionHeads != 0) throw new ArgumentException($"VisionHidden {VisionHidden} is not divisible by VisionHeads {VisionHeads}");
         if (ScorerSteps < 0) throw new ArgumentException($"ScorerSteps must be >= 0, got {ScorerSteps}");
-        foreach (var (name, p) in new[] { ("ScorerSynonymRate", ScorerSynonymRate), ("ScorerSameColourNegatives", ScorerSameColourNegatives), ("ProbeShare", ProbeShare) })
+        foreach (var (name, p) in new[] { ("ScorerSynonymRate", ScorerSynonymRate), ("ScorerSameColourNegatives", ScorerSameColourNegatives), ("ScorerBindingNegatives", ScorerBindingNegatives), ("ProbeShare", ProbeShare) })
             if (p < 0 || p > 1) throw new ArgumentException($"{name} {p} must be in [0, 1]");
         if (LmHidden % LmHeads != 0) throw new ArgumentException($"LmHidden {LmHidden} is not divisible by LmHeads {LmHeads}");
     }
@@ -87,7 +90,7 @@ public sealed record WorldModelSettings
     public string Fingerprint()
     {
         var node = System.Text.Json.Nodes.JsonNode.Parse(System.Text.Json.JsonSerializer.Serialize(this))!.AsObject();
-        foreach (var scorerOnly in new[] { nameof(ScorerSteps), nameof(ScorerLr), nameof(ScorerSynonymRate), nameof(ScorerSameColourNegatives), nameof(ScorerPairLoss), nameof(ScorerFreezeVision) })
+        foreach (var scorerOnly in new[] { nameof(ScorerSteps), nameof(ScorerLr), nameof(ScorerSynonymRate), nameof(ScorerSameColourNegatives), nameof(ScorerPairLoss), nameof(ScorerFreezeVision), nameof(ScorerBindingNegatives) })
             node.Remove(scorerOnly);
         if (ProbeTurns == 1) node.Remove(nameof(ProbeTurns));
         if (ObjectWordAux == 0) node.Remove(nameof(ObjectWordAux));
@@ -104,6 +107,6 @@ public sealed record WorldModelSettings
     /// <summary>The settings of the scorer tuning (with <see cref="ClipFingerprint"/>, the scorer's cache key).</summary>
     public string ScorerFingerprint() => System.Text.Json.JsonSerializer.Serialize(new
     {
-        ScorerSteps, ScorerLr, ScorerSynonymRate, ScorerSameColourNegatives, ScorerPairLoss, ScorerFreezeVision,
+        ScorerSteps, ScorerLr, ScorerSynonymRate, ScorerSameColourNegatives, ScorerPairLoss, ScorerFreezeVision, ScorerBindingNegatives,
     });
 }
