@@ -96,6 +96,7 @@ public static partial class DpoLogRatio
             for (long j = 0; j < t; j++) s += rp[i * t + j];
             op[i] = (float)s;
         }
+        GC.KeepAlive(rowLp);
         return outp;
     }
 
@@ -139,6 +140,8 @@ public static partial class DpoLogRatio
                 lp[r] = xl - l;
             }
         });
+        // the loops read raw pointers: the tensors behind them must not be finalized before the loops end
+        GC.KeepAlive(x); GC.KeepAlive(labels); GC.KeepAlive(valid);
         return (rowLp, rowLse);
     }
 
@@ -187,6 +190,7 @@ public static partial class DpoLogRatio
                 }
             }
         });
+        GC.KeepAlive(x); GC.KeepAlive(labels); GC.KeepAlive(valid); GC.KeepAlive(rowLse); GC.KeepAlive(g);
         return grad;
     }
 

@@ -106,6 +106,7 @@ public static unsafe class Bf16Gemv
             {
                 ArrayPool<float>.Shared.Return(yf);
             }
+            GC.KeepAlive(x); GC.KeepAlive(weight); // raw pointers were read: keep their tensors alive until here
             return yb;
         }
         using var scope = torch.NewDisposeScope();
@@ -113,6 +114,7 @@ public static unsafe class Bf16Gemv
         var y = torch.empty(new[] { m, n }, dtype: ScalarType.Float32);
         Run((ushort*)TensorMemory.DataPtr<BFloat16>(weight), (int)n, (int)k, (float*)TensorMemory.DataPtr<float>(xf), (int)m,
             (float*)TensorMemory.DataPtr<float>(y));
+        GC.KeepAlive(weight);
         var outp = y.to_type(x.dtype).reshape(shape);
         if (bias is not null) outp = outp + bias;
         return outp.MoveToOuterDisposeScope();
