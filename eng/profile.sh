@@ -100,22 +100,33 @@ rm -f "$out/rep.nsys-rep" "$out/rep.qdstrm" "$out/rep.sqlite" "$out/nvtxsum.csv"
 # nsys hands collection to a daemon (its --session-name is "profile-<cmd>-<nsys pid>") that outlives a killed nsys, so a
 # run past PROFILE_TIMEOUT stops both, by pid.
 limit="${PROFILE_TIMEOUT:-600}"
-NO_COLOR=1 TERM=dumb "$nsys_bin" profile -t "$trace" -s "$sample" --cpuctxsw "$sample" -o "$out/rep" -f true "${cmd[@]}" >"$out/workload.log" 2>&1 &
-nsys_pid=$!
-waited=0
-while kill -0 "$nsys_pid" 2>/dev/null && [ "$waited" -lt "$limit" ]; do sleep 1; waited=$((waited + 1)); done
-if kill -0 "$nsys_pid" 2>/dev/null; then
-  echo "profile: nsys did not finish within ${limit}s (PROFILE_TIMEOUT); stopping it" >&2
-  daemons="$(pgrep -f -- "--session-name=profile-[^ ]*-$nsys_pid( |\$)" || true)"
-  pkill -TERM -P "$nsys_pid" 2>/dev/null || true
-  kill -TERM "$nsys_pid" $daemons 2>/dev/null || true
-  sleep 5
-  kill -KILL "$nsys_pid" $daemons 2>/dev/null || true
+run_nsys() {
+  NO_COLOR=1 TERM=dumb "$nsys_bin" profile -t "$trace" -s "$sample" --cpuctxsw "$sample" -o "$out/rep" -f true "${cmd[@]}" >"$out/workload.log" 2>&1 &
+  nsys_pid=$!
+  waited=0
+  while kill -0 "$nsys_pid" 2>/dev/null && [ "$waited" -lt "$limit" ]; do sleep 1; waited=$((waited + 1)); done
+  if kill -0 "$nsys_pid" 2>/dev/null; then
+    echo "profile: nsys did not finish within ${limit}s (PROFILE_TIMEOUT); stopping it" >&2
+    daemons="$(pgrep -f -- "--session-name=profile-[^ ]*-$nsys_pid( |\$)" || true)"
+    pkill -TERM -P "$nsys_pid" 2>/dev/null || true
+    kill -TERM "$nsys_pid" $daemons 2>/dev/null || true
+    sleep 5
+    kill -KILL "$nsys_pid" $daemons 2>/dev/null || true
+  fi
+  set +e
+  wait "$nsys_pid"
+  rc=$?
+  set -e
+}
+run_nsys
+# On a loaded machine nsys sometimes cannot reach the collection agent it just started, and stops before launching the
+# command ("Local Endpoint is not available"); the command never ran, so it is run once more.
+if [ ! -f "$out/rep.nsys-rep" ] && [ ! -f "$out/rep.qdstrm" ] && grep -q "Local Endpoint is not available" "$out/workload.log"; then
+  echo "profile: nsys could not reach its collection agent; trying once more" >&2
+  cp "$out/workload.log" "$out/workload-first-try.log"
+  sleep 2
+  run_nsys
 fi
-set +e
-wait "$nsys_pid"
-rc=$?
-set -e
 if [ ! -f "$out/rep.nsys-rep" ] && [ -f "$out/rep.qdstrm" ]; then
   importer="$(find_importer "$nsys_bin" || true)"
   [ -n "$importer" ] || { echo "profile: $out/rep.qdstrm written but no QdstrmImporter found next to $nsys_bin" >&2; exit 4; }

@@ -53,6 +53,57 @@ public class NsysProfileTests(Xunit.Abstractions.ITestOutputHelper output)
         }
     }
 
+    // A stand-in for nsys: `profile` fails the first `failures` times as nsys does when it cannot reach its collection agent
+    // (before the command runs) or with another error, then runs the command and writes an empty report; `stats` prints a CSV header.
+    const string FakeNsys = """
+        #!/usr/bin/env bash
+        if [ "$1" = stats ]; then echo "Time (%),Range,Instances"; exit 0; fi
+        [ "$1" = profile ] || exit 9
+        shift; while [ "$1" != "-o" ]; do shift; done; o="$2"; shift 4
+        n=$(( $(cat "$FAKE_NSYS_COUNT" 2>/dev/null || echo 0) + 1 )); echo "$n" > "$FAKE_NSYS_COUNT"
+        if [ "$n" -le "$FAKE_NSYS_FAILURES" ]; then echo "$FAKE_NSYS_ERROR"; exit 1; fi
+        "$@"; rc=$?; : > "$o.nsys-rep"; exit $rc
+        """;
+
+    const string AgentError = "[QuadDCommon::tag_message*] = Local Endpoint is not available.";
+
+    [Theory]
+    [InlineData(1, AgentError, 0, 2, 1)]      // the agent was not reachable once: one more try profiles the command, which runs once
+    [InlineData(2, AgentError, 4, 2, 0)]      // twice: no third try, "no report" (exit 4), and the command never ran
+    [InlineData(1, "unknown option", 4, 1, 0)] // any other failure: not tried again
+    public async Task A_profile_that_could_not_reach_the_nsys_agent_is_tried_once_more(int failures, string error, int exitCode, int tries, int commandRuns)
+    {
+        string dir = Directory.CreateTempSubdirectory("csr-fake-nsys-").FullName;
+        try
+        {
+            string bin = Directory.CreateDirectory(Path.Combine(dir, "bin")).FullName, nsys = Path.Combine(bin, "nsys");
+            File.WriteAllText(nsys, FakeNsys.Replace("\r\n", "\n") + "\n");
+            if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(nsys, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            string runs = Path.Combine(dir, "runs.txt"), count = Path.Combine(dir, "count.txt");
+            var psi = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            foreach (var a in new[] { RepoFile("eng/profile.sh"), "--out", Path.Combine(dir, "out"), "--", "bash", "-c", $"echo ran >> '{runs}'" })
+                psi.ArgumentList.Add(a);
+            psi.Environment["PATH"] = bin + ":" + Environment.GetEnvironmentVariable("PATH");
+            psi.Environment["FAKE_NSYS_COUNT"] = count;
+            psi.Environment["FAKE_NSYS_FAILURES"] = failures.ToString();
+            psi.Environment["FAKE_NSYS_ERROR"] = error;
+            using var p = Process.Start(psi)!;
+            var stdoutTask = p.StandardOutput.ReadToEndAsync();
+            var stderrTask = p.StandardError.ReadToEndAsync();
+            using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+            await p.WaitForExitAsync(timeout.Token);
+            string stdout = await stdoutTask, stderr = await stderrTask;
+            Assert.True(p.ExitCode == exitCode, $"exit {p.ExitCode}, expected {exitCode}: {stderr}{stdout}");
+            Assert.Equal(tries.ToString(), File.ReadAllText(count).Trim());
+            Assert.Equal(tries == 2, stderr.Contains("trying once more"));
+            Assert.Equal(commandRuns, File.Exists(runs) ? File.ReadAllLines(runs).Length : 0);
+        }
+        finally
+        {
+            try { Directory.Delete(dir, true); } catch (IOException) { }
+        }
+    }
+
     static string RepoFile(string relative)
     {
         for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
