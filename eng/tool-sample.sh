@@ -11,7 +11,9 @@ fail() { echo "tool-sample: $*" >&2; exit 1; }
 
 feed="$PWD/local-tool-feed"
 work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+# The installed tool and the linux-x64 build that packing leaves (about 1 GB with libtorch) go when the check ends.
+rid_build="$PWD/src/Csr.Train/bin/Release/net10.0/linux-x64"
+trap 'rm -rf "$work" "$rid_build"' EXIT
 rm -rf "$feed"
 mkdir -p "$feed"
 dotnet pack src/Csr.Train -c Release -o "$feed" --nologo -v q || fail "dotnet pack src/Csr.Train failed"

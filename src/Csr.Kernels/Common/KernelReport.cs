@@ -106,7 +106,7 @@ public sealed class KernelReport
     {
         Directory.CreateDirectory(dir);
         var path = Path.Combine(dir, FileName);
-        var tmp = path + ".tmp";
+        var tmp = $"{path}.{Environment.ProcessId}-{Guid.NewGuid():N}.tmp"; // unique: concurrent writers never share it
         File.WriteAllText(tmp, ToJson());
         File.Move(tmp, path, overwrite: true);
     }

@@ -71,7 +71,7 @@ public static partial class CaptionFile
 
     public static void Write(string path, IEnumerable<GeneratedCaption> captions)
     {
-        var tmp = path + ".tmp";
+        var tmp = $"{path}.{Environment.ProcessId}-{Guid.NewGuid():N}.tmp"; // unique: concurrent writers never share it
         File.WriteAllLines(tmp, captions.Select(c => JsonSerializer.Serialize(new { image_id = c.ImageId, image = c.Image, caption = c.Caption })));
         File.Move(tmp, path, overwrite: true);
     }

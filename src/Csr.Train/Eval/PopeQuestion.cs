@@ -40,7 +40,7 @@ public static class PopeQuestionFile
 
     public static void Write(string path, IEnumerable<PopeQuestion> questions)
     {
-        var tmp = path + ".tmp";
+        var tmp = $"{path}.{Environment.ProcessId}-{Guid.NewGuid():N}.tmp"; // unique: concurrent writers never share it
         File.WriteAllLines(tmp, questions.Select(q => JsonSerializer.Serialize(q)));
         File.Move(tmp, path, overwrite: true);
     }

@@ -203,7 +203,7 @@ public static class ReportWriter
 
     private static void WriteAtomic(string path, byte[] bytes)
     {
-        var tmp = path + ".tmp";
+        var tmp = $"{path}.{Environment.ProcessId}-{Guid.NewGuid():N}.tmp"; // unique: concurrent writers never share it
         File.WriteAllBytes(tmp, bytes);
         File.Move(tmp, path, overwrite: true);
     }

@@ -48,7 +48,7 @@ public sealed class SceneRenderer
     public void RenderToFile(Scene scene, string path)
     {
         var bytes = RenderPng(scene);
-        var tmp = path + ".tmp";
+        var tmp = $"{path}.{Environment.ProcessId}-{Guid.NewGuid():N}.tmp"; // unique: concurrent writers never share it
         File.WriteAllBytes(tmp, bytes);
         File.Move(tmp, path, overwrite: true);
     }

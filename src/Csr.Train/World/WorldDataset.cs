@@ -68,7 +68,7 @@ public static class WorldDataset
 
     public static void WriteAtomic(string path, string text)
     {
-        var tmp = path + ".tmp";
+        var tmp = $"{path}.{Environment.ProcessId}-{Guid.NewGuid():N}.tmp"; // unique: concurrent writers never share it
         File.WriteAllText(tmp, text);
         File.Move(tmp, path, overwrite: true);
     }

@@ -32,6 +32,24 @@ public class KernelReportTests
     }
 
     [Fact]
+    public void Reports_written_at_once_into_one_folder_leave_one_whole_file_and_no_temporary()
+    {
+        // workers on shards of one stage share its output folder, and each writes kernels.json when it ends
+        var dir = Directory.CreateTempSubdirectory("csr-kreport-");
+        try
+        {
+            var reports = Enumerable.Range(1, 8).Select(i => KernelReport.Parse(
+                $"{{\"BeamStep\": {{\"fused\": {{\"calls\": {i}, \"seconds\": 0.5}}}}}}")).ToArray();
+            Parallel.For(0, 8 * 40, new ParallelOptions { MaxDegreeOfParallelism = 8 }, k => reports[k % 8].Write(dir.FullName));
+            var read = KernelReport.TryRead(dir.FullName);
+            Assert.NotNull(read);
+            Assert.InRange(read!.Calls("BeamStep", "fused"), 1, 8);
+            Assert.Equal([KernelReport.FileName], Directory.GetFiles(dir.FullName).Select(Path.GetFileName));
+        }
+        finally { dir.Delete(recursive: true); }
+    }
+
+    [Fact]
     public void Gpu_paths_of_an_op_without_a_gpu_kernel_say_what_ran_instead()
     {
         using var scope = NewDisposeScope();

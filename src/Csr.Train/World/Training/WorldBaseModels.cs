@@ -159,7 +159,7 @@ public static class WorldBaseModels
 
     private static void WriteMarker(string path, params (string Name, double? Value)[] values)
     {
-        var tmp = path + ".tmp";
+        var tmp = $"{path}.{Environment.ProcessId}-{Guid.NewGuid():N}.tmp"; // unique: concurrent writers never share it
         var fields = values.Where(v => v.Value is { } x && double.IsFinite(x))
             .Select(v => $"\"{v.Name}\": {v.Value!.Value.ToString("R", CultureInfo.InvariantCulture)}");
         File.WriteAllText(tmp, "{" + string.Join(", ", fields) + "}\n");
