@@ -20,7 +20,7 @@ namespace Csr.Bench.Pipeline;
 /// tokens per prompt, language-model forwards and rows per forward (<see cref="ForwardStats"/>); trees are compared
 /// to the one-prompt prefix-cache trees.
 /// <code>
-/// dotnet bench/Csr.Bench/bin/Release/net10.0/Csr.Bench.dll --sampling --model world [--prompts 96] [--batch-prompts N] [--threads T] [--dtype auto] [--modes recompute,cached,batched] [--progress]
+/// dotnet bench/Csr.Bench/bin/Release/net10.0/Csr.Bench.dll --sampling --model world [--prompts 96] [--batch-prompts N] [--threads T] [--dtype auto] [--modes recompute,cached,batched] [--repeat K] [--progress]
 /// dotnet bench/Csr.Bench/bin/Release/net10.0/Csr.Bench.dll --sampling --model mid [--prompts 4] [--max-length 1024] [--period-bias-x100 80] [--logit-scale 8]
 /// </code>
 /// <c>world</c>: the embedded world's base LLaVA from the demo's cache (<c>~/.cache/csr-train/world</c>; built there,
@@ -60,41 +60,55 @@ public static class SamplingReport
             // warm-up (JIT, allocator): the first prompt once, not timed
             SampleRunner.Run(vlm, entries.Take(1).ToList(), Path.Combine(dir, "warmup"), new SampleStageOptions(sample with { BatchPrompts = 1 }, PromptTemplate.Default, rule, Shard.All));
 
+            // --repeat K: the modes run K times interleaved (cached, batched, cached, batched, ...), so a load change
+            // on a shared machine hits every mode alike; times are the median of the K runs, trees are the first run's
+            int repeat = Int(args, "--repeat", 1);
+            if (repeat < 1) throw new ArgumentException($"--repeat {repeat}: must be >= 1");
             var results = new List<(string Mode, string Label, Result? R)>();
-            foreach (var mode in modes)
+            var times = modes.ToDictionary(m => m, _ => new List<double>());
+            for (int rep = 0; rep < repeat; rep++)
             {
-                switch (mode)
+                foreach (var mode in modes)
                 {
-                    case "recompute":
-                        results.Add((mode, "re-encode, one prompt at a time (--no-prefix-cache)",
-                            Sample(vlm, entries, Path.Combine(dir, mode), rule, sample with { PrefixCache = false, BatchPrompts = 1 }, mode)));
-                        break;
-                    case "cached":
-                        results.Add((mode, "prefix cache, one prompt at a time (--batch-prompts 1)",
-                            Sample(vlm, entries, Path.Combine(dir, mode), rule, sample with { BatchPrompts = 1 }, mode)));
-                        break;
-                    case "batched":
-                        var o = sample with { BatchPrompts = batch ?? defaultBatch };
-                        results.Add((mode, $"prefix cache, batched (--batch-prompts {o.BatchPrompts})", Sample(vlm, entries, Path.Combine(dir, mode), rule, o, mode)));
-                        break;
-                    default: throw new ArgumentException($"--modes: unknown mode {mode} (recompute, cached, batched)");
+                    string outDir = Path.Combine(dir, rep == 0 ? mode : $"{mode}-{rep}");
+                    (string Label, Result R) run = mode switch
+                    {
+                        "recompute" => ("re-encode, one prompt at a time (--no-prefix-cache)",
+                            Sample(vlm, entries, outDir, rule, sample with { PrefixCache = false, BatchPrompts = 1 }, mode)),
+                        "cached" => ("prefix cache, one prompt at a time (--batch-prompts 1)",
+                            Sample(vlm, entries, outDir, rule, sample with { BatchPrompts = 1 }, mode)),
+                        "batched" => ($"prefix cache, batched (--batch-prompts {batch ?? defaultBatch})",
+                            Sample(vlm, entries, outDir, rule, sample with { BatchPrompts = batch ?? defaultBatch }, mode)),
+                        _ => throw new ArgumentException($"--modes: unknown mode {mode} (recompute, cached, batched)"),
+                    };
+                    times[mode].Add(run.R.SecondsPerPrompt);
+                    if (rep == 0) results.Add((mode, run.Label, run.R));
+                    else Directory.Delete(outDir, true);
                 }
             }
+            double Median(string mode) => Csr.Bench.Kernels.BeamStepReport.Median(times[mode]);
             var cached = results.FirstOrDefault(x => x.Mode == "cached").R;
             var recompute = results.FirstOrDefault(x => x.Mode == "recompute").R;
             Console.WriteLine();
-            Console.WriteLine("| mode | s/prompt (wall) | forwarded tokens/prompt | LM forwards/prompt | rows/forward | time vs prefix cache | trees vs prefix cache |");
+            if (repeat > 1)
+                foreach (var mode in modes)
+                    Console.WriteLine($"{mode}: s/prompt of the {repeat} runs: {string.Join(", ", times[mode].Select(t => t.ToString("F4")))}; median {Median(mode):F4}");
+            Console.WriteLine($"| mode | s/prompt (wall{(repeat > 1 ? $", median of {repeat}" : "")}) | forwarded tokens/prompt | LM forwards/prompt | rows/forward | time vs prefix cache | trees vs prefix cache |");
             Console.WriteLine("|---|---|---|---|---|---|---|");
             foreach (var (mode, label, r) in results)
             {
-                if (r is null) { Console.WriteLine($"| {label} | pending batched sampler | | | | | |"); continue; }
-                string ratio = cached is null ? "" : (r.SecondsPerPrompt / cached.SecondsPerPrompt).ToString("F2");
+                if (r is null) continue;
+                string ratio = cached is null ? "" : (Median(mode) / Median("cached")).ToString("F2");
                 string trees = cached is null || mode == "cached" ? "" : Compare(Path.Combine(dir, "cached"), Path.Combine(dir, mode), mode == "batched" ? 1e-4 : 1e-3);
-                Console.WriteLine($"| {label} | {r.SecondsPerPrompt:F3} | {r.TokensPerPrompt:F0} | {r.Counts.Calls / (double)entries.Count:F1} | {r.Counts.RowsPerForward:F1} | {ratio} | {trees} |");
+                Console.WriteLine($"| {label} | {Median(mode):F3} | {r.TokensPerPrompt:F0} | {r.Counts.Calls / (double)entries.Count:F1} | {r.Counts.RowsPerForward:F1} | {ratio} | {trees} |");
             }
             if (cached is not null && recompute is not null)
-                Console.WriteLine($"prefix cache vs re-encode: {recompute.SecondsPerPrompt / cached.SecondsPerPrompt:F2}x faster, {recompute.TokensPerPrompt / cached.TokensPerPrompt:F2}x fewer tokens; " +
+                Console.WriteLine($"prefix cache vs re-encode: {Median("recompute") / Median("cached"):F2}x faster, {recompute.TokensPerPrompt / cached.TokensPerPrompt:F2}x fewer tokens; " +
                                   $"mean nodes/prompt {cached.Nodes:F1}, mean sentence {cached.MeanSentenceTokens:F1} tokens");
+            if (times.ContainsKey("batched"))
+                foreach (var m in new[] { "cached", "recompute" }.Where(times.ContainsKey))
+                    Console.WriteLine($"batched vs {(m == "cached" ? "prefix cache" : "re-encode")}: {Median(m) / Median("batched"):F2}x faster (median); per run: " +
+                                      string.Join(", ", times[m].Zip(times["batched"], (a, b) => (a / b).ToString("F2"))));
         }
         finally
         {

@@ -57,11 +57,9 @@ public static class SampleRunner
         Csr.Kernels.KernelStats.Reset();
         try
         {
-            return SampleStage.RunBatched(selected, outDir, o.Template, n, p =>
-            {
-                var (ids, pixels, room) = Prepare(vlm, o, p);
-                return (new TreePrompt(ids, pixels), room);
-            }, expander, search, onPrompt, cancel);
+            return SampleStage.RunBatched(selected, outDir, o.Template, n,
+                p => { var (ids, room) = PromptIds(vlm, o, p); return (ids, room); },
+                p => ModelPixels(vlm, o, p), expander, search, onPrompt, cancel);
         }
         finally { Csr.Kernels.KernelStats.Snapshot().Write(outDir); }
     }
@@ -82,17 +80,30 @@ public static class SampleRunner
         return new SentenceTreeSearch(o.Sample, ids => tok.Decode(ids.Where(i => i >= 0 && i < tok.VocabSize), skipSpecial: true), tok.EosId);
     }
 
-    /// <summary>A prompt's ids (image tokens expanded), its pixels in the model dtype and the answer tokens its context leaves.</summary>
-    static (long[] Ids, Tensor Pixels, int Room) Prepare(VisionLanguageModel vlm, SampleStageOptions o, PromptEntry p)
+    /// <summary>A prompt's ids (image tokens expanded) and the answer tokens its context leaves.</summary>
+    static (long[] Ids, int Room) PromptIds(VisionLanguageModel vlm, SampleStageOptions o, PromptEntry p)
     {
-        var dtype = vlm.Model.multi_modal_projector.linear_1.weight!.dtype;
         var ids = vlm.PromptIds(o.Template.Format(p));
         int room = vlm.MaxPositions - ids.Length - o.Sample.MaxNewTokens - 1;
         if (room <= 0)
             throw new InvalidDataException($"prompt {p.Id}: {ids.Length} prompt tokens + max_new_tokens {o.Sample.MaxNewTokens} exceed the model's {vlm.MaxPositions} positions");
+        return (ids, room);
+    }
+
+    /// <summary>A prompt's pixels in the model dtype (the image decoded, resized and normalised; thread-safe).</summary>
+    static Tensor ModelPixels(VisionLanguageModel vlm, SampleStageOptions o, PromptEntry p)
+    {
+        var dtype = vlm.Model.multi_modal_projector.linear_1.weight!.dtype;
         var pixels = Pixels(vlm, o, p);
         if (pixels.dtype != dtype) { var cast = pixels.to_type(dtype); pixels.Dispose(); pixels = cast; }
-        return (ids, pixels, room);
+        return pixels;
+    }
+
+    /// <summary>A prompt's ids (image tokens expanded), its pixels in the model dtype and the answer tokens its context leaves.</summary>
+    static (long[] Ids, Tensor Pixels, int Room) Prepare(VisionLanguageModel vlm, SampleStageOptions o, PromptEntry p)
+    {
+        var (ids, room) = PromptIds(vlm, o, p);
+        return (ids, ModelPixels(vlm, o, p), room);
     }
 
     /// <summary>One prompt at a time, each with its own expander (prefix-cached or re-encoding).</summary>

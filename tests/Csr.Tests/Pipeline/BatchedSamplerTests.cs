@@ -123,10 +123,34 @@ public class BatchedSamplerTests(OnePromptTrees fixture) : IClassFixture<OneProm
         Assert.Equal(Rounds(reference.Select(r => r.Depth).ToList(), batchPrompts), throughput.Searches);
         Assert.Equal(prompts.Count, throughput.Prompts);
         Assert.Equal(prompts.Count, throughput.PrefillPrompts);
+        // prompts join in groups of batchPrompts, one vision-tower batch and prefill each, even where a slot frees alone
+        Assert.Equal((prompts.Count + batchPrompts - 1) / batchPrompts, throughput.Prefills);
         if (batchPrompts == 1)
             Assert.Equal(reference.Sum(r => r.ForwardedTokens), records.Sum(r => r.ForwardedTokens));
         else
             Assert.True(throughput.Searches < reference.Sum(r => r.Depth), $"{throughput.Searches} searches for {reference.Sum(r => r.Depth)} depths");
+    }
+
+    [Fact]
+    public void An_image_that_fails_to_load_on_the_worker_thread_stops_the_run_with_its_error_and_keeps_the_finished_trees()
+    {
+        var prompts = Prompts(6);
+        var vlm = fixture.Model;
+        var (full, _) = fixture.For(prompts, Stage(1, fused: false));
+        string dir = Path.Combine(_dir, "missing-image");
+        // the third group's images load while the second decodes; one of them is not there
+        var broken = prompts.Select(p => p.Id == "q4" ? p with { Image = "gone.png" } : p).ToList();
+        var ex = Assert.Throws<FileNotFoundException>(() => SampleRunner.Run(vlm, broken, dir, Stage(2, fused: false)));
+        Assert.Contains("prompt q4", ex.Message);
+        Assert.Contains("gone.png", ex.Message);
+        var written = prompts.Where(p => TreeFile.Exists(dir, p.Id)).ToList();
+        Assert.NotEmpty(written);
+        Assert.DoesNotContain(written, p => p.Id is "q4" or "q5");
+        foreach (var p in written) AssertSameTree(TreeFile.Read(full, p.Id), TreeFile.Read(dir, p.Id), p.Id);
+        // with the image back the rerun builds only the others
+        var records = SampleRunner.Run(vlm, prompts, dir, Stage(2, fused: false));
+        Assert.Equal(written.Count, records.Count(r => r.Skipped));
+        foreach (var p in prompts) AssertSameTree(TreeFile.Read(full, p.Id), TreeFile.Read(dir, p.Id), p.Id);
     }
 
     [Fact]
