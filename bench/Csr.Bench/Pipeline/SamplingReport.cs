@@ -20,7 +20,7 @@ namespace Csr.Bench.Pipeline;
 /// tokens per prompt, language-model forwards and rows per forward (<see cref="ForwardStats"/>); trees are compared
 /// to the one-prompt prefix-cache trees.
 /// <code>
-/// dotnet bench/Csr.Bench/bin/Release/net10.0/Csr.Bench.dll --sampling --model world [--prompts 96] [--batch-prompts N] [--threads T] [--dtype auto] [--modes recompute,cached,batched] [--repeat K] [--progress]
+/// dotnet bench/Csr.Bench/bin/Release/net10.0/Csr.Bench.dll --sampling --model world [--prompts 96] [--batch-prompts N[,N2,...]] [--threads T] [--dtype auto] [--modes recompute,cached,batched] [--repeat K] [--fused] [--progress]
 /// dotnet bench/Csr.Bench/bin/Release/net10.0/Csr.Bench.dll --sampling --model mid [--prompts 4] [--max-length 1024] [--period-bias-x100 80] [--logit-scale 8]
 /// </code>
 /// <c>world</c>: the embedded world's base LLaVA from the demo's cache (<c>~/.cache/csr-train/world</c>; built there,
@@ -37,8 +37,12 @@ public static class SamplingReport
         int prompts = Int(args, "--prompts", model == "world" ? 96 : 4);
         int threads = Int(args, "--threads", model == "world" ? 1 : Environment.ProcessorCount);
         int maxLength = Int(args, "--max-length", 1024);
-        int? batch = args.Contains("--batch-prompts") ? Int(args, "--batch-prompts", 0) : null;
-        var modes = Text(args, "--modes", "recompute,cached,batched").Split(',');
+        // --batch-prompts N or N1,N2,...: one batched mode per size ("batched-N" in --modes order)
+        int[]? batches = args.Contains("--batch-prompts")
+            ? Text(args, "--batch-prompts", "").Split(',').Select(x => int.TryParse(x, out var v) && v >= 1 ? v
+                : throw new ArgumentException($"--batch-prompts {x}: expected a positive integer")).ToArray()
+            : null;
+        var modeList = Text(args, "--modes", "recompute,cached,batched").Split(',');
         Progress = args.Contains("--progress");
         TorchRuntime.EnsureInitialised();
         torch.set_num_threads(threads);
@@ -51,11 +55,15 @@ public static class SamplingReport
             var (vlm, entries, rule, what) = model == "world" ? World(dir, prompts, dtype.DType) : Mid(dir, prompts, Int(args, "--period-bias-x100", 80) / 100.0, Int(args, "--logit-scale", 8), dtype.DType);
             using var _ = vlm;
             Console.WriteLine($"model: {what}");
-            var sample = new SampleOptions { MaxLength = maxLength }; // official defaults otherwise
+            // official defaults otherwise; --fused: the Csr.Kernels beam step, as csr-train --fused samples
+            var sample = new SampleOptions { MaxLength = maxLength, Fused = args.Contains("--fused") };
             Console.WriteLine($"sampling: {entries.Count} prompts, num_beams {sample.NumBeams}, groups {sample.NumBeamGroups}, token beams {sample.NumTokenBeams}, " +
-                              $"diversity {sample.DiversityPenalty}, max_new_tokens {sample.MaxNewTokens}, max_length {sample.MaxLength}");
+                              $"diversity {sample.DiversityPenalty}, max_new_tokens {sample.MaxNewTokens}, max_length {sample.MaxLength}, beam step {(sample.Fused ? "fused (--fused)" : "reference")}");
             int defaultBatch = sample.BatchPromptsFor(vlm.Model.Device.type, SampleRunner.KvBytesPerTree(vlm, sample));
             Console.WriteLine($"batched sampler: --batch-prompts default {defaultBatch} on this device for this model");
+            var sizes = batches ?? [defaultBatch];
+            var modes = modeList.SelectMany(m => m == "batched" && sizes.Length > 1 ? sizes.Select(n => $"batched-{n}") : [m]).ToArray();
+            int SizeOf(string mode) => mode == "batched" ? sizes[0] : int.Parse(mode["batched-".Length..]);
 
             // warm-up (JIT, allocator): the first prompt once, not timed
             SampleRunner.Run(vlm, entries.Take(1).ToList(), Path.Combine(dir, "warmup"), new SampleStageOptions(sample with { BatchPrompts = 1 }, PromptTemplate.Default, rule, Shard.All));
@@ -77,8 +85,9 @@ public static class SamplingReport
                             Sample(vlm, entries, outDir, rule, sample with { PrefixCache = false, BatchPrompts = 1 }, mode)),
                         "cached" => ("prefix cache, one prompt at a time (--batch-prompts 1)",
                             Sample(vlm, entries, outDir, rule, sample with { BatchPrompts = 1 }, mode)),
-                        "batched" => ($"prefix cache, batched (--batch-prompts {batch ?? defaultBatch})",
-                            Sample(vlm, entries, outDir, rule, sample with { BatchPrompts = batch ?? defaultBatch }, mode)),
+                        _ when mode == "batched" || mode.StartsWith("batched-", StringComparison.Ordinal) =>
+                            ($"prefix cache, batched (--batch-prompts {SizeOf(mode)}{(batches is null ? ", the default" : "")})",
+                             Sample(vlm, entries, outDir, rule, sample with { BatchPrompts = SizeOf(mode) }, mode)),
                         _ => throw new ArgumentException($"--modes: unknown mode {mode} (recompute, cached, batched)"),
                     };
                     times[mode].Add(run.R.SecondsPerPrompt);
@@ -99,16 +108,16 @@ public static class SamplingReport
             {
                 if (r is null) continue;
                 string ratio = cached is null ? "" : (Median(mode) / Median("cached")).ToString("F2");
-                string trees = cached is null || mode == "cached" ? "" : Compare(Path.Combine(dir, "cached"), Path.Combine(dir, mode), mode == "batched" ? 1e-4 : 1e-3);
+                string trees = cached is null || mode == "cached" ? "" : Compare(Path.Combine(dir, "cached"), Path.Combine(dir, mode), mode.StartsWith("batched", StringComparison.Ordinal) ? 1e-4 : 1e-3);
                 Console.WriteLine($"| {label} | {Median(mode):F3} | {r.TokensPerPrompt:F0} | {r.Counts.Calls / (double)entries.Count:F1} | {r.Counts.RowsPerForward:F1} | {ratio} | {trees} |");
             }
             if (cached is not null && recompute is not null)
                 Console.WriteLine($"prefix cache vs re-encode: {Median("recompute") / Median("cached"):F2}x faster, {recompute.TokensPerPrompt / cached.TokensPerPrompt:F2}x fewer tokens; " +
                                   $"mean nodes/prompt {cached.Nodes:F1}, mean sentence {cached.MeanSentenceTokens:F1} tokens");
-            if (times.ContainsKey("batched"))
+            foreach (var b in modes.Where(m => m.StartsWith("batched", StringComparison.Ordinal)))
                 foreach (var m in new[] { "cached", "recompute" }.Where(times.ContainsKey))
-                    Console.WriteLine($"batched vs {(m == "cached" ? "prefix cache" : "re-encode")}: {Median(m) / Median("batched"):F2}x faster (median); per run: " +
-                                      string.Join(", ", times[m].Zip(times["batched"], (a, b) => (a / b).ToString("F2"))));
+                    Console.WriteLine($"{b} (N = {SizeOf(b)}) vs {(m == "cached" ? "prefix cache" : "re-encode")}: {Median(m) / Median(b):F2}x faster (median); per run: " +
+                                      string.Join(", ", times[m].Zip(times[b], (x, y) => (x / y).ToString("F2"))));
         }
         finally
         {
