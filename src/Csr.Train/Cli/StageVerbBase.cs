@@ -85,7 +85,7 @@ public interface ISamplingVerb
     [Option("no-node-batch", Default = false, HelpText = "Run the nodes of one depth one at a time.")]
     bool NoNodeBatch { get; set; }
 
-    [Option("batch-prompts", HelpText = "Prompts whose trees advance together in one batch (prefix-cache mode; a finished tree's slot takes the next prompt). 1 = one prompt at a time; default up to 8 on a CPU and 32 on a GPU, fewer when their KV caches would pass 2 GiB / 16 GiB. In run, also the prompts per CLIP scoring batch (default 8).")]
+    [Option("batch-prompts", HelpText = "Prompts whose trees advance together in one batch (prefix-cache mode; a finished tree's slot takes the next prompt). 1 = one prompt at a time; default up to 16 on a CPU and 32 on a GPU, fewer when their KV caches would pass 2 GiB / 16 GiB. In run, also the prompts per CLIP scoring batch (default 8).")]
     int? BatchPrompts { get; set; }
 }
 

@@ -33,7 +33,7 @@ public sealed record SampleOptions
     public bool Fused { get; init; }
 
     /// <summary>Most prompts batched by default on a CPU and on a GPU (decode reads the weights once per step for all rows).</summary>
-    public const int DefaultBatchPromptsCpu = 8, DefaultBatchPromptsGpu = 32;
+    public const int DefaultBatchPromptsCpu = 16, DefaultBatchPromptsGpu = 32;
 
     /// <summary>KV-cache bytes the default batch may hold on a CPU and on a GPU.</summary>
     public const long KvBudgetCpu = 2L << 30, KvBudgetGpu = 16L << 30;
