@@ -22,4 +22,13 @@ public static class TensorMemory
         using var acc = t.data<T>();
         return (IntPtr)Cache<T>.Field.GetValue(acc)!;
     }
+
+    /// <summary>Pointer to element [0, ..., 0] of a CPU tensor of any layout (a view's storage offset included); read it
+    /// with <c>t.stride()</c>.</summary>
+    public static IntPtr StridedDataPtr<T>(Tensor t) where T : unmanaged
+    {
+        if (t.device_type != DeviceType.CPU) throw new ArgumentException($"TensorMemory: tensor must be on the CPU, is on {t.device}");
+        using var acc = t.data<T>();
+        return (IntPtr)Cache<T>.Field.GetValue(acc)!;
+    }
 }

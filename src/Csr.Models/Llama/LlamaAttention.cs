@@ -71,15 +71,20 @@ public sealed class LlamaAttention : nn.Module
         long n = q.shape[0];
         if (q.shape[2] != 1) throw new ArgumentException($"LlamaAttention: a cache over a shared prefix takes one new position per row, got {q.shape[2]}");
         int g = cache.RowsPerPrefix, rep = _heads / _kvHeads;
-        var pk = RepeatKv(prefix.Keys(_layerIdx)!, rep);                             // [B, nh, P, hd]
-        var pv = RepeatKv(prefix.Values(_layerIdx)!, rep);
+        double scale = 1.0 / Math.Sqrt(_headDim);
+        var pk = prefix.Keys(_layerIdx)!;                                            // [B, nkv, P, hd]
+        var pv = prefix.Values(_layerIdx)!;
         long nodes = pk.shape[0], p = pk.shape[2];
         if (nodes * g != n) throw new ArgumentException($"LlamaAttention: {n} rows do not extend {nodes} prefix rows x {g}");
         var (sk, sv) = cache.Append(_layerIdx, k, v);                               // [N, nkv, S, hd]
+        // on the CPU one fused pass (Fast.SharedPrefixDecode); elsewhere, or turned off, the composed ops below
+        if (Fast.SharedPrefixDecode.Takes(q, pk, pv, sk, sv, allowed))
+            return Fast.SharedPrefixDecode.Run(q, pk, pv, sk, sv, allowed, g, scale);
+        pk = RepeatKv(pk, rep);                                                      // [B, nh, P, hd]
+        pv = RepeatKv(pv, rep);
         sk = RepeatKv(sk, rep);
         sv = RepeatKv(sv, rep);
         long s = sk.shape[2];
-        double scale = 1.0 / Math.Sqrt(_headDim);
         var qg = q.reshape(nodes, g, _heads, _headDim).transpose(1, 2);              // [B, nh, G, hd]
         var scoresPrefix = qg.matmul(pk.transpose(-2, -1)) * scale;                  // [B, nh, G, P]
         // the own part is a handful of positions per row: a broadcast product and sum (in fp32, as a matmul would

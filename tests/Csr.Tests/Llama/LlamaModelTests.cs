@@ -81,10 +81,13 @@ public class LlamaModelTests
     }
 
     [Theory]
-    [InlineData(4)] // as many key/value heads as query heads
-    [InlineData(1)] // grouped-query attention
-    public void Rows_over_a_shared_prefix_compute_what_rows_with_copied_prefixes_compute(int kvHeads)
+    [InlineData(4, true)]  // as many key/value heads as query heads; the fused CPU kernel
+    [InlineData(1, true)]  // grouped-query attention
+    [InlineData(4, false)] // the composed ops
+    [InlineData(1, false)]
+    public void Rows_over_a_shared_prefix_compute_what_rows_with_copied_prefixes_compute(int kvHeads, bool fused)
     {
+        using var composed = fused ? null : Csr.Models.Fast.SharedPrefixDecode.DisableOnThisThread();
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         using var m = TinyLlama.Create(LlamaConfig.Tiny() with { NumKeyValueHeads = kvHeads });
