@@ -28,6 +28,10 @@ public sealed unsafe partial class BeamStepRows
     /// <summary>Chunk of the fused row pass (floats; fits L1 with the bf16 scratch).</summary>
     internal const int Chunk = 2048;
 
+    /// <summary>Logits (rows x vocabulary) below which the rows are scanned on the calling thread: a few microseconds of
+    /// work, less than a <c>Parallel.For</c> costs.</summary>
+    internal const long SequentialBelow = 1 << 15;
+
     /// <summary>
     /// Fused CPU pass. Each row is cut into column segments so that there are a few tasks per core even for
     /// 5 rows; a task scans its segment in L1-sized chunks: one vector pass keeps the chunk max and the
@@ -56,7 +60,7 @@ public sealed unsafe partial class BeamStepRows
         segs = (v + segLen - 1) / segLen;
         if (segs == 1)
         {
-            Parallel.For(0, rows, r =>
+            void Row(int r)
             {
                 fixed (float* tv = &topV[(long)r * k])
                 fixed (int* ti = &topI[(long)r * k])
@@ -65,7 +69,10 @@ public sealed unsafe partial class BeamStepRows
                     ScanSegment(xp, bf16, (long)r * v, 0, v, tv, ti, ref count, k, width, out max[r], out double s);
                     logSum[r] = Math.Log(s);
                 }
-            });
+            }
+            // a few small rows (a small vocabulary) take less time than handing them to the thread pool
+            if ((long)rows * v < SequentialBelow) for (int r = 0; r < rows; r++) Row(r);
+            else Parallel.For(0, rows, Row);
             return new BeamStepRows(x, groups, candidatesPerBeam, k, max, logSum, topV, topI, KernelPath.Fused);
         }
         int tasks = rows * segs;
@@ -129,7 +136,9 @@ public sealed unsafe partial class BeamStepRows
         }
     }
 
-    /// <summary>One segment [start, start+len) of a row: its max, float64 sum of exp(x - max) and top-K.</summary>
+    /// <summary>One segment [start, start+len) of a row: its max, float64 sum of exp(x - max) and top-K. The bf16 scratch
+    /// is written before it is read, so it is not zeroed first (8 KiB per call, more than a small row's scan).</summary>
+    [System.Runtime.CompilerServices.SkipLocalsInit]
     private static void ScanSegment(nint xp, bool bf16, long rowStart, int start, int len, float* tv, int* ti, ref int count, int k,
         CpuWidth width, out float max, out double sum)
     {

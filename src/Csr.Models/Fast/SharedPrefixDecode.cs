@@ -90,11 +90,14 @@ public static unsafe class SharedPrefixDecode
         int threads = Math.Max(1, Math.Min(Environment.ProcessorCount, torch.get_num_threads()));
         if (threads == 1 || work < (1L << 18) || items == 1)
         {
-            for (long i = 0; i < items; i++) Item(a, i);
+            var buffers = new Buffers(a);
+            try { for (long i = 0; i < items; i++) Item(a, i, buffers); }
+            finally { buffers.Return(); }
         }
         else
         {
-            Parallel.For(0L, items, new ParallelOptions { MaxDegreeOfParallelism = threads }, i => Item(a, i));
+            Parallel.For(0L, items, new ParallelOptions { MaxDegreeOfParallelism = threads }, () => new Buffers(a),
+                (i, _, buffers) => { Item(a, i, buffers); return buffers; }, buffers => buffers.Return());
         }
         GC.KeepAlive(q); GC.KeepAlive(pk); GC.KeepAlive(pv); GC.KeepAlive(sk); GC.KeepAlive(sv); GC.KeepAlive(mask);
         return result.MoveToOuterDisposeScope();
@@ -117,35 +120,45 @@ public static unsafe class SharedPrefixDecode
         public (long, long, long) QS, PkS, PvS, SkS, SvS;
     }
 
+    /// <summary>Scratch of one thread: the G queries, one key or value row, the G output rows and the G score rows.</summary>
+    private sealed class Buffers(Args a)
+    {
+        public readonly float[] Q = ArrayPool<float>.Shared.Rent(a.G * a.Hd);
+        public readonly float[] Vec = ArrayPool<float>.Shared.Rent(a.Hd);
+        public readonly float[] Acc = ArrayPool<float>.Shared.Rent(a.G * a.Hd);
+        public readonly float[] Scores = ArrayPool<float>.Shared.Rent((int)(a.G * (a.P + a.S)));
+
+        public void Return()
+        {
+            ArrayPool<float>.Shared.Return(Q); ArrayPool<float>.Shared.Return(Vec);
+            ArrayPool<float>.Shared.Return(Acc); ArrayPool<float>.Shared.Return(Scores);
+        }
+    }
+
     /// <summary>One prefix row and query head: its G rows' scores over the prefix and their own positions, the softmax,
     /// and the weighted sums of the values.</summary>
-    private static void Item(Args a, long item)
+    private static void Item(Args a, long item, Buffers buffers)
     {
         long node = item / a.Heads, h = item % a.Heads, kvh = h / a.Rep;
         int hd = a.Hd, g = a.G;
         long p = a.P, s = a.S, len = p + s;
-        var pool = ArrayPool<float>.Shared;
-        var qbuf = pool.Rent(g * hd);
-        var vec = pool.Rent(hd);
-        var acc = pool.Rent(g * hd);
-        var scores = pool.Rent((int)(g * len));
-        try
         {
-            fixed (float* qf = qbuf, kv = vec, o = acc, sc = scores)
+            fixed (float* qf = buffers.Q, kv = buffers.Vec, o = buffers.Acc, sc = buffers.Scores)
             {
                 for (int r = 0; r < g; r++)
                 {
                     long row = node * g + r;
-                    Load(a.Bf16, a.Q, row * a.QS.Item1 + h * a.QS.Item2, hd, qf + r * hd);
+                    var src = Load(a.Bf16, a.Q, row * a.QS.Item1 + h * a.QS.Item2, hd, qf + r * hd);
+                    if (src != qf + r * hd) Buffer.MemoryCopy(src, qf + r * hd, hd * sizeof(float), hd * sizeof(float));
                 }
                 // prefix: each key read once for the G rows
                 for (long j = 0; j < p; j++)
                 {
-                    Load(a.Bf16, a.Pk, node * a.PkS.Item1 + kvh * a.PkS.Item2 + j * a.PkS.Item3, hd, kv);
+                    var key = Load(a.Bf16, a.Pk, node * a.PkS.Item1 + kvh * a.PkS.Item2 + j * a.PkS.Item3, hd, kv);
                     for (int r = 0; r < g; r++)
                     {
                         long row = node * g + r;
-                        sc[r * len + j] = a.Mask is null || a.Mask[row * len + j] ? Dot(qf + r * hd, kv, hd) * a.Scale : float.NegativeInfinity;
+                        sc[r * len + j] = a.Mask is null || a.Mask[row * len + j] ? Dot(qf + r * hd, key, hd) * a.Scale : float.NegativeInfinity;
                     }
                 }
                 // each row's own positions
@@ -155,8 +168,8 @@ public static unsafe class SharedPrefixDecode
                     for (long j = 0; j < s; j++)
                     {
                         if (a.Mask is not null && !a.Mask[row * len + p + j]) { sc[r * len + p + j] = float.NegativeInfinity; continue; }
-                        Load(a.Bf16, a.Sk, row * a.SkS.Item1 + kvh * a.SkS.Item2 + j * a.SkS.Item3, hd, kv);
-                        sc[r * len + p + j] = Dot(qf + r * hd, kv, hd) * a.Scale;
+                        var key = Load(a.Bf16, a.Sk, row * a.SkS.Item1 + kvh * a.SkS.Item2 + j * a.SkS.Item3, hd, kv);
+                        sc[r * len + p + j] = Dot(qf + r * hd, key, hd) * a.Scale;
                     }
                 }
                 // softmax numerators (max subtracted); sums per row
@@ -174,11 +187,11 @@ public static unsafe class SharedPrefixDecode
                 new Span<float>(o, g * hd).Clear();
                 for (long j = 0; j < p; j++)
                 {
-                    Load(a.Bf16, a.Pv, node * a.PvS.Item1 + kvh * a.PvS.Item2 + j * a.PvS.Item3, hd, kv);
+                    var value = Load(a.Bf16, a.Pv, node * a.PvS.Item1 + kvh * a.PvS.Item2 + j * a.PvS.Item3, hd, kv);
                     for (int r = 0; r < g; r++)
                     {
                         float w = sc[r * len + j];
-                        if (w != 0) Axpy(w, kv, o + r * hd, hd);
+                        if (w != 0) Axpy(w, value, o + r * hd, hd);
                     }
                 }
                 for (int r = 0; r < g; r++)
@@ -188,8 +201,8 @@ public static unsafe class SharedPrefixDecode
                     {
                         float w = sc[r * len + p + j];
                         if (w == 0) continue;
-                        Load(a.Bf16, a.Sv, row * a.SvS.Item1 + kvh * a.SvS.Item2 + j * a.SvS.Item3, hd, kv);
-                        Axpy(w, kv, o + r * hd, hd);
+                        var value = Load(a.Bf16, a.Sv, row * a.SvS.Item1 + kvh * a.SvS.Item2 + j * a.SvS.Item3, hd, kv);
+                        Axpy(w, value, o + r * hd, hd);
                     }
                     float inv = sums[r] > 0 ? 1f / sums[r] : 0f;
                     long dst = (row * a.Heads + h) * hd; // result is contiguous [N, nh, 1, hd]
@@ -206,25 +219,17 @@ public static unsafe class SharedPrefixDecode
                 }
             }
         }
-        finally
-        {
-            pool.Return(qbuf); pool.Return(vec); pool.Return(acc); pool.Return(scores);
-        }
     }
 
-    /// <summary>hd elements at <paramref name="offset"/> as fp32 (bf16 widened exactly).</summary>
+    /// <summary>hd elements at <paramref name="offset"/> as fp32: the data itself for fp32, else widened exactly into
+    /// <paramref name="scratch"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Load(bool bf16, IntPtr basePtr, long offset, int hd, float* dst)
+    private static float* Load(bool bf16, IntPtr basePtr, long offset, int hd, float* scratch)
     {
-        if (bf16)
-        {
-            ushort* src = (ushort*)basePtr + offset;
-            for (int i = 0; i < hd; i++) dst[i] = BitConverter.Int32BitsToSingle(src[i] << 16);
-        }
-        else
-        {
-            Buffer.MemoryCopy((float*)basePtr + offset, dst, hd * sizeof(float), hd * sizeof(float));
-        }
+        if (!bf16) return (float*)basePtr + offset;
+        ushort* src = (ushort*)basePtr + offset;
+        for (int i = 0; i < hd; i++) scratch[i] = BitConverter.Int32BitsToSingle(src[i] << 16);
+        return scratch;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
