@@ -77,7 +77,7 @@ public static unsafe class SharedPrefixDecode
         using var scope = torch.NewDisposeScope();
         bool bf16 = q.dtype == ScalarType.BFloat16;
         var mask = allowed?.to_type(ScalarType.Bool).reshape(n, p + s).contiguous();
-        var result = torch.empty(new[] { n, nh, 1, hd }, dtype: q.dtype);
+        var result = torch.empty(new[] { n, nh, 1, hd }, dtype: q.dtype); // host: the CPU kernel writes it (Takes: CPU only)
         var a = new Args
         {
             Bf16 = bf16, N = n, Heads = nh, Hd = (int)hd, Rep = nh / nkv, P = p, S = s, G = g, Scale = (float)scale,
