@@ -72,12 +72,13 @@ public static partial class BeamStep
         if (logits.dim() != 2) throw new ArgumentException($"logits: expected [G*B, V], got [{string.Join(", ", logits.shape)}].", nameof(logits));
         if (logits.dtype is not (ScalarType.Float32 or ScalarType.BFloat16))
             throw new ArgumentException($"logits: expected float32 or bfloat16, got {logits.dtype}.", nameof(logits));
-        if (groups <= 0 || logits.shape[0] % groups != 0)
-            throw new ArgumentException($"logits: {logits.shape[0]} rows is not a multiple of groups = {groups}.", nameof(groups));
+        long rows = logits.size(0);                        // one native call per size read: this runs per beam row group and step
+        if (groups <= 0 || rows % groups != 0)
+            throw new ArgumentException($"logits: {rows} rows is not a multiple of groups = {groups}.", nameof(groups));
         TensorDevices.RequireSame(OpName, (logits, nameof(logits)));
         if (candidatesPerBeam < 1) throw new ArgumentOutOfRangeException(nameof(candidatesPerBeam), candidatesPerBeam, "candidates per beam must be >= 1.");
-        int b = (int)(logits.shape[0] / groups);
-        int v = (int)logits.shape[1];
+        int b = (int)(rows / groups);
+        int v = (int)logits.size(1);
         long want = Math.Min((long)candidatesPerBeam * b, (long)b * v);
         int k = (int)Math.Min(v, want + (long)(groups - 1) * b);
         var effective = path == KernelPath.Reference ? KernelPath.Fused : path;

@@ -47,7 +47,7 @@ public sealed unsafe partial class BeamStepRows
     internal static BeamStepRows FromCpu(Tensor logits, int groups, int candidatesPerBeam, int k, CpuWidth width, int? segmentsPerRow = null)
     {
         var x = logits.detach().contiguous();
-        int rows = (int)x.shape[0], v = (int)x.shape[1];
+        int rows = (int)x.size(0), v = (int)x.size(1);
         var max = new float[rows];
         var logSum = new double[rows];
         var topV = new float[(long)rows * k];

@@ -46,8 +46,8 @@ public sealed unsafe partial class BeamStepRows : IDisposable
     {
         _x = x;
         Groups = groups;
-        Beams = (int)(x.shape[0] / groups);
-        Vocab = (int)x.shape[1];
+        Beams = (int)(x.size(0) / groups);
+        Vocab = (int)x.size(1);
         CandidatesPerBeam = candidatesPerBeam;
         K = k;
         Path = path;

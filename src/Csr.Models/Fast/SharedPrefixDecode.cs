@@ -61,17 +61,19 @@ public static unsafe class SharedPrefixDecode
     {
         if (!Takes(q, pk, pv, sk, sv, allowed))
             throw new ArgumentException("SharedPrefixDecode: needs CPU tensors of one dtype (fp32 or bf16), 4-d, head dimension contiguous, no gradient");
-        long n = q.shape[0], nh = q.shape[1], hd = q.shape[3];
-        long nodes = pk.shape[0], nkv = pk.shape[1], p = pk.shape[2], s = sk.shape[2];
+        // each shape read is several native calls, and this runs per layer and decode step: read each shape once
+        long[] qs = q.shape, pks = pk.shape, pvs = pv.shape, sks = sk.shape, svs = sv.shape;
+        long n = qs[0], nh = qs[1], hd = qs[3];
+        long nodes = pks[0], nkv = pks[1], p = pks[2], s = sks[2];
         int g = rowsPerPrefix;
-        if (q.shape[2] != 1) throw new ArgumentException($"SharedPrefixDecode: one new position per row, got q {Shape(q)}");
+        if (qs[2] != 1) throw new ArgumentException($"SharedPrefixDecode: one new position per row, got q {Shape(q)}");
         if (nodes * g != n) throw new ArgumentException($"SharedPrefixDecode: {n} rows do not extend {nodes} prefix rows x {g}");
         if (nkv == 0 || nh % nkv != 0) throw new ArgumentException($"SharedPrefixDecode: {nh} query heads over {nkv} key heads");
-        if (!pv.shape.SequenceEqual(pk.shape) || pk.shape[3] != hd)
+        if (!pvs.SequenceEqual(pks) || pks[3] != hd)
             throw new ArgumentException($"SharedPrefixDecode: prefix keys {Shape(pk)} and values {Shape(pv)} must be [B, nkv, P, {hd}]");
-        if (!sv.shape.SequenceEqual(sk.shape) || sk.shape[0] != n || sk.shape[1] != nkv || sk.shape[3] != hd)
+        if (!svs.SequenceEqual(sks) || sks[0] != n || sks[1] != nkv || sks[3] != hd)
             throw new ArgumentException($"SharedPrefixDecode: own keys {Shape(sk)} and values {Shape(sv)} must be [{n}, {nkv}, S, {hd}]");
-        if (allowed is not null && (allowed.numel() != n * (p + s) || allowed.shape[0] != n))
+        if (allowed is not null && (allowed.numel() != n * (p + s) || allowed.size(0) != n))
             throw new ArgumentException($"SharedPrefixDecode: mask {Shape(allowed)} must be [{n}, 1, 1, {p + s}]");
 
         using var scope = torch.NewDisposeScope();
