@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 namespace Csr.Bench.Decode;
 
 /// <summary>
-/// Plain timed report: <c>dotnet run -c Release --project bench/Csr.Bench -- decode [--quick]</c>.
+/// Plain timed report: <c>dotnet run -c Release --project bench/Csr.Bench -- decode [--quick] [--dtypes fp32,bf16]</c>.
 /// Prefill and greedy-decode tokens/s (fp32, bf16; with and without the KV cache) and decode as a fraction of the
 /// weight-streaming bound (copy bandwidth / weight bytes per token), measured in the same run. Best of N repeats.
 /// </summary>
@@ -24,7 +24,15 @@ public static class DecodeReport
         double copy = MemoryBandwidth.MeasureCopyGBps(), read = MemoryBandwidth.MeasureReadGBps();
         Console.WriteLine($"memory bandwidth before: copy (read+write) {copy:F1} GB/s, streaming read (sum) {read:F1} GB/s");
         var rows = new List<(string dtype, double prefill, double dec, double unc, long bytes)>();
-        foreach (var dtype in new[] { ScalarType.Float32, ScalarType.BFloat16 })
+        // --dtypes fp32,bf16 (default both): one of them alone, e.g. to profile it
+        var dtypes = (args.SkipWhile(a => a != "--dtypes").Skip(1).FirstOrDefault() ?? "fp32,bf16").Split(',')
+            .Select(d => d switch
+            {
+                "fp32" => ScalarType.Float32,
+                "bf16" => ScalarType.BFloat16,
+                _ => throw new ArgumentException($"--dtypes {d}: expected fp32 or bf16"),
+            }).ToArray();
+        foreach (var dtype in dtypes)
         {
             using var w = new DecodeWorkload(dtype);
             using var outer = torch.NewDisposeScope();
@@ -51,7 +59,8 @@ public static class DecodeReport
             double bound = bw * 1e9 / r.bytes;
             Console.WriteLine($"| {r.dtype}{(r.dtype == auto.Name ? " (auto)" : "")} | {r.prefill:F0} | {r.dec:F1} | {r.unc:F1} | {r.bytes / 1e6:F0} | {bound:F1} | {100 * r.dec / bound:F0}% |");
         }
-        var chosen = rows.First(r => r.dtype == auto.Name);
+        var chosen = rows.FirstOrDefault(r => r.dtype == auto.Name);
+        if (chosen.dtype is null) return;
         Console.WriteLine($"decode in the auto dtype ({auto.Name}): {100 * chosen.dec / (bw * 1e9 / chosen.bytes):F0}% of the weight-streaming bound");
     }
 
