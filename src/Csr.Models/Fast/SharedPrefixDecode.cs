@@ -54,17 +54,21 @@ public static unsafe class SharedPrefixDecode
     /// <summary>
     /// q <c>[N, nh, 1, hd]</c>; prefix keys/values <c>[B, nkv, P, hd]</c>; the rows' own keys/values <c>[N, nkv, S, hd]</c>
     /// (any strides, the last dimension contiguous); <paramref name="allowed"/> null or <c>[N, 1, 1, P + S]</c> (true =
-    /// attended); row n extends prefix row n / <paramref name="rowsPerPrefix"/>, query head h reads key head
-    /// h / (nh / nkv). Returns softmax(q k^T x scale) v as <c>[N, nh, 1, hd]</c> in q's dtype.
+    /// attended); row n extends prefix row n / <paramref name="rowsPerPrefix"/>, or
+    /// <paramref name="prefixRows"/>[n / rowsPerPrefix] when given; query head h reads key head h / (nh / nkv).
+    /// Returns softmax(q k^T x scale) v as <c>[N, nh, 1, hd]</c> in q's dtype.
     /// </summary>
-    public static Tensor Run(Tensor q, Tensor pk, Tensor pv, Tensor sk, Tensor sv, Tensor? allowed, int rowsPerPrefix, double scale)
+    public static Tensor Run(Tensor q, Tensor pk, Tensor pv, Tensor sk, Tensor sv, Tensor? allowed, int rowsPerPrefix, double scale,
+        long[]? prefixRows = null)
     {
         if (!Takes(q, pk, pv, sk, sv, allowed))
             throw new ArgumentException("SharedPrefixDecode: needs CPU tensors of one dtype (fp32 or bf16), 4-d, head dimension contiguous, no gradient");
         // each shape read is several native calls, and this runs per layer and decode step: read each shape once
         long[] qs = q.shape, pks = pk.shape, pvs = pv.shape, sks = sk.shape, svs = sv.shape;
         long n = qs[0], nh = qs[1], hd = qs[3];
-        long nodes = pks[0], nkv = pks[1], p = pks[2], s = sks[2];
+        long nodes = prefixRows?.LongLength ?? pks[0], nkv = pks[1], p = pks[2], s = sks[2];
+        if (prefixRows is not null && prefixRows.Any(r => r < 0 || r >= pks[0]))
+            throw new ArgumentException($"SharedPrefixDecode: prefix rows must be in [0, {pks[0]})");
         int g = rowsPerPrefix;
         if (qs[2] != 1) throw new ArgumentException($"SharedPrefixDecode: one new position per row, got q {Shape(q)}");
         if (nodes * g != n) throw new ArgumentException($"SharedPrefixDecode: {n} rows do not extend {nodes} prefix rows x {g}");
@@ -85,6 +89,7 @@ public static unsafe class SharedPrefixDecode
             Bf16 = bf16, N = n, Heads = nh, Hd = (int)hd, Rep = nh / nkv, P = p, S = s, G = g, Scale = (float)scale,
             Q = Ptr(q, bf16), Pk = Ptr(pk, bf16), Pv = Ptr(pv, bf16), Sk = Ptr(sk, bf16), Sv = Ptr(sv, bf16), Out = Ptr(result, bf16),
             Mask = mask is null ? null : (bool*)TensorMemory.DataPtr<bool>(mask),
+            PrefixRows = prefixRows,
             QS = Strides(q), PkS = Strides(pk), PvS = Strides(pv), SkS = Strides(sk), SvS = Strides(sv),
         };
         long items = nodes * nh;
@@ -119,6 +124,7 @@ public static unsafe class SharedPrefixDecode
         public float Scale;
         public IntPtr Q, Pk, Pv, Sk, Sv, Out;
         public bool* Mask;
+        public long[]? PrefixRows;
         public (long, long, long) QS, PkS, PvS, SkS, SvS;
     }
 
@@ -142,6 +148,7 @@ public static unsafe class SharedPrefixDecode
     private static void Item(Args a, long item, Buffers buffers)
     {
         long node = item / a.Heads, h = item % a.Heads, kvh = h / a.Rep;
+        long prow = a.PrefixRows is { } map ? map[node] : node; // the prefix row this node's rows read
         int hd = a.Hd, g = a.G;
         long p = a.P, s = a.S, len = p + s;
         {
@@ -156,7 +163,7 @@ public static unsafe class SharedPrefixDecode
                 // prefix: each key read once for the G rows
                 for (long j = 0; j < p; j++)
                 {
-                    var key = Load(a.Bf16, a.Pk, node * a.PkS.Item1 + kvh * a.PkS.Item2 + j * a.PkS.Item3, hd, kv);
+                    var key = Load(a.Bf16, a.Pk, prow * a.PkS.Item1 + kvh * a.PkS.Item2 + j * a.PkS.Item3, hd, kv);
                     for (int r = 0; r < g; r++)
                     {
                         long row = node * g + r;
@@ -189,7 +196,7 @@ public static unsafe class SharedPrefixDecode
                 new Span<float>(o, g * hd).Clear();
                 for (long j = 0; j < p; j++)
                 {
-                    var value = Load(a.Bf16, a.Pv, node * a.PvS.Item1 + kvh * a.PvS.Item2 + j * a.PvS.Item3, hd, kv);
+                    var value = Load(a.Bf16, a.Pv, prow * a.PvS.Item1 + kvh * a.PvS.Item2 + j * a.PvS.Item3, hd, kv);
                     for (int r = 0; r < g; r++)
                     {
                         float w = sc[r * len + j];

@@ -61,6 +61,17 @@ public static class GroupBeamSearch
         }
         Tensor beamScoresDev = HostSync.Upload(beamScoresArr, device).DetachFromDisposeScope(); // [N]
         int step = 0;
+        // Batch items still searching, in order. The cache and mask hold only their rows (nb each): the rows of an item
+        // whose groups are all done are dropped from the forward instead of decoding padding until the last item ends
+        // (HF keeps them). logits stays [N, V]; a finished item's rows keep stale values that nothing reads.
+        int[] live = Enumerable.Range(0, B).ToArray();
+        long decodeRows = 0;
+        var itemSteps = new int[B]; // selection steps each item took part in (Steps for one that searched to the end)
+        bool ItemDone(int b)
+        {
+            for (int g = 0; g < G; g++) if (!done[b * G + g]) return false;
+            return true;
+        }
         try
         {
             while (true)
@@ -78,7 +89,8 @@ public static class GroupBeamSearch
                     if (fused)
                     {
                         prepared = new Csr.Kernels.BeamStepRows[B];
-                        for (int b = 0; b < B; b++) prepared[b] = Csr.Kernels.BeamStep.Prepare(logits.narrow(0, (long)b * nb, nb), G, options.StepPath!.Value, perBeam);
+                        for (int b = 0; b < B; b++)
+                            if (!ItemDone(b)) prepared[b] = Csr.Kernels.BeamStep.Prepare(logits.narrow(0, (long)b * nb, nb), G, options.StepPath!.Value, perBeam);
                     }
                     else
                     {
@@ -97,6 +109,7 @@ public static class GroupBeamSearch
                             idx = new long[B * k];
                             for (int b = 0; b < B; b++)
                             {
+                                if (prepared![b] is null) continue; // a finished item: its group is done, nothing reads these
                                 var (tok, par, sc) = prepared![b].SelectGroup(g, beamScoresArr.AsSpan(b * nb + g * gs, gs),
                                     currentTokens.AsSpan(b * nb, g * gs), options.DiversityPenalty);
                                 for (int j = 0; j < k; j++)
@@ -181,7 +194,7 @@ public static class GroupBeamSearch
                             done[bg] = done[bg] || hyps[bg].IsDone(vals[b * k], step + 1);
                         }
                     }
-                    if (prepared is not null) foreach (var p in prepared) p.Dispose();
+                    if (prepared is not null) foreach (var p in prepared) p?.Dispose();
                     if (recordReference) // the composed ops are the beam step's reference path: one call per batch row
                         Csr.Kernels.KernelStats.Record(Csr.Kernels.BeamStep.OpName, Csr.Kernels.KernelPath.Reference,
                             System.Diagnostics.Stopwatch.GetElapsedTime(stepStart).TotalSeconds, calls: B);
@@ -190,32 +203,69 @@ public static class GroupBeamSearch
                 beamLogProbs = newLogProbs;
                 beamTokens = newTokens;
                 step++;
+                foreach (var b in live) itemSteps[b]++;
                 if (done.All(d => d) || step >= options.MaxNewTokens) break;
 
-                // one forward for every beam of every group and batch row
+                // one forward for every beam of the items still searching
                 using (var scope = torch.NewDisposeScope())
                 {
-                    // one upload: next step's beam scores, the cache reorder and the fed tokens (all exact in fp64)
-                    var packed = new double[3 * N];
-                    for (int r = 0; r < N; r++) { packed[r] = beamScoresArr[r]; packed[N + r] = reorder[r]; packed[2 * N + r] = currentTokens[r]; }
+                    var next = live.Where(b => !ItemDone(b)).ToArray();
+                    var posInLive = new int[B];
+                    for (int i = 0; i < live.Length; i++) posInLive[live[i]] = i;
+                    int rowsNext = next.Length * nb;
+                    // each next row's source among the cache's current rows (the beam it continues; always of its own item)
+                    var source = new long[rowsNext];
+                    var fullRow = new long[rowsNext];
+                    bool identity = next.Length == live.Length;
+                    for (int i = 0; i < next.Length; i++)
+                        for (int j = 0; j < nb; j++)
+                        {
+                            int b = next[i], r = b * nb + j;
+                            source[i * nb + j] = (long)posInLive[b] * nb + (reorder[r] - b * nb);
+                            fullRow[i * nb + j] = r;
+                            if (source[i * nb + j] != i * nb + j) identity = false;
+                        }
+                    // one upload: next step's beam scores, the rows' sources, the fed tokens and the rows' places in [N] (exact in fp64)
+                    var packed = new double[N + 3 * rowsNext];
+                    for (int r = 0; r < N; r++) packed[r] = beamScoresArr[r];
+                    for (int q = 0; q < rowsNext; q++)
+                    {
+                        packed[N + q] = source[q];
+                        packed[N + rowsNext + q] = currentTokens[fullRow[q]];
+                        packed[N + 2 * rowsNext + q] = fullRow[q];
+                    }
                     var packedDev = HostSync.Upload(packed, device);
                     beamScoresDev.Dispose();
                     beamScoresDev = packedDev.narrow(0, 0, N).to_type(ScalarType.Float32).DetachFromDisposeScope();
-                    bool identity = true;
-                    for (int r = 0; r < N; r++) if (reorder[r] != r) { identity = false; break; }
+                    var sourceDev = packedDev.narrow(0, N, rowsNext).to_type(ScalarType.Int64);
                     if (!identity)
                     {
-                        var reordered = cache.ReorderRows(packedDev.narrow(0, N, N).to_type(ScalarType.Int64));
+                        // over a shared prefix, the items that go on keep reading their own prefix rows (item b: row b)
+                        var reordered = next.Length < live.Length && cache.SharedPrefix is not null
+                            ? cache.ReorderRows(sourceDev, next.Select(b => (long)b).ToArray())
+                            : cache.ReorderRows(sourceDev);
                         cache.Dispose();
                         cache = reordered;
                     }
-                    var newMask = torch.cat(new[] { mask, torch.ones(N, 1, dtype: ScalarType.Int64, device: device) }, 1);
-                    var ids = packedDev.narrow(0, 2 * N, N).to_type(ScalarType.Int64).reshape(N, 1);
-                    var newLogits = GenerationStart.LastLogits(lm, lm.Embed(ids), newMask, cache);
+                    // a row's mask is its item's context mask plus the generated positions: the same for all its beams
+                    var rowMask = next.Length == live.Length ? mask : mask.index_select(0, sourceDev);
+                    var newMask = torch.cat(new[] { rowMask, torch.ones(rowsNext, 1, dtype: ScalarType.Int64, device: device) }, 1);
+                    var ids = packedDev.narrow(0, N + rowsNext, rowsNext).to_type(ScalarType.Int64).reshape(rowsNext, 1);
+                    var newLogits = GenerationStart.LastLogits(lm, lm.Embed(ids), newMask, cache); // [rowsNext, V]
+                    decodeRows += rowsNext;
                     mask.Dispose();
-                    logits.Dispose();
                     mask = newMask.DetachFromDisposeScope();
-                    logits = newLogits.DetachFromDisposeScope();
+                    if (next.Length == B)
+                    {
+                        logits.Dispose();
+                        logits = newLogits.DetachFromDisposeScope();
+                    }
+                    else
+                    {
+                        var rowsDev = packedDev.narrow(0, N + 2 * rowsNext, rowsNext).to_type(ScalarType.Int64);
+                        logits.index_copy_(0, rowsDev, newLogits.to_type(logits.dtype));
+                    }
+                    live = next;
                 }
             }
 
@@ -245,8 +295,11 @@ public static class GroupBeamSearch
                     result[b][r] = new BeamSequence(best.Tokens, best.Score, best.Stopped, best.TokenLogProbSum);
                 }
             }
-            if (!options.ReturnCaches) return new GroupBeamSearchResult(result, step);
-            return BuildCaches(lm, start, result, pad, step);
+            if (!options.ReturnCaches) return new GroupBeamSearchResult(result, step) { DecodeRows = decodeRows, ItemSteps = itemSteps };
+            var withCaches = BuildCaches(lm, start, result, pad, step);
+            withCaches.DecodeRows = decodeRows;
+            withCaches.ItemSteps = itemSteps;
+            return withCaches;
         }
         finally
         {

@@ -18,6 +18,11 @@ public sealed class GroupBeamSearchResult : IDisposable
     public Tensor? PendingIds { get; }
     /// <summary>Decode steps run (forward passes after the start).</summary>
     public int Steps { get; }
+    /// <summary>Rows the decode forwards held in all (the beams of the batch items still searching at each step).</summary>
+    public long DecodeRows { get; set; }
+    /// <summary>Per batch row: the steps it took part in (<see cref="Steps"/> unless it finished before the others and
+    /// its beams left the batch).</summary>
+    public int[] ItemSteps { get; set; } = [];
 
     public GroupBeamSearchResult(BeamSequence[][] sequences, int steps, KvCache? cache = null, Tensor? mask = null, Tensor? pending = null)
     {

@@ -157,11 +157,44 @@ public sealed class KvCache : IDisposable
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (batchIdx.dim() != 1) throw new ArgumentException($"KvCache.ReorderRows: batchIdx must be 1-D, got {Shape(batchIdx)}");
         using var idx = batchIdx.to_type(ScalarType.Int64).to(_keys[0]?.device ?? batchIdx.device);
-        var c = new KvCache(NumLayers) { GrowBy = GrowBy, SharedPrefix = SharedPrefix, RowsPerPrefix = RowsPerPrefix };
+        var c = new KvCache(NumLayers) { GrowBy = GrowBy, SharedPrefix = SharedPrefix, RowsPerPrefix = RowsPerPrefix, PrefixRows = PrefixRows };
         for (int i = 0; i < NumLayers; i++)
         {
             if (_keys[i] is null) continue;
             c.Store(i, _keys[i]!.index_select(0, idx), _values[i]!.index_select(0, idx), _lengths[i]); // [B', n_kv, capacity, hd]
+        }
+        return c;
+    }
+
+    /// <summary>
+    /// For a cache over a shared prefix whose rows read only some of the prefix's rows: <c>PrefixRows[j]</c> is the prefix
+    /// row that rows j*RowsPerPrefix .. (j+1)*RowsPerPrefix-1 read (null: row r reads prefix row r / RowsPerPrefix).
+    /// </summary>
+    public long[]? PrefixRows { get; private init; }
+
+    /// <summary>The number of prefix rows this cache's rows read (groups of <see cref="RowsPerPrefix"/> rows).</summary>
+    public long PrefixGroups => PrefixRows?.Length ?? SharedPrefix?.BatchSize ?? 0;
+
+    /// <summary>
+    /// <see cref="ReorderRows(Tensor)"/> of a cache over a shared prefix that also drops groups: the result's rows are
+    /// this cache's rows <paramref name="batchIdx"/>, and its row groups read the prefix rows
+    /// <paramref name="prefixRows"/> (<see cref="PrefixRows"/>), the prefix itself not copied. A beam search drops the rows
+    /// of the batch items that finished this way.
+    /// </summary>
+    public KvCache ReorderRows(Tensor batchIdx, long[] prefixRows)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (SharedPrefix is null) throw new InvalidOperationException("KvCache.ReorderRows: only a cache over a shared prefix takes prefix rows");
+        if (batchIdx.dim() != 1 || batchIdx.shape[0] != prefixRows.LongLength * RowsPerPrefix)
+            throw new ArgumentException($"KvCache.ReorderRows: {Shape(batchIdx)} rows do not extend {prefixRows.Length} prefix rows x {RowsPerPrefix}");
+        long available = SharedPrefix.BatchSize;
+        if (prefixRows.Any(r => r < 0 || r >= available)) throw new ArgumentException($"KvCache.ReorderRows: prefix rows must be in [0, {available})");
+        using var idx = batchIdx.to_type(ScalarType.Int64).to(_keys[0]?.device ?? batchIdx.device);
+        var c = new KvCache(NumLayers) { GrowBy = GrowBy, SharedPrefix = SharedPrefix, RowsPerPrefix = RowsPerPrefix, PrefixRows = prefixRows };
+        for (int i = 0; i < NumLayers; i++)
+        {
+            if (_keys[i] is null) continue;
+            c.Store(i, _keys[i]!.index_select(0, idx), _values[i]!.index_select(0, idx), _lengths[i]);
         }
         return c;
     }

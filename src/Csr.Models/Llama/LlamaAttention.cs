@@ -74,12 +74,18 @@ public sealed class LlamaAttention : nn.Module
         double scale = 1.0 / Math.Sqrt(_headDim);
         var pk = prefix.Keys(_layerIdx)!;                                            // [B, nkv, P, hd]
         var pv = prefix.Values(_layerIdx)!;
-        long nodes = pk.shape[0], p = pk.shape[2];
+        long nodes = cache.PrefixGroups, p = pk.shape[2];
         if (nodes * g != n) throw new ArgumentException($"LlamaAttention: {n} rows do not extend {nodes} prefix rows x {g}");
         var (sk, sv) = cache.Append(_layerIdx, k, v);                               // [N, nkv, S, hd]
         // on the CPU one fused pass (Fast.SharedPrefixDecode); elsewhere, or turned off, the composed ops below
         if (Fast.SharedPrefixDecode.Takes(q, pk, pv, sk, sv, allowed))
-            return Fast.SharedPrefixDecode.Run(q, pk, pv, sk, sv, allowed, g, scale);
+            return Fast.SharedPrefixDecode.Run(q, pk, pv, sk, sv, allowed, g, scale, cache.PrefixRows);
+        if (cache.PrefixRows is { } rows)                                            // the prefix rows these rows read
+        {
+            var map = torch.tensor(rows, device: pk.device);
+            pk = pk.index_select(0, map);
+            pv = pv.index_select(0, map);
+        }
         pk = RepeatKv(pk, rep);                                                      // [B, nh, P, hd]
         pv = RepeatKv(pv, rep);
         sk = RepeatKv(sk, rep);

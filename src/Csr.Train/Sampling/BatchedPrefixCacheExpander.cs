@@ -210,12 +210,12 @@ public sealed class BatchedPrefixCacheExpander
             int rowsN = order.Count, r = _search.ReturnCount;
             Throughput.Searches++;
             Throughput.DecodeForwards += Math.Max(0, result.Steps - 1);
-            Throughput.DecodeRows += (long)Math.Max(0, result.Steps - 1) * rowsN * _search.NumBeams;
-            Throughput.ForwardedTokens += (long)result.Steps * rowsN * _search.NumBeams;
+            Throughput.DecodeRows += result.DecodeRows;
+            Throughput.ForwardedTokens += (long)result.ItemSteps.Sum() * _search.NumBeams;
             var owner = new SharedStart(start, rowsN * r);
             for (int k = 0; k < rowsN; k++)
             {
-                forwarded[order[k]] += (long)result.Steps * _search.NumBeams;
+                forwarded[order[k]] += (long)result.ItemSteps[k] * _search.NumBeams;
                 results[order[k]] = result.Sequences[k]
                     .Select(s => new SentenceContinuation(s.Tokens, s.Score, new ChildState(owner, k, s.Tokens), s.TokenLogProbSum))
                     .ToList();

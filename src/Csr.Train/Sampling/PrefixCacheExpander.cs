@@ -56,7 +56,7 @@ public sealed class PrefixCacheExpander : ISentenceExpander, IDisposable
             using (result)
             {
                 SearchCalls++;
-                ForwardedTokens += (long)result.Steps * b * _search.NumBeams;
+                ForwardedTokens += (long)result.ItemSteps.Sum() * _search.NumBeams; // each node's beams, while its search runs
                 var owner = new SharedStart(start, b * r);
                 for (int k = 0; k < b; k++)
                     results[members[k].i] = result.Sequences[k]

@@ -21,6 +21,7 @@ public class GroupBeamSearchTests
     [InlineData(6, 3, 0.7, new[] { 2, 5 }, 6, false, 0)]     // two beams per group, two stop ids
     [InlineData(4, 2, 1.5, new[] { 3 }, 7, true, 0)]         // early_stopping=True
     [InlineData(4, 1, 0.0, new[] { 2 }, 6, false, 0)]        // plain beam search
+    [InlineData(2, 1, 0.0, new[] { 2, 3, 4, 5 }, 10, true, 0)] // many stops, early_stopping=True: one row ends before the other
     public void Matches_a_literal_transcription_of_hf_group_beam_search(int beams, int groups, double penalty, int[] stops, int maxNew, bool earlyTrue, int perBeam)
     {
         using var scope = NewDisposeScope();
@@ -49,6 +50,41 @@ public class GroupBeamSearchTests
             }
         if (earlyTrue || stops.Length > 2) Assert.True(anyStopped, "the case should exercise finished hypotheses");
         if (earlyTrue || stops.Length > 2) Assert.True(doneGroups > 0, "the case should exercise groups that finish early (pad tokens in the Hamming counts)");
+        // a batch row whose groups are all done leaves the forward (HF decodes padding for it): the rows forwarded are
+        // each row's beams for the steps it took part in, and the results above equal HF's all the same
+        Assert.Equal(2, res.ItemSteps.Length);
+        Assert.All(res.ItemSteps, s => Assert.InRange(s, 1, res.Steps));
+        Assert.Equal(res.ItemSteps.Sum(s => (long)(s - 1) * beams), res.DecodeRows);
+        if (earlyTrue && stops.Length > 2) Assert.True(res.ItemSteps.Min() < res.Steps, $"the case should exercise a row that leaves early (steps {string.Join(", ", res.ItemSteps)} of {res.Steps})");
+    }
+
+    [Fact]
+    public void Rows_that_leave_the_batch_read_their_own_context_in_the_composed_attention_too()
+    {
+        // the case of the transcription test where one row ends first, with the fused CPU attention and without it
+        using var scope = NewDisposeScope();
+        using var m = Model();
+        var prompts = tensor(new long[] { 1, 7, 9, 4, 1, 12, 3, 8 }).reshape(2, 4);
+        var options = new GroupBeamSearchOptions
+        {
+            NumBeams = 2, NumBeamGroups = 1, StopTokenIds = [2, 3, 4, 5], MaxNewTokens = 10, PadTokenId = 0,
+            EarlyStopping = EarlyStopping.True,
+        };
+        using var start = GenerationStart.PrefillIds(m, prompts);
+        using var fused = GroupBeamSearch.Run(m, start, options);
+        GroupBeamSearchResult composed;
+        using (Csr.Models.Fast.SharedPrefixDecode.DisableOnThisThread()) composed = GroupBeamSearch.Run(m, start, options);
+        using (composed)
+        {
+            Assert.True(fused.ItemSteps.Min() < fused.Steps, "one row should leave the batch early");
+            Assert.Equal(fused.ItemSteps, composed.ItemSteps);
+            for (int b = 0; b < 2; b++)
+                for (int r = 0; r < 2; r++)
+                {
+                    Assert.Equal(fused.Sequences[b][r].Tokens, composed.Sequences[b][r].Tokens);
+                    Assert.True(Math.Abs(fused.Sequences[b][r].Score - composed.Sequences[b][r].Score) < 1e-5);
+                }
+        }
     }
 
     [Fact]

@@ -8,10 +8,10 @@ namespace Csr.Tests.Llama;
 public class SharedPrefixDecodeTests
 {
     /// <summary>softmax(q k^T x scale) v with each row's prefix copied next to its own positions, in fp32.</summary>
-    static Tensor Reference(Tensor q, Tensor pk, Tensor pv, Tensor sk, Tensor sv, Tensor? allowed, int g, double scale)
+    static Tensor Reference(Tensor q, Tensor pk, Tensor pv, Tensor sk, Tensor sv, Tensor? allowed, int g, double scale, long[]? prefixRows = null)
     {
         long n = q.shape[0], nh = q.shape[1], nkv = pk.shape[1];
-        var rows = tensor(Enumerable.Range(0, (int)n).Select(r => (long)(r / g)).ToArray());
+        var rows = tensor(Enumerable.Range(0, (int)n).Select(r => prefixRows?[r / g] ?? (long)(r / g)).ToArray());
         var k = cat(new[] { pk.index_select(0, rows), sk }, 2).to_type(ScalarType.Float32);   // [N, nkv, P+S, hd]
         var v = cat(new[] { pv.index_select(0, rows), sv }, 2).to_type(ScalarType.Float32);
         k = LlamaAttention.RepeatKv(k, (int)(nh / nkv));
@@ -63,6 +63,30 @@ public class SharedPrefixDecodeTests
         double tol = dtype == ScalarType.BFloat16 ? 1e-2 : 1e-5; // bf16: the result rounded to 8 bits of mantissa
         double diff = (got.to_type(ScalarType.Float32) - want).abs().max().item<float>();
         Assert.True(diff <= tol, $"max |diff| {diff} > {tol}");
+    }
+
+    [Fact]
+    public void Rows_may_read_a_subset_of_the_prefix_rows()
+    {
+        // a beam search whose first item finished: the rows of items 2 and 1 go on, reading prefix rows 2 and 1 of 3
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var gen = new Generator(5);
+        const int g = 2, hd = 16;
+        long[] map = [2, 1];
+        long n = map.Length * g, p = 6, s = 3;
+        var q = randn(new[] { n, 2, 1, (long)hd }, generator: gen);
+        var pk = Strided(gen, 3, 1, p, hd, ScalarType.Float32);
+        var pv = Strided(gen, 3, 1, p, hd, ScalarType.Float32);
+        var sk = Strided(gen, n, 1, s, hd, ScalarType.Float32);
+        var sv = Strided(gen, n, 1, s, hd, ScalarType.Float32);
+        var got = SharedPrefixDecode.Run(q, pk, pv, sk, sv, null, g, 0.25, map);
+        var want = Reference(q, pk, pv, sk, sv, null, g, 0.25, map);
+        double diff = (got - want).abs().max().item<float>();
+        Assert.True(diff <= 1e-5, $"max |diff| {diff}");
+        var wrong = Reference(q, pk, pv, sk, sv, null, g, 0.25, [0, 1]);
+        Assert.True((got - wrong).abs().max().item<float>() > 1e-3, "the map must matter in this case");
+        Assert.Throws<ArgumentException>(() => SharedPrefixDecode.Run(q, pk, pv, sk, sv, null, g, 0.25, [3, 1]));
     }
 
     [Fact]
