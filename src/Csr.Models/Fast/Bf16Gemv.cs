@@ -20,28 +20,17 @@ public static unsafe class Bf16Gemv
     /// <summary>Largest number of rows of x the kernel takes (more rows: use a GEMM).</summary>
     public const int MaxRows = 16;
 
-    private static volatile bool _enabled = true;
-    [ThreadStatic] private static bool? _threadOverride;
+    private static readonly KernelSwitch Switch = new(enabled: true);
 
     /// <summary>Enables the kernel inside <c>LoraLinear</c> and the output projection (inference only), process-wide.</summary>
     public static bool Enabled
     {
-        get => _threadOverride ?? _enabled;
-        set => _enabled = value;
+        get => Switch.Enabled;
+        set => Switch.Enabled = value;
     }
 
     /// <summary>Turns the kernel off for the calling thread until disposed (A/B comparisons that must not affect other threads).</summary>
-    public static IDisposable DisableOnThisThread()
-    {
-        var previous = _threadOverride;
-        _threadOverride = false;
-        return new Restore(previous);
-    }
-
-    private sealed class Restore(bool? previous) : IDisposable
-    {
-        public void Dispose() => _threadOverride = previous;
-    }
+    public static IDisposable DisableOnThisThread() => Switch.DisableOnThisThread();
 
     /// <summary>The vector width of the inner loops: 512-bit, 256-bit (AVX2 + FMA on x86) or plain scalar code.</summary>
     public enum Path { Scalar, Vector256, Vector512 }

@@ -16,28 +16,17 @@ namespace Csr.Models.Fast;
 /// </summary>
 public static unsafe class SharedPrefixDecode
 {
-    private static volatile bool _enabled = Environment.GetEnvironmentVariable("CSR_FUSED_ATTENTION") != "0";
-    [ThreadStatic] private static bool? _threadOverride;
+    private static readonly KernelSwitch Switch = new(enabled: Environment.GetEnvironmentVariable("CSR_FUSED_ATTENTION") != "0");
 
     /// <summary>Whether <c>LlamaAttention</c> uses the kernel (process-wide; <c>CSR_FUSED_ATTENTION=0</c> turns it off).</summary>
     public static bool Enabled
     {
-        get => _threadOverride ?? _enabled;
-        set => _enabled = value;
+        get => Switch.Enabled;
+        set => Switch.Enabled = value;
     }
 
     /// <summary>Turns the kernel off for the calling thread until disposed (A/B comparisons that must not affect other threads).</summary>
-    public static IDisposable DisableOnThisThread()
-    {
-        var previous = _threadOverride;
-        _threadOverride = false;
-        return new Restore(previous);
-    }
-
-    private sealed class Restore(bool? previous) : IDisposable
-    {
-        public void Dispose() => _threadOverride = previous;
-    }
+    public static IDisposable DisableOnThisThread() => Switch.DisableOnThisThread();
 
     /// <summary>True when <see cref="Run"/> takes these tensors: enabled, all on the CPU, one dtype (fp32 or bf16), no
     /// gradient wanted, the head dimension contiguous.</summary>
@@ -63,6 +52,13 @@ public static unsafe class SharedPrefixDecode
     {
         if (!Takes(q, pk, pv, sk, sv, allowed))
             throw new ArgumentException("SharedPrefixDecode: needs CPU tensors of one dtype (fp32 or bf16), 4-d, head dimension contiguous, no gradient");
+        return RunTaken(q, pk, pv, sk, sv, allowed, rowsPerPrefix, scale, prefixRows);
+    }
+
+    /// <summary><see cref="Run"/> for a caller that has just checked <see cref="Takes"/> (the attention, per layer and step).</summary>
+    internal static Tensor RunTaken(Tensor q, Tensor pk, Tensor pv, Tensor sk, Tensor sv, Tensor? allowed, int rowsPerPrefix, double scale,
+        long[]? prefixRows)
+    {
         // each shape read is several native calls, and this runs per layer and decode step: read each shape once
         long[] qs = q.shape, pks = pk.shape, pvs = pv.shape, sks = sk.shape, svs = sv.shape;
         long n = qs[0], nh = qs[1], hd = qs[3];

@@ -156,8 +156,15 @@ public sealed class KvCache : IDisposable
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (batchIdx.dim() != 1) throw new ArgumentException($"KvCache.ReorderRows: batchIdx must be 1-D, got {Shape(batchIdx)}");
+        return Reorder(batchIdx, PrefixRows);
+    }
+
+    /// <summary>Rows <paramref name="batchIdx"/> with their spare capacity, over this cache's shared prefix (if any) read
+    /// through <paramref name="prefixRows"/>.</summary>
+    private KvCache Reorder(Tensor batchIdx, long[]? prefixRows)
+    {
         using var idx = batchIdx.to_type(ScalarType.Int64).to(_keys[0]?.device ?? batchIdx.device);
-        var c = new KvCache(NumLayers) { GrowBy = GrowBy, SharedPrefix = SharedPrefix, RowsPerPrefix = RowsPerPrefix, PrefixRows = PrefixRows };
+        var c = new KvCache(NumLayers) { GrowBy = GrowBy, SharedPrefix = SharedPrefix, RowsPerPrefix = RowsPerPrefix, PrefixRows = prefixRows };
         for (int i = 0; i < NumLayers; i++)
         {
             if (_keys[i] is null) continue;
@@ -189,14 +196,7 @@ public sealed class KvCache : IDisposable
             throw new ArgumentException($"KvCache.ReorderRows: {Shape(batchIdx)} rows do not extend {prefixRows.Length} prefix rows x {RowsPerPrefix}");
         long available = SharedPrefix.BatchSize;
         if (prefixRows.Any(r => r < 0 || r >= available)) throw new ArgumentException($"KvCache.ReorderRows: prefix rows must be in [0, {available})");
-        using var idx = batchIdx.to_type(ScalarType.Int64).to(_keys[0]?.device ?? batchIdx.device);
-        var c = new KvCache(NumLayers) { GrowBy = GrowBy, SharedPrefix = SharedPrefix, RowsPerPrefix = RowsPerPrefix, PrefixRows = prefixRows };
-        for (int i = 0; i < NumLayers; i++)
-        {
-            if (_keys[i] is null) continue;
-            c.Store(i, _keys[i]!.index_select(0, idx), _values[i]!.index_select(0, idx), _lengths[i]);
-        }
-        return c;
+        return Reorder(batchIdx, prefixRows);
     }
 
     /// <summary>Converts every cached tensor to <paramref name="dtype"/> (new compact cache).</summary>

@@ -79,7 +79,7 @@ public sealed class LlamaAttention : nn.Module
         var (sk, sv) = cache.Append(_layerIdx, k, v);                               // [N, nkv, S, hd]
         // on the CPU one fused pass (Fast.SharedPrefixDecode); elsewhere, or turned off, the composed ops below
         if (Fast.SharedPrefixDecode.Takes(q, pk, pv, sk, sv, allowed))
-            return Fast.SharedPrefixDecode.Run(q, pk, pv, sk, sv, allowed, g, scale, cache.PrefixRows);
+            return Fast.SharedPrefixDecode.RunTaken(q, pk, pv, sk, sv, allowed, g, scale, cache.PrefixRows);
         if (cache.PrefixRows is { } rows)                                            // the prefix rows these rows read
         {
             var map = torch.tensor(rows, device: pk.device);
