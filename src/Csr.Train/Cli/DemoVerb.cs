@@ -28,8 +28,8 @@ public sealed class DemoVerb : ComputeVerbBase, ICliVerb
     [Option("prompts", Default = 96, HelpText = "CSR prompts per round.")]
     public int Prompts { get; set; } = 96;
 
-    [Option("eval-scenes", Default = 200, HelpText = "Held-out scenes for CHAIR and POPE.")]
-    public int EvalScenes { get; set; } = 200;
+    [Option("eval-scenes", Default = 500, HelpText = "Held-out scenes for CHAIR and POPE.")]
+    public int EvalScenes { get; set; } = 500;
 
     [Option("alpha", Default = 0.9, HelpText = "CLIP weight of the calibrated reward in the CSR arm.")]
     public double Alpha { get; set; } = 0.9;
@@ -60,6 +60,15 @@ public sealed class DemoVerb : ComputeVerbBase, ICliVerb
 
     [Option("dpo-beta", HelpText = "DPO beta.")]
     public double? DpoBeta { get; set; }
+
+    [Option("diversity-penalty", HelpText = "Diverse beam search's penalty in the CSR sampling (default 3.0, the official value).")]
+    public double? DiversityPenalty { get; set; }
+
+    [Option("max-answer-tokens", HelpText = "Cap a CSR tree's answers at this many tokens (default 0: no cap, only the official 1024-character bound; 48 is the evaluation's answer budget).")]
+    public int? MaxAnswerTokens { get; set; }
+
+    [Option("truth-judge", Hidden = true, HelpText = "Diagnostic: score sentences by the scene's truth (a sentence naming an absent shape scores 100 below its CLIP score).")]
+    public bool TruthJudge { get; set; }
 
     [Option("image-aspect-ratio", HelpText = "pad or none for every stage (default per stage, as the official scripts: sample none, DPO and evaluation pad; the world's scenes are square, so both give the same pixels).")]
     public string? ImageAspectRatio { get; set; }
@@ -105,6 +114,9 @@ public sealed class DemoVerb : ComputeVerbBase, ICliVerb
             DpoEpochs = DpoEpochs ?? (Tiny ? 1 : defaults.DpoEpochs),
             DpoLearningRate = DpoLr ?? defaults.DpoLearningRate,
             DpoBeta = DpoBeta ?? defaults.DpoBeta,
+            DiversityPenalty = DiversityPenalty ?? defaults.DiversityPenalty,
+            TruthJudge = TruthJudge,
+            MaxAnswerTokens = MaxAnswerTokens is int cap ? (cap == 0 ? null : cap) : defaults.MaxAnswerTokens,
             DpoProjectorLearningRate = DpoProjectorLr ?? defaults.DpoProjectorLearningRate,
             SampleImageAspectRatio = aspect ?? defaults.SampleImageAspectRatio,
             DpoImageAspectRatio = aspect ?? defaults.DpoImageAspectRatio,
@@ -138,6 +150,9 @@ public sealed class DemoVerb : ComputeVerbBase, ICliVerb
         if (LlavaSteps is < 1) throw new CsrUserException($"--llava-steps {LlavaSteps}: must be >= 1");
         if (DpoEpochs is < 1) throw new CsrUserException($"--dpo-epochs {DpoEpochs}: must be >= 1");
         if (DpoLr is <= 0 || DpoBeta is <= 0) throw new CsrUserException("--dpo-lr and --dpo-beta must be > 0");
+        if (DiversityPenalty is < 0 || DiversityPenalty is double d && !double.IsFinite(d))
+            throw new CsrUserException($"--diversity-penalty {DiversityPenalty}: must be a finite number >= 0");
+        if (MaxAnswerTokens is < 0) throw new CsrUserException($"--max-answer-tokens {MaxAnswerTokens}: must be >= 0 (0 = no cap)");
         if (DpoProjectorLr is < 0) throw new CsrUserException($"--dpo-projector-lr {DpoProjectorLr}: must be >= 0 (0 freezes the projector)");
         if (Prompts < 1 || EvalScenes < 1) throw new CsrUserException("--prompts and --eval-scenes must be >= 1");
         var device = ResolveDevice();

@@ -17,6 +17,8 @@ public sealed record SampleOptions
     public int MaxNewTokens { get; init; } = 70;
     /// <summary>A node whose full text reaches this many characters is final.</summary>
     public int MaxLength { get; init; } = 1024;
+    /// <summary>A node whose answer reaches this many tokens is final (null: only the model's context bounds the answer).</summary>
+    public int? MaxAnswerTokens { get; init; }
     /// <summary>Sentence-end token; null = the tokenizer's "." (29889 for the Llama tokenizer, the official default).</summary>
     public int? SentenceEndId { get; init; }
     /// <summary>Children continue from their parent's KV cache (false = re-encode image and prefix per node, as the official code).</summary>
@@ -72,6 +74,7 @@ public sealed record SampleOptions
             throw new ArgumentException($"--num-beam-groups {NumBeamGroups}: must divide --num-token-beams {NumTokenBeams}");
         if (MaxNewTokens < 1) throw new ArgumentException($"--max-new-tokens {MaxNewTokens}: must be >= 1");
         if (MaxLength < 1) throw new ArgumentException($"--max-length {MaxLength}: must be >= 1");
+        if (MaxAnswerTokens is < 1) throw new ArgumentException($"max answer tokens {MaxAnswerTokens}: must be >= 1");
         if (BatchPrompts is int bp && bp < 1) throw new ArgumentException($"--batch-prompts {bp}: must be >= 1");
         if (DiversityPenalty < 0) throw new ArgumentException($"--diversity-penalty {DiversityPenalty}: must be >= 0");
     }

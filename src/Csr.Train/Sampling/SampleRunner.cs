@@ -80,14 +80,15 @@ public static class SampleRunner
         return new SentenceTreeSearch(o.Sample, ids => tok.Decode(ids.Where(i => i >= 0 && i < tok.VocabSize), skipSpecial: true), tok.EosId);
     }
 
-    /// <summary>A prompt's ids (image tokens expanded) and the answer tokens its context leaves.</summary>
+    /// <summary>A prompt's ids (image tokens expanded) and the answer tokens it may take: what its context leaves, at most
+    /// <see cref="SampleOptions.MaxAnswerTokens"/>.</summary>
     static (long[] Ids, int Room) PromptIds(VisionLanguageModel vlm, SampleStageOptions o, PromptEntry p)
     {
         var ids = vlm.PromptIds(o.Template.Format(p));
         int room = vlm.MaxPositions - ids.Length - o.Sample.MaxNewTokens - 1;
         if (room <= 0)
             throw new InvalidDataException($"prompt {p.Id}: {ids.Length} prompt tokens + max_new_tokens {o.Sample.MaxNewTokens} exceed the model's {vlm.MaxPositions} positions");
-        return (ids, room);
+        return (ids, o.Sample.MaxAnswerTokens is int cap ? Math.Min(cap, room) : room);
     }
 
     /// <summary>A prompt's pixels in the model dtype (the image decoded, resized and normalised; thread-safe).</summary>

@@ -81,6 +81,10 @@ public sealed class WorldDemo(WorldDemoOptions o)
                       : $"and of the CSR scorer tuned from it {baseModels.ScorerSiblingAccuracy?.ToString("F3") ?? "-"}, ") +
                   $"LLaVA final training loss {baseModels.LlavaFinalLoss?.ToString("F3") ?? "-"}, " +
                   $"LLaVA yes/no probe accuracy over its last {WorldLlavaTrainer.ProbeWindow} training steps (teacher-forced) {baseModels.LlavaProbeAccuracy?.ToString("F3") ?? "-"}");
+        ISentenceScorer judge = o.TruthJudge
+            ? new TruthJudgeScorer(scorer, new Csr.Train.Eval.ObjectLexicon(gen.Vocabulary.ObjectWords()), scenesById)
+            : scorer;
+        if (o.TruthJudge) notes.Add("diagnostic run: sentences naming an absent shape were scored 100 below their CLIP score (--truth-judge); these figures show what a perfect judge gives and are not CSR results");
         var armList = new List<(string Name, double Alpha)> { ("csr", o.Alpha) };
         if (!o.NoAblation) armList.Add(("ablation", 0.0));
         foreach (var (name, alpha) in armList)
@@ -96,8 +100,8 @@ public sealed class WorldDemo(WorldDemoOptions o)
                 Device = o.Device,
                 Sample = new SampleOptions
                 {
-                    NumBeams = o.NumBeams, NumBeamGroups = o.NumBeams, NumTokenBeams = o.NumBeams, MaxNewTokens = 16, MaxLength = 1024,
-                    SentenceEndId = baseVlm.Tokenizer.TokenToId("."), Fused = o.Fused,
+                    NumBeams = o.NumBeams, NumBeamGroups = o.NumBeams, NumTokenBeams = o.NumBeams, MaxNewTokens = 16, MaxLength = 1024, MaxAnswerTokens = o.MaxAnswerTokens,
+                    SentenceEndId = baseVlm.Tokenizer.TokenToId("."), Fused = o.Fused, DiversityPenalty = o.DiversityPenalty,
                 },
                 Construct = new ConstructOptions(RewardRule.Rank, alpha) { Fused = o.Fused, MeanOverSentences = o.PathMeanOverSentences },
                 Dpo = new DpoOptions
@@ -136,7 +140,7 @@ public sealed class WorldDemo(WorldDemoOptions o)
                     using var armBase = VisionLanguageModel.Load(baseModels.LlavaDir, device: o.Device);
                     try
                     {
-                        run.Run(armBase, scorer, prompts, ArmManifestOptions(name, runOptions),
+                        run.Run(armBase, judge, prompts, ArmManifestOptions(name, runOptions, o.TruthJudge),
                             new Dictionary<string, string>
                             {
                                 ["prompts"] = Path.Combine(dataDir, "csr", "prompts.json"),
@@ -189,6 +193,8 @@ public sealed class WorldDemo(WorldDemoOptions o)
                     ? "sum of node values / sentences (the official rank rule divides by nodes including the root, which favours short paths)"
                     : "sum of node values / nodes including the root (official rank rule)",
                 ["image aspect ratio"] = $"sample {o.SampleImageAspectRatio}, dpo {o.DpoImageAspectRatio}, eval {o.EvalImageAspectRatio}",
+                ["sampling"] = $"{o.NumBeams} beams in {o.NumBeams} groups, diversity penalty {o.DiversityPenalty} (official 3.0), answers end at EOS or 1024 characters of text (official){(o.MaxAnswerTokens is int cap ? $" or {cap} tokens" : "")}",
+                ["judge"] = o.TruthJudge ? "the scene's truth (diagnostic, --truth-judge)" : baseModels.ScorerDir == baseModels.ClipDir ? "the world CLIP" : "the world CLIP tuned as the CSR scorer",
                 ["dpo"] = $"lr {o.DpoLearningRate}, projector lr {o.DpoProjectorLearningRate}, beta {o.DpoBeta}, LoRA r {o.LoraR} alpha {o.LoraAlpha}, epochs {o.DpoEpochs}, batch {o.DpoBatchSize}",
             },
         };
@@ -203,10 +209,12 @@ public sealed class WorldDemo(WorldDemoOptions o)
     /// The options an arm's run directory records and compares on a rerun: every setting that changes the arm's trees,
     /// pairs or weights, so a rerun of the demo into the same --out with other settings is refused, not reused.
     /// </summary>
-    public static Dictionary<string, object?> ArmManifestOptions(string arm, CsrRunOptions r)
+    public static Dictionary<string, object?> ArmManifestOptions(string arm, CsrRunOptions r, bool truthJudge = false)
     {
         var options = ArmManifestCore(arm, r);
         if (r.Construct.MeanOverSentences) options["path-mean"] = "sentences";
+        if (truthJudge) options["judge"] = "truth";
+        if (r.Sample.MaxAnswerTokens is int cap) options["max-answer-tokens"] = cap;
         return options;
     }
 

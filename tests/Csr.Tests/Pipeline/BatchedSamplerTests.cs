@@ -59,6 +59,40 @@ public class BatchedSamplerTests(OnePromptTrees fixture) : IClassFixture<OneProm
         MaxNewTokens = 5, MaxLength = 60, SentenceEndId = CharTokenizer.Period, BatchPrompts = batchPrompts, Fused = fused,
     };
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    public void An_answer_cap_ends_every_path_once_its_answer_reaches_the_cap(int batchPrompts)
+    {
+        const int cap = 6;
+        var prompts = Prompts(4);
+        var (one, _) = fixture.For(prompts, Stage(1, false));
+        var o = Stage(batchPrompts, false);
+        o = o with { Sample = o.Sample with { MaxAnswerTokens = cap } };
+        string dir = Path.Combine(_dir, $"capped-{batchPrompts}");
+        SampleRunner.Run(fixture.Model, prompts, dir, o);
+        bool cut = false;
+        foreach (var p in prompts)
+        {
+            var uncapped = TreeFile.Read(one, p.Id);
+            var capped = TreeFile.Read(dir, p.Id);
+            // answer tokens of every node: the sum of its path's sentence tokens
+            void Walk(TreeNode n, int tokens, bool root)
+            {
+                int answer = root ? 0 : tokens + n.NumTokens!.Value;
+                if (answer >= cap) Assert.True(n.IsFinal, $"{p.Id}: a node of {answer} answer tokens (cap {cap}) is not final");
+                if (n.Children.Count > 0) Assert.True(answer < cap, $"{p.Id}: a node of {answer} answer tokens has children");
+                foreach (var c in n.Children) Walk(c, answer, false);
+            }
+            Walk(capped, 0, true);
+            static int MaxAnswer(TreeNode n, int tokens, bool root) =>
+                n.Children.Count == 0 ? (root ? 0 : tokens + n.NumTokens!.Value)
+                    : n.Children.Max(c => MaxAnswer(c, root ? 0 : tokens + n.NumTokens!.Value, false));
+            if (MaxAnswer(uncapped, 0, true) >= cap + 1 && MaxAnswer(capped, 0, true) < MaxAnswer(uncapped, 0, true)) cut = true;
+        }
+        Assert.True(cut, "no uncapped tree had a path beyond the cap: the test would not see the cap work");
+    }
+
     SampleStageOptions Stage(int? batchPrompts, bool fused) =>
         new(Small(batchPrompts, fused), TinyLlava.Template, new ImagePathRule(Path.Combine(_dir, "img")), Shard.All);
 

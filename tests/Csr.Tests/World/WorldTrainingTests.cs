@@ -87,11 +87,11 @@ public class WorldTrainingTests
         Assert.Equal(k, WorldBaseModels.ClipKey(1, new WorldSettings(), m with { ScorerSynonymRate = 0, ScorerSteps = 1 }));
         Assert.NotEqual(WorldBaseModels.ScorerKey(m), WorldBaseModels.ScorerKey(m with { ScorerSynonymRate = 0 }));
         Assert.NotEqual(WorldBaseModels.ScorerKey(m), WorldBaseModels.ScorerKey(m with { ScorerSameColourNegatives = 0.5 }));
-        Assert.NotEqual(WorldBaseModels.ScorerKey(m), WorldBaseModels.ScorerKey(m with { ScorerPairLoss = 1 }));
+        Assert.NotEqual(WorldBaseModels.ScorerKey(m), WorldBaseModels.ScorerKey(m with { ScorerPairLoss = 0.5 }));
         Assert.NotEqual(WorldBaseModels.ScorerKey(m), WorldBaseModels.ScorerKey(m with { ScorerFreezeVision = true }));
-        Assert.NotEqual(WorldBaseModels.ScorerKey(m), WorldBaseModels.ScorerKey(m with { ScorerBindingNegatives = 0.5 }));
+        Assert.NotEqual(WorldBaseModels.ScorerKey(m), WorldBaseModels.ScorerKey(m with { ScorerBindingNegatives = 0.25 }));
         Assert.Equal(WorldBaseModels.Key(1, new WorldSettings(), m, PromptTemplate.Default),
-            WorldBaseModels.Key(1, new WorldSettings(), m with { ScorerBindingNegatives = 0.5 }, PromptTemplate.Default));
+            WorldBaseModels.Key(1, new WorldSettings(), m with { ScorerBindingNegatives = 0.25 }, PromptTemplate.Default));
         Assert.Throws<ArgumentException>(() => (m with { ScorerBindingNegatives = 1.5 }).Validate());
         // the full key does change with LLaVA settings
         Assert.NotEqual(WorldBaseModels.Key(1, new WorldSettings(), m, PromptTemplate.Default),
