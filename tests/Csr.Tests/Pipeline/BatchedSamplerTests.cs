@@ -7,7 +7,7 @@ namespace Csr.Tests.Pipeline;
 public sealed class OnePromptTrees : IDisposable
 {
     public string Dir { get; } = Directory.CreateTempSubdirectory("csr-batched-").FullName;
-    readonly Dictionary<bool, (string Dir, List<SampledPrompt> Records)> _trees = new();
+    readonly Dictionary<(bool Fused, string Prompts), (string Dir, List<SampledPrompt> Records)> _trees = new();
 
     public Csr.Train.Models.VisionLanguageModel Model { get; } = TinyLlava.Create();
 
@@ -15,11 +15,12 @@ public sealed class OnePromptTrees : IDisposable
     {
         lock (_trees)
         {
-            if (!_trees.TryGetValue(o.Sample.Fused, out var r))
+            var key = (o.Sample.Fused, string.Join(",", prompts.Select(p => p.Id)));
+            if (!_trees.TryGetValue(key, out var r))
             {
-                string dir = Path.Combine(Dir, o.Sample.Fused ? "one-fused" : "one");
+                string dir = Path.Combine(Dir, (o.Sample.Fused ? "one-fused-" : "one-") + prompts.Count);
                 r = (dir, SampleRunner.RunPerPrompt(Model, prompts, dir, o));
-                _trees[o.Sample.Fused] = r;
+                _trees[key] = r;
             }
             return r;
         }
@@ -65,7 +66,7 @@ public class BatchedSamplerTests(OnePromptTrees fixture) : IClassFixture<OneProm
     public void An_answer_cap_ends_every_path_once_its_answer_reaches_the_cap(int batchPrompts)
     {
         const int cap = 6;
-        var prompts = Prompts(4);
+        var prompts = Prompts(6);
         var (one, _) = fixture.For(prompts, Stage(1, false));
         var o = Stage(batchPrompts, false);
         o = o with { Sample = o.Sample with { MaxAnswerTokens = cap } };
