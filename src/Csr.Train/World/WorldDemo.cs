@@ -194,7 +194,7 @@ public sealed class WorldDemo(WorldDemoOptions o)
                     : "sum of node values / nodes including the root (official rank rule)",
                 ["image aspect ratio"] = $"sample {o.SampleImageAspectRatio}, dpo {o.DpoImageAspectRatio}, eval {o.EvalImageAspectRatio}",
                 ["sampling"] = $"{o.NumBeams} beams in {o.NumBeams} groups, diversity penalty {o.DiversityPenalty} (official 3.0), answers end at EOS or 1024 characters of text (official){(o.MaxAnswerTokens is int cap ? $" or {cap} tokens" : "")}",
-                ["judge"] = o.TruthJudge ? "the scene's truth (diagnostic, --truth-judge)" : baseModels.ScorerDir == baseModels.ClipDir ? "the world CLIP" : "the world CLIP tuned as the CSR scorer",
+                ["judge"] = o.TruthJudge ? "the scene's truth (diagnostic, --truth-judge)" : baseModels.ScorerDir == baseModels.ClipDir ? "the world CLIP" : $"the world CLIP tuned as the CSR scorer: {o.Models.ScorerFingerprint()}",
                 ["dpo"] = $"lr {o.DpoLearningRate}, projector lr {o.DpoProjectorLearningRate}, beta {o.DpoBeta}, LoRA r {o.LoraR} alpha {o.LoraAlpha}, epochs {o.DpoEpochs}, batch {o.DpoBatchSize}",
             },
         };
