@@ -61,10 +61,10 @@ public sealed class DemoVerb : ComputeVerbBase, ICliVerb
     [Option("dpo-beta", HelpText = "DPO beta.")]
     public double? DpoBeta { get; set; }
 
-    [Option("diversity-penalty", HelpText = "Diverse beam search's penalty in the CSR sampling (default 3.0, the official value).")]
+    [Option("diversity-penalty", HelpText = "Diverse beam search's penalty in the CSR sampling (default 1.5; the official value is 3.0).")]
     public double? DiversityPenalty { get; set; }
 
-    [Option("max-answer-tokens", HelpText = "Cap a CSR tree's answers at this many tokens (default 0: no cap, only the official 1024-character bound; 48 is the evaluation's answer budget).")]
+    [Option("max-answer-tokens", HelpText = "A CSR tree's answers end at this many tokens (default 48, the evaluation's answer budget; 0 = only the official 1024-character bound).")]
     public int? MaxAnswerTokens { get; set; }
 
     [Option("truth-judge", Hidden = true, HelpText = "Diagnostic: score sentences by the scene's truth (a sentence naming an absent shape scores 100 below its CLIP score).")]

@@ -33,17 +33,19 @@ public sealed record WorldDemoOptions
     // CSR stage settings for tiny models (the official 7B values do not move a model this small); docs/world.md has the
     // search over them and the official settings' figures
     public int NumBeams { get; init; } = 5;
-    /// <summary>Diverse beam search's penalty, the official 3.0. The world's LLaVA is so sure of its next token that at 3.0
-    /// the later beam groups often write broken sentences ("There orange diamond."); 1.5 keeps them fluent, but over
-    /// seeds 1-5 it met the demo's checks as often as 3.0 (docs/world.md), so the official value stays.</summary>
-    public double DiversityPenalty { get; init; } = 3.0;
+    /// <summary>Diverse beam search's penalty (official 3.0). The world's LLaVA is so sure of its next token that at 3.0
+    /// the later beam groups write broken sentences ("There orange diamond."), in about half the rejected answers: DPO
+    /// then spends itself on text the model never writes. At 1.5 the alternatives stay fluent; with
+    /// <see cref="MaxAnswerTokens"/> it met the demo's checks on 5 of 7 seeds, the official settings on 3 (docs/world.md).</summary>
+    public double DiversityPenalty { get; init; } = 1.5;
     /// <summary>Score sentences by the truth of the scene (a sentence naming an absent shape scores 100 below its CLIP
     /// score) instead of by the CLIP alone: a diagnostic of what a perfect judge would give, never a result.</summary>
     public bool TruthJudge { get; init; }
-    /// <summary>A tree's answers end at this many tokens (null: only the official bound, 1024 characters of text). A scene
-    /// has at most 4 objects, about 28 tokens, but the worst paths can loop ("There is a blue diamond." ten times) up to
-    /// the official bound; a cap at the evaluation's 48 tokens stops them (docs/world.md has both settings' figures).</summary>
-    public int? MaxAnswerTokens { get; init; }
+    /// <summary>A tree's answers end at this many tokens, the evaluation's answer budget (<see cref="MaxNewTokens"/>); null
+    /// leaves only the official bound, 1024 characters of text. A scene has at most 4 objects, about 28 tokens; without
+    /// the cap the worst paths looped ("There is a blue diamond." ten times) up to the official bound, and DPO learned from
+    /// those rejected answers mostly to stop early.</summary>
+    public int? MaxAnswerTokens { get; init; } = 48;
     /// <summary>Divide a path's value by its sentences instead of the official node count including the root
     /// (<see cref="Csr.Train.Pipeline.ConstructOptions.MeanOverSentences"/>).</summary>
     public bool PathMeanOverSentences { get; init; }

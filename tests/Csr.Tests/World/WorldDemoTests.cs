@@ -51,9 +51,9 @@ public class WorldDemoTests
             Assert.True(new FileInfo(first.Paths.Plot).Length > 1000);
 
             // the demo's sampling settings reach the arms' runs (and their manifests, so a rerun with others is refused)
-            Assert.Equal(3.0, options.DiversityPenalty);
-            Assert.Equal("3", ManifestOption(Path.Combine(root, "out", "csr"), "diversity-penalty"));
-            Assert.Null(ManifestOption(Path.Combine(root, "out", "csr"), "max-answer-tokens"));
+            Assert.Equal(1.5, options.DiversityPenalty);
+            Assert.Equal("1.5", ManifestOption(Path.Combine(root, "out", "csr"), "diversity-penalty"));
+            Assert.Equal("48", ManifestOption(Path.Combine(root, "out", "csr"), "max-answer-tokens"));
             Assert.Null(ManifestOption(Path.Combine(root, "out", "csr"), "judge"));
 
             var second = new WorldDemo(options with { OutDir = Path.Combine(root, "out2"), NoAblation = true, TruthJudge = true, DiversityPenalty = 0.5, MaxAnswerTokens = 20 }).Run();
@@ -77,15 +77,15 @@ public class WorldDemoTests
     public void SamplingOptionsOverrideTheDemoDefaultsAndRefuseInvalidValuesByName()
     {
         Assert.Equal(new WorldDemoOptions { OutDir = "o", CacheDir = "c" }.DiversityPenalty, new DemoVerb().Options().DiversityPenalty);
-        Assert.Equal(1.5, new DemoVerb { DiversityPenalty = 1.5 }.Options().DiversityPenalty);
+        Assert.Equal(3.0, new DemoVerb { DiversityPenalty = 3.0 }.Options().DiversityPenalty);
         foreach (var bad in new[] { -1.0, double.NaN, double.PositiveInfinity })
         {
             var ex = Assert.Throws<CsrUserException>(() => new DemoVerb { DiversityPenalty = bad, Out = Path.Combine(Path.GetTempPath(), "never-" + Guid.NewGuid().ToString("N")) }.Execute());
             Assert.StartsWith("--diversity-penalty", ex.Message);
         }
         // the answer cap: the demo's default, a given value, or 0 for none (the official bound only)
-        Assert.Null(new DemoVerb().Options().MaxAnswerTokens);
-        Assert.Equal(48, new DemoVerb { MaxAnswerTokens = 48 }.Options().MaxAnswerTokens);
+        Assert.Equal(48, new DemoVerb().Options().MaxAnswerTokens);
+        Assert.Equal(20, new DemoVerb { MaxAnswerTokens = 20 }.Options().MaxAnswerTokens);
         Assert.Null(new DemoVerb { MaxAnswerTokens = 0 }.Options().MaxAnswerTokens);
         var negative = Assert.Throws<CsrUserException>(() => new DemoVerb { MaxAnswerTokens = -1 }.Execute());
         Assert.StartsWith("--max-answer-tokens -1", negative.Message);
