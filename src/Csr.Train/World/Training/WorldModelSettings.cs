@@ -23,7 +23,8 @@ public sealed record WorldModelSettings
     /// <summary>Steps of tuning a copy of the CLIP into the CSR scorer (0 = score with the CLIP as trained above). The LLaVA
     /// keeps the untuned vision tower either way: training the CLIP itself with the scorer's recipe built LLaVAs that answered
     /// every yes/no probe alike (2 seeds of 2). The tuned copy ranks a true sentence above its same-colour absent companion in
-    /// 93-94% of held-out comparisons (the CLIP as trained: 77%), which the demo's CHAIR_S drop needs (docs/world.md).</summary>
+    /// 94-99% of held-out comparisons on seeds 1-5 (the CLIP as trained: 77-87%), which the demo's CHAIR_S drop needs
+    /// (docs/world.md).</summary>
     public int ScorerSteps { get; init; } = 2000;
     public double ScorerLr { get; init; } = 1e-3;
     /// <summary>Share of scorer-tuning sentences that name their object by a synonym ("ball" for "circle"). The LLaVA says
